@@ -1,0 +1,46 @@
+// One prefixed C function per macro (or variadic call) that Swift cannot import,
+// plus a tiny epoll wrapper so Swift never handles the packed `struct epoll_event`.
+#ifndef CASCADE_SHIMS_H
+#define CASCADE_SHIMS_H
+
+#include <stdint.h>
+#include <openssl/ssl.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+#include <sqlite3.h>
+
+// OpenSSL: SSL_CTX_* control macros.
+int cascade_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
+int cascade_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
+long cascade_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
+long cascade_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
+int cascade_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
+
+// OpenSSL: SSL_OP_* are built with a function-like macro, so Swift sees none of them.
+extern const uint64_t CASCADE_SSL_OP_NO_RENEGOTIATION;
+extern const uint64_t CASCADE_SSL_OP_NO_COMPRESSION;
+extern const uint64_t CASCADE_SSL_OP_NO_TICKET;
+
+// OpenSSL: variadic key generation.
+EVP_PKEY *cascade_generate_ec_p256(void);
+EVP_PKEY *cascade_generate_ed25519(void);
+
+// OpenSSL: memory BIO, OPENSSL_free and the GENERAL_NAME stack are macros.
+long cascade_BIO_get_mem_data(BIO *bio, char **data);
+void cascade_OPENSSL_free(void *pointer);
+int cascade_general_names_count(const GENERAL_NAMES *names);
+/// If entry `index` is a URI name, points `data`/`length` at it and returns 1; else 0.
+int cascade_general_names_uri(const GENERAL_NAMES *names, int index, const unsigned char **data, int *length);
+/// If entry `index` is an IP address, points `data`/`length` at its 4 or 16 bytes and returns 1; else 0.
+int cascade_general_names_ip(const GENERAL_NAMES *names, int index, const unsigned char **data, int *length);
+void cascade_general_names_free(GENERAL_NAMES *names);
+
+// SQLite: SQLITE_TRANSIENT is a cast of -1 to a function pointer.
+sqlite3_destructor_type cascade_sqlite_transient(void);
+
+// epoll without the packed struct: `token` is the 64-bit user data.
+int cascade_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+/// Waits like epoll_wait; fills up to `capacity` tokens and event masks. Returns the count or -1 (errno set).
+int cascade_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacity, int timeout_ms);
+
+#endif

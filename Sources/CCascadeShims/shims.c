@@ -1,0 +1,88 @@
+#include "CCascadeShims.h"
+#include <sys/epoll.h>
+
+int cascade_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_min_proto_version(ctx, version);
+}
+
+int cascade_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_max_proto_version(ctx, version);
+}
+
+long cascade_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_mode(ctx, mode);
+}
+
+long cascade_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_session_cache_mode(ctx, mode);
+}
+
+int cascade_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+
+const uint64_t CASCADE_SSL_OP_NO_RENEGOTIATION = SSL_OP_NO_RENEGOTIATION;
+const uint64_t CASCADE_SSL_OP_NO_COMPRESSION = SSL_OP_NO_COMPRESSION;
+const uint64_t CASCADE_SSL_OP_NO_TICKET = SSL_OP_NO_TICKET;
+
+EVP_PKEY *cascade_generate_ec_p256(void) {
+    return EVP_EC_gen("P-256");
+}
+
+EVP_PKEY *cascade_generate_ed25519(void) {
+    return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+}
+
+long cascade_BIO_get_mem_data(BIO *bio, char **data) {
+    return BIO_get_mem_data(bio, data);
+}
+
+void cascade_OPENSSL_free(void *pointer) {
+    OPENSSL_free(pointer);
+}
+
+int cascade_general_names_count(const GENERAL_NAMES *names) {
+    return sk_GENERAL_NAME_num(names);
+}
+
+int cascade_general_names_uri(const GENERAL_NAMES *names, int index, const unsigned char **data, int *length) {
+    const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, index);
+    if (name == NULL || name->type != GEN_URI) return 0;
+    *data = ASN1_STRING_get0_data(name->d.uniformResourceIdentifier);
+    *length = ASN1_STRING_length(name->d.uniformResourceIdentifier);
+    return 1;
+}
+
+int cascade_general_names_ip(const GENERAL_NAMES *names, int index, const unsigned char **data, int *length) {
+    const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, index);
+    if (name == NULL || name->type != GEN_IPADD) return 0;
+    *data = ASN1_STRING_get0_data(name->d.iPAddress);
+    *length = ASN1_STRING_length(name->d.iPAddress);
+    return 1;
+}
+
+void cascade_general_names_free(GENERAL_NAMES *names) {
+    GENERAL_NAMES_free(names);
+}
+
+sqlite3_destructor_type cascade_sqlite_transient(void) {
+    return SQLITE_TRANSIENT;
+}
+
+int cascade_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event event;
+    event.events = events;
+    event.data.u64 = token;
+    return epoll_ctl(epfd, op, fd, &event);
+}
+
+int cascade_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacity, int timeout_ms) {
+    struct epoll_event ready[256];
+    if (capacity > 256) capacity = 256;
+    int count = epoll_wait(epfd, ready, capacity, timeout_ms);
+    for (int i = 0; i < count; i++) {
+        tokens[i] = ready[i].data.u64;
+        events[i] = ready[i].events;
+    }
+    return count;
+}
