@@ -1,5 +1,7 @@
+#define _GNU_SOURCE
 #include "CCascadeShims.h"
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 int cascade_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
@@ -19,6 +21,10 @@ long cascade_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
 
 int cascade_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+
+void cascade_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes) {
+    SSL_CTX_set_read_ahead(ctx, yes);
 }
 
 const uint64_t CASCADE_SSL_OP_NO_RENEGOTIATION = SSL_OP_NO_RENEGOTIATION;
@@ -85,4 +91,8 @@ int cascade_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacit
         events[i] = ready[i].events;
     }
     return count;
+}
+
+int cascade_accept(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }

@@ -8,6 +8,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include <sqlite3.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 // OpenSSL: SSL_CTX_* control macros.
 int cascade_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
@@ -15,6 +17,7 @@ int cascade_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
 long cascade_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 long cascade_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
 int cascade_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
+void cascade_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes);
 
 // OpenSSL: SSL_OP_* are built with a function-like macro, so Swift sees none of them.
 extern const uint64_t CASCADE_SSL_OP_NO_RENEGOTIATION;
@@ -42,5 +45,8 @@ sqlite3_destructor_type cascade_sqlite_transient(void);
 int cascade_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
 /// Waits like epoll_wait; fills up to `capacity` tokens and event masks. Returns the count or -1 (errno set).
 int cascade_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacity, int timeout_ms);
+
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (accept4 needs _GNU_SOURCE, which a module header cannot set).
+int cascade_accept(int fd);
 
 #endif

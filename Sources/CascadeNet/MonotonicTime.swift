@@ -1,0 +1,42 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Nanoseconds on CLOCK_MONOTONIC: what the event loop's timers are measured in.
+public struct MonotonicTime: Comparable, Hashable, Sendable {
+    public let nanoseconds: UInt64
+
+    public init(nanoseconds: UInt64) {
+        self.nanoseconds = nanoseconds
+    }
+
+    public static func now() -> MonotonicTime {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return MonotonicTime(nanoseconds: UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec))
+    }
+
+    public static func < (lhs: MonotonicTime, rhs: MonotonicTime) -> Bool {
+        lhs.nanoseconds < rhs.nanoseconds
+    }
+
+    public static func + (lhs: MonotonicTime, rhs: Duration) -> MonotonicTime {
+        MonotonicTime(nanoseconds: lhs.nanoseconds &+ rhs.nanosecondsClamped)
+    }
+
+    /// Seconds elapsed since `earlier`, as a Double (for figures and logs).
+    public func seconds(since earlier: MonotonicTime) -> Double {
+        Double(nanoseconds &- earlier.nanoseconds) / 1e9
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, clamped to 0...UInt64.max.
+    var nanosecondsClamped: UInt64 {
+        let (seconds, attoseconds) = components
+        if seconds < 0 { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return .max }
+        return whole &+ UInt64(attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,137 @@
+import COpenSSL
+import CCascadeShims
+import Synchronization
+
+/// Owns an `SSL*`; freed when the stream goes away.
+struct SSLHandle: ~Copyable {
+    let pointer: OpaquePointer
+
+    deinit {
+        SSL_free(pointer)
+    }
+}
+
+/// The outcome of one non-blocking OpenSSL call.
+enum SSLStep {
+    case done(Int)
+    case wantRead
+    case wantWrite
+    /// The peer sent close_notify.
+    case closed
+    case failed(TLSError)
+}
+
+/// An `SSL*` over a non-blocking socket. Every OpenSSL call on it holds the lock, so one
+/// reader and one writer may use it from different threads at once.
+final class SSLStream: Sendable {
+    let socket: Socket
+    private let handle: Mutex<SSLHandle>
+
+    init(socket: Socket, ssl: sending OpaquePointer) {
+        self.socket = socket
+        self.handle = Mutex(SSLHandle(pointer: ssl))
+    }
+
+    /// Runs one OpenSSL call (returning OpenSSL's usual int) and classifies the result.
+    func step(_ call: (OpaquePointer) -> Int32) -> SSLStep {
+        handle.withLock { handle in
+            // The error queue is per thread and tasks move between threads: start clean.
+            ERR_clear_error()
+            let result = call(handle.pointer)
+            if result > 0 { return .done(Int(result)) }
+            return Self.classify(handle.pointer, result: result)
+        }
+    }
+
+    /// Reads as many decrypted bytes as are available now, up to `maxLength`.
+    func readAvailable(maxLength: Int) -> ([UInt8], SSLStep) {
+        handle.withLock { handle in
+            var last = SSLStep.wantRead
+            let bytes = [UInt8](unsafeUninitializedCapacity: maxLength) { buffer, count in
+                count = 0
+                while count < maxLength {
+                    ERR_clear_error()
+                    var got = 0
+                    let result = SSL_read_ex(handle.pointer, buffer.baseAddress! + count, maxLength - count, &got)
+                    if result == 1 {
+                        count += got
+                        continue
+                    }
+                    last = Self.classify(handle.pointer, result: result)
+                    break
+                }
+            }
+            return (bytes, last)
+        }
+    }
+
+    /// Encrypts and sends as much of `bytes[offset...]` as the socket takes now.
+    func writeSome(_ bytes: [UInt8], from offset: Int) -> SSLStep {
+        handle.withLock { handle in
+            ERR_clear_error()
+            var written = 0
+            let result = bytes.withUnsafeBytes { raw in
+                SSL_write_ex(handle.pointer, raw.baseAddress! + offset, raw.count - offset, &written)
+            }
+            if result == 1 { return .done(written) }
+            return Self.classify(handle.pointer, result: result)
+        }
+    }
+
+    /// The identity in the peer's verified certificate.
+    func verifiedPeer(what: String) throws(TLSError) -> PeerIdentity {
+        let result = handle.withLock { handle -> Result<PeerIdentity, TLSError> in
+            guard SSL_get_verify_result(handle.pointer) == X509_V_OK,
+                  let certificate = SSL_get1_peer_certificate(handle.pointer)
+            else { return .failure(TLSError(.peerCertificate, "\(what): the peer presented no verified certificate")) }
+            defer { X509_free(certificate) }
+            return Result { () throws(TLSError) in try CertificateIdentity.peerIdentity(of: certificate) }
+        }
+        return try result.get()
+    }
+
+    private static func classify(_ ssl: OpaquePointer, result: Int32) -> SSLStep {
+        let code = SSL_get_error(ssl, result)
+        switch code {
+        case SSL_ERROR_WANT_READ: return .wantRead
+        case SSL_ERROR_WANT_WRITE: return .wantWrite
+        case SSL_ERROR_ZERO_RETURN: return .closed
+        case SSL_ERROR_SYSCALL:
+            let saved = errno
+            let queued = OpenSSLErrorText.drain()
+            if saved == 0 && queued.isEmpty {
+                return .failed(TLSError(.unexpectedEOF, "the peer closed the connection without a TLS close_notify"))
+            }
+            let reason = queued.isEmpty ? String(cString: strerror(saved)) : queued
+            return .failed(TLSError(.protocolError, "socket error: \(reason)"))
+        default:
+            let verify = SSL_get_verify_result(ssl)
+            let queued = OpenSSLErrorText.drain()
+            if verify != X509_V_OK {
+                let reason = String(cString: X509_verify_cert_error_string(verify))
+                return .failed(TLSError(.peerCertificate, "the peer's certificate was rejected: \(reason)"))
+            }
+            if queued.contains("unexpected eof") {
+                return .failed(TLSError(.unexpectedEOF, "the peer closed the connection without a TLS close_notify"))
+            }
+            return .failed(TLSError(.handshake, queued.isEmpty ? "TLS error \(code)" : queued))
+        }
+    }
+
+    /// Sends close_notify once; does not wait for the peer's.
+    func shutdown() -> SSLStep {
+        handle.withLock { handle in
+            ERR_clear_error()
+            let result = SSL_shutdown(handle.pointer)
+            if result >= 0 { return .done(0) }
+            return Self.classify(handle.pointer, result: result)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import CascadeCrypto
+
+typealias OpenSSLErrorText = OpenSSLErrors
