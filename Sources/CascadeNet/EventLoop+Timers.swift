@@ -24,6 +24,11 @@ extension EventLoop {
         state.withLock { $0.timers.cancel(id: handle.id) } != nil
     }
 
+    /// Timers not yet fired or cancelled (for tests and metrics).
+    public var pendingTimerCount: Int {
+        state.withLock { $0.timers.count }
+    }
+
     /// Suspends the calling task for `delay`, measured by this loop's clock.
     /// Throws `CancellationError` when the task is cancelled and `.shutdown` if the loop stops.
     public func sleep(for delay: Duration) async throws {

@@ -1,1 +1,36 @@
-print("x")
+import CascadeBench
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let usage = """
+usage: cascade-bench <command> [options]
+
+commands:
+  tls-recv  --bind IP --port P --ca F --cert F --key F [--reply-digest]
+            take one mutual-TLS connection and read it to the end, hashing every 1 MiB chunk
+  tls-send  --host IP --port P --ca F --cert F --key F --bytes N [--bind IP] [--expect-digest]
+            send N bytes over mutual TLS in 1 MiB writes
+
+Each prints one line: result bytes=N seconds=S cpu=C mbps=M (the contract of Benchmarks/c).
+"""
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 2 else {
+    emitLine(usage)
+    exit(2)
+}
+do {
+    switch arguments[1] {
+    case "tls-recv": try await TLSBulk.receive(arguments.dropFirst(2))
+    case "tls-send": try await TLSBulk.send(arguments.dropFirst(2))
+    case "-h", "--help", "help": emitLine(usage)
+    default:
+        emitLine("cascade-bench: unknown command \"\(arguments[1])\"\n\n\(usage)", to: 2)
+        exit(2)
+    }
+} catch {
+    emitLine("cascade-bench \(arguments[1]): \(error)", to: 2)
+    exit(1)
+}
+

@@ -54,6 +54,19 @@ public final class TLSConnection: ByteStream {
         }
     }
 
+    /// Sends close_notify, ending our direction; reading goes on until the peer's close_notify
+    /// (TLS 1.3 allows this half-close).
+    public func finishWriting() async throws {
+        while true {
+            switch stream.shutdown() {
+            case .done, .closed: return
+            case .wantWrite: try await stream.socket.wait(for: .writable)
+            case .wantRead: try await stream.socket.wait(for: .readable)
+            case .failed(let error): throw error
+            }
+        }
+    }
+
     /// Sends close_notify (best effort, without waiting for the peer's) and closes the socket.
     public func close() async {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }

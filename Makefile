@@ -1,0 +1,42 @@
+# Cascade: `make test` and `make demo` are the two commands; the rest are parts of them.
+SHELL := /bin/bash
+SWIFT ?= swift
+
+.PHONY: all deps build release test bench demo clean help
+
+all: build
+
+help:
+	@echo "make deps     check (and as root install) libssl-dev, libsqlite3-dev, pkg-config, openssl"
+	@echo "make build    debug build of every target"
+	@echo "make test     deps + build + the whole test suite"
+	@echo "make bench    release build + benchmarks against their baselines (Benchmarks/README.md)"
+	@echo "make demo     coordinator + fleet of agents on loopback, a full signed rollout"
+	@echo "make clean    remove build output"
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+test: deps
+	@start=$$(date +%s); \
+	$(SWIFT) build --build-tests && \
+	$(SWIFT) test --skip-build; status=$$?; \
+	echo "make test: finished in $$(( $$(date +%s) - start )) s (exit $$status)"; \
+	exit $$status
+
+bench: deps
+	$(SWIFT) build -c release --product cascade-bench
+	CASCADE_BENCH=$(CURDIR)/.build/release/cascade-bench Benchmarks/run-tls.sh
+
+demo: deps
+	@echo "make demo: the end-to-end demo arrives with the demo issue (#7); nothing to run yet."
+	@exit 1
+
+clean:
+	rm -rf .build Benchmarks/.out

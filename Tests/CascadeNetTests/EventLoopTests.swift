@@ -1,0 +1,78 @@
+@testable import CascadeNet
+import Synchronization
+import Testing
+
+@Suite("Event loop")
+struct EventLoopTests {
+    @Test("timers fire in deadline order, and a cancelled one never fires")
+    func timerOrder() async throws {
+        let loop = try EventLoop(name: "timer-test")
+        defer { loop.shutdown() }
+        let fired = Recorder()
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            loop.schedule(after: .milliseconds(30)) { fired.append(3) }
+            let cancelled = loop.schedule(after: .milliseconds(5)) { fired.append(99) }
+            loop.schedule(after: .milliseconds(10)) { fired.append(1) }
+            loop.schedule(after: .milliseconds(20)) { fired.append(2) }
+            loop.schedule(after: .milliseconds(40)) { done.resume() }
+            #expect(loop.cancel(cancelled))
+        }
+        #expect(fired.values == [1, 2, 3])
+    }
+
+    @Test("sleep returns after its delay and throws CancellationError when cancelled")
+    func sleepAndCancel() async throws {
+        let loop = try EventLoop(name: "sleep-test")
+        defer { loop.shutdown() }
+        let start = MonotonicTime.now()
+        try await loop.sleep(for: .milliseconds(20))
+        #expect(MonotonicTime.now().seconds(since: start) >= 0.019)
+
+        let task = Task { try await loop.sleep(for: .seconds(60)) }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+    }
+
+    @Test("shutdown fails tasks still waiting on the loop")
+    func shutdownFailsWaiters() async throws {
+        let loop = try EventLoop(name: "shutdown-test")
+        let sleeper = Task { try await loop.sleep(for: .seconds(60)) }
+        // The sleeper must be registered before shutdown for the test to mean anything.
+        _ = try await waitUntilTimers(loop, count: 1)
+        loop.shutdown()
+        let error = await #expect(throws: NetError.self) { try await sleeper.value }
+        #expect(error?.code == .shutdown)
+    }
+
+    private func waitUntilTimers(_ loop: EventLoop, count: Int) async throws -> Bool {
+        for _ in 0..<2000 {
+            if loop.pendingTimerCount >= count { return true }
+            await Task.yield()
+        }
+        throw CancellationError()
+    }
+
+    @Test("the timer queue pops due timers earliest first and skips cancelled ones")
+    func timerQueue() {
+        var queue = TimerQueue()
+        let base = MonotonicTime(nanoseconds: 1_000_000_000)
+        var ids: [UInt64] = []
+        for offset in [50, 10, 40, 20, 30] {
+            let offsetNanoseconds = UInt64(offset) * 1_000_000
+            ids.append(queue.add(deadline: MonotonicTime(nanoseconds: base.nanoseconds + offsetNanoseconds), action: .callback {}).id)
+        }
+        #expect(queue.cancel(id: ids[3]) != nil)
+        #expect(queue.millisecondsUntilNext(from: base) == 10)
+        #expect(queue.popDue(now: MonotonicTime(nanoseconds: base.nanoseconds + 35_000_000)).count == 2)
+        #expect(queue.millisecondsUntilNext(from: base) == 40)
+        #expect(queue.count == 2)
+    }
+}
+
+/// Values appended from loop-thread callbacks. A class, because the compiler handles a
+/// non-copyable `Mutex` local in an async test badly.
+final class Recorder: Sendable {
+    private let storage = Mutex<[Int]>([])
+    func append(_ value: Int) { storage.withLock { $0.append(value) } }
+    var values: [Int] { storage.withLock { $0 } }
+}

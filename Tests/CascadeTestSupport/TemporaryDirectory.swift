@@ -1,0 +1,26 @@
+import Foundation
+
+/// A fresh directory under the system temp dir, removed when the value is released.
+public final class TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init(prefix: String = "cascade-test") throws {
+        var template = Array("\(NSTemporaryDirectory())/\(prefix).XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw TestFailure("mkdtemp failed: \(String(cString: strerror(errno)))")
+        }
+        path = String(cString: made)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    public func file(_ name: String) -> String { "\(path)/\(name)" }
+}
+
+/// A test helper's own failure, with a sentence that says what went wrong.
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
