@@ -73,7 +73,7 @@ public enum TLSBulk {
     }
 
     /// `tls-send --host IP --port P --ca F --cert F --key F --bytes N [--bind IP] [--expect-digest]`
-    /// Sends N bytes of a fixed pattern in 1 MiB writes. With --expect-digest it then reads the
+    /// Sends N bytes in 1 MiB writes: the 1 MiB `pattern` block, repeated. With --expect-digest it then reads the
     /// receiver's 32-byte digest and fails unless it matches its own.
     public static func send(_ arguments: ArraySlice<String>) async throws {
         let options = try Options(arguments, flags: ["expect-digest"])
@@ -88,9 +88,12 @@ public enum TLSBulk {
         let start = MonotonicTime.now()
         let cpuStart = processCPUSeconds()
         let hasher = SHA256()
+        // One pseudo-random block, sent again and again (as the C baseline does), so the
+        // figure measures the transport, not the pattern generator.
+        let block = pattern(offset: 0, count: chunkSize)
         var sent = 0
         while sent < count {
-            let chunk = pattern(offset: sent, count: min(chunkSize, count - sent))
+            let chunk = count - sent >= chunkSize ? block : Array(block.prefix(count - sent))
             if expectDigest { hasher.update(chunk) }
             try await connection.write(chunk)
             sent += chunk.count

@@ -45,6 +45,11 @@ public final class Socket: Sendable {
         loop.deregister(token: token)
     }
 
+    /// Sends FIN: the peer reads end of stream; we can still read.
+    public func shutdownWrite() {
+        if !closed { shutdown(fd, Int32(SHUT_WR)) }
+    }
+
     /// Waits until the socket is readable (or writable); fails with `.closed` after `close()`.
     func wait(for interest: EventLoop.Interest) async throws {
         try await loop.wait(token: token, for: interest)

@@ -67,16 +67,30 @@ public final class TLSConnection: ByteStream {
         }
     }
 
-    /// Sends close_notify (best effort, without waiting for the peer's) and closes the socket.
+    /// Sends close_notify and closes the socket — gracefully: after our FIN it reads and
+    /// discards what the peer still sends (at most `lingerBytes`, for at most `linger`) until
+    /// the peer closes too. Closing a socket with unread input (such as TLS 1.3 session
+    /// tickets) makes the kernel send RST, which destroys data the peer has not read yet.
     public func close() async {
+        await close(linger: .seconds(2))
+    }
+
+    public func close(linger: Duration, lingerBytes: Int = 1 << 20) async {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        if !stream.socket.closed, case .wantWrite = stream.shutdown() {
-            // The send buffer is full; one short wait, then give up on a clean close.
-            _ = try? await withTimeout(.seconds(1), on: stream.socket.loop, what: "close_notify") {
-                try await self.stream.socket.wait(for: .writable)
-                _ = self.stream.shutdown()
+        let socket = stream.socket
+        guard !socket.closed else { return }
+        _ = try? await withTimeout(linger, on: socket.loop, what: "closing the TLS connection") { [stream] in
+            while case .wantWrite = stream.shutdown() {
+                try await socket.wait(for: .writable)
+            }
+            socket.shutdownWrite()
+            var discarded = 0
+            while discarded < lingerBytes {
+                let bytes = try await socket.read(maxLength: 64 * 1024)
+                if bytes.isEmpty { break }
+                discarded += bytes.count
             }
         }
-        stream.socket.close()
+        socket.close()
     }
 }
