@@ -34,6 +34,9 @@ let package = Package(
         .target(name: "CascadeCrypto", dependencies: ["COpenSSL", "CCascadeShims"], swiftSettings: strict),
         .target(name: "CascadeNet", dependencies: ["COpenSSL", "CCascadeShims", "CascadeCrypto"], swiftSettings: strict),
 
+        // rpc: multiplexed calls over a framed connection. Knows nothing of upgrades.
+        .target(name: "CascadeRPC", dependencies: ["CascadeWire", "CascadeNet"], swiftSettings: strict),
+
         // Benchmarks and test peers (thin executable, logic in the library).
         .target(name: "CascadeBench", dependencies: ["CascadeNet", "CascadeCrypto"], swiftSettings: strict),
         .executableTarget(name: "cascade-bench", dependencies: ["CascadeBench"], swiftSettings: strict),
@@ -44,6 +47,7 @@ let package = Package(
             path: "Tests/CascadeTestSupport",
             swiftSettings: strict
         ),
+        .testTarget(name: "CascadeRPCTests", dependencies: ["CascadeRPC", "CascadeWire", "CascadeNet", "CascadeTestSupport"], swiftSettings: strict),
         .testTarget(name: "CascadeWireTests", dependencies: ["CascadeWire"], swiftSettings: strict),
         .testTarget(name: "CascadeCryptoTests", dependencies: ["CascadeCrypto", "CascadeTestSupport"], swiftSettings: strict),
         .testTarget(

@@ -20,6 +20,8 @@ public struct WireError: Error, Sendable, Hashable, CustomStringConvertible {
         // Raised by the RPC layer; defined here so all wire conditions share one type.
         case windowOverflow = "window-overflow"
         case messageTooLarge = "message-too-large"
+        /// A frame that the call state machine does not allow here (rpc.md §abuse and lifecycle).
+        case unexpectedFrame = "unexpected-frame"
         // Tagged message encoding
         case truncated = "truncated"
         case varintOverflow = "varint-overflow"

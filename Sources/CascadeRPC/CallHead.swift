@@ -1,0 +1,123 @@
+public import CascadeWire
+
+/// One metadata entry: a lower-case ASCII key and opaque bytes (rpc.md, "Call head").
+public struct MetadataEntry: Hashable, Sendable, WireMessage {
+    public var key: String
+    public var value: [UInt8]
+
+    public init(_ key: String, _ value: [UInt8]) {
+        self.key = key
+        self.value = value
+    }
+
+    public init(_ key: String, _ value: String) {
+        self.init(key, Array(value.utf8))
+    }
+
+    public init(from reader: inout MessageReader) throws(WireError) {
+        key = ""
+        value = []
+        while let field = try reader.next() {
+            switch field.number {
+            case 1: key = try field.string()
+            case 2: value = try field.bytes()
+            default: continue
+            }
+        }
+    }
+
+    public func encode(to writer: inout MessageWriter) {
+        if !key.isEmpty { writer.writeString(field: 1, key) }
+        if !value.isEmpty { writer.writeBytes(field: 2, value) }
+    }
+}
+
+/// The HEADERS payload a client opens a call with.
+public struct CallHead: Hashable, Sendable, WireMessage {
+    public var method: String
+    /// Microseconds until the deadline, from when the server receives the head; 0 = none.
+    public var timeoutMicroseconds: UInt64
+    public var metadata: [MetadataEntry]
+
+    public init(method: String, timeoutMicroseconds: UInt64 = 0, metadata: [MetadataEntry] = []) {
+        self.method = method
+        self.timeoutMicroseconds = timeoutMicroseconds
+        self.metadata = metadata
+    }
+
+    public init(from reader: inout MessageReader) throws(WireError) {
+        self.init(method: "")
+        while let field = try reader.next() {
+            switch field.number {
+            case 1: method = try field.string()
+            case 2: timeoutMicroseconds = try field.uint64()
+            case 3: metadata.append(try field.message())
+            default: continue
+            }
+        }
+    }
+
+    public func encode(to writer: inout MessageWriter) {
+        if !method.isEmpty { writer.writeString(field: 1, method) }
+        if timeoutMicroseconds != 0 { writer.writeVarint(field: 2, timeoutMicroseconds) }
+        for entry in metadata { writer.writeMessage(field: 3, entry) }
+    }
+}
+
+/// The HEADERS payload a server may send before its first response message.
+public struct ResponseHead: Hashable, Sendable, WireMessage {
+    public var metadata: [MetadataEntry]
+
+    public init(metadata: [MetadataEntry] = []) {
+        self.metadata = metadata
+    }
+
+    public init(from reader: inout MessageReader) throws(WireError) {
+        metadata = []
+        while let field = try reader.next() {
+            if field.number == 3 { metadata.append(try field.message()) }
+        }
+    }
+
+    public func encode(to writer: inout MessageWriter) {
+        for entry in metadata { writer.writeMessage(field: 3, entry) }
+    }
+}
+
+/// The TRAILERS payload that ends every call the server completes.
+public struct CallTrailers: Hashable, Sendable, WireMessage {
+    public var code: RPCCode
+    public var message: String
+    public var metadata: [MetadataEntry]
+
+    public static let maxMessageBytes = 1024
+
+    public init(code: RPCCode = .ok, message: String = "", metadata: [MetadataEntry] = []) {
+        self.code = code
+        self.message = message
+        self.metadata = metadata
+    }
+
+    public init(from reader: inout MessageReader) throws(WireError) {
+        self.init()
+        while let field = try reader.next() {
+            switch field.number {
+            case 1: code = RPCCode(rawValue: try field.uint32())
+            case 2: message = try field.string()
+            case 3: metadata.append(try field.message())
+            default: continue
+            }
+        }
+    }
+
+    public func encode(to writer: inout MessageWriter) {
+        if code != .ok { writer.writeVarint(field: 1, UInt64(code.rawValue)) }
+        if !message.isEmpty {
+            // Longer messages are cut at a character boundary (rpc.md).
+            var text = Substring(message)
+            while text.utf8.count > Self.maxMessageBytes { text = text.dropLast() }
+            writer.writeString(field: 2, String(text))
+        }
+        for entry in metadata { writer.writeMessage(field: 3, entry) }
+    }
+}

@@ -1,0 +1,64 @@
+/// Messages inside a stream's DATA: a 4-byte big-endian length, then the message (rpc.md).
+enum MessageFraming {
+    static let prefixSize = 4
+
+    static func append(_ message: [UInt8], to bytes: inout [UInt8]) {
+        let length = UInt32(message.count)
+        bytes.append(UInt8(length >> 24))
+        bytes.append(UInt8(truncatingIfNeeded: length >> 16))
+        bytes.append(UInt8(truncatingIfNeeded: length >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: length))
+        bytes.append(contentsOf: message)
+    }
+}
+
+/// Reassembles messages from DATA payloads split anywhere. A length over the limit is
+/// rejected as soon as its 4 bytes are in, before anything is buffered for it.
+struct MessageDeframer: Sendable {
+    let maxMessageSize: Int
+    private var prefix: [UInt8] = []
+    private var expected: Int?
+    private var current: [UInt8] = []
+
+    init(maxMessageSize: Int) {
+        self.maxMessageSize = maxMessageSize
+    }
+
+    /// True when no partial message is held (END_STREAM here is clean).
+    var isIdle: Bool { expected == nil && prefix.isEmpty }
+
+    /// Feeds DATA bytes; returns the messages they complete.
+    mutating func feed(_ bytes: ArraySlice<UInt8>) throws(RPCError) -> [[UInt8]] {
+        var messages: [[UInt8]] = []
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            guard let length = expected else {
+                prefix.append(bytes[index])
+                index += 1
+                if prefix.count == MessageFraming.prefixSize {
+                    let value = prefix.reduce(0) { $0 << 8 | Int($1) }
+                    prefix.removeAll(keepingCapacity: true)
+                    guard value <= maxMessageSize else {
+                        throw RPCError(.resourceExhausted, "a message of \(value) bytes exceeds the \(maxMessageSize)-byte limit")
+                    }
+                    if value == 0 {
+                        messages.append([])
+                    } else {
+                        expected = value
+                        current.reserveCapacity(value)
+                    }
+                }
+                continue
+            }
+            let take = min(length - current.count, bytes.endIndex - index)
+            current.append(contentsOf: bytes[index..<index + take])
+            index += take
+            if current.count == length {
+                messages.append(current)
+                current = []
+                expected = nil
+            }
+        }
+        return messages
+    }
+}

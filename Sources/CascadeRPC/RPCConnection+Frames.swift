@@ -1,0 +1,196 @@
+import CascadeWire
+
+extension RPCConnection {
+    /// Routes one decoded frame. Throws a WireError for protocol violations (connection
+    /// errors end the connection; stream errors reset one stream).
+    func handle(_ frame: Frame) throws(WireError) {
+        let payload = try FramePayload(frame, maxHeaderSize: localSettings.maxHeaderSize)
+        var effects = Effects()
+        defer { effects.run() }
+        let isFirst = state.withLock { state -> Bool in
+            defer { state.receivedSettings = true }
+            return !state.receivedSettings
+        }
+        if isFirst {
+            guard case .settings(ack: false, _) = payload else {
+                throw WireError(.unexpectedFrame, code: .protocolError, "the first frame must be SETTINGS, not \(frame.type)")
+            }
+        }
+        switch payload {
+        case .settings(ack: false, let entries):
+            try applySettings(entries, first: isFirst, effects: &effects)
+            outbound.enqueue { Frame.settingsAck.encode(into: &$0) }
+        case .settings(ack: true, _):
+            break
+        case .ping(ack: false, let data):
+            outbound.enqueue { Frame.ping(data, ack: true).encode(into: &$0) }
+        case .ping(ack: true, _):
+            break
+        case .goaway(let last, let code, let reason):
+            handleGoaway(last: last, code: code, reason: reason, effects: &effects)
+        case .windowUpdate(let increment):
+            try handleWindowUpdate(streamID: frame.streamID, increment: Int(increment), effects: &effects)
+        case .reset(let code):
+            let error: RPCError = code == .refusedStream
+                ? RPCError(.unavailable, "the server refused the call before processing it", isSafeToRetry: true)
+                : RPCError(.cancelled, "the peer reset the call (\(code))")
+            state.withLock { Self.failStream(&$0, frame.streamID, error, &effects) }
+            removeIfDone(frame.streamID)
+        case .headers(let block, let endStream):
+            try handleHeaders(streamID: frame.streamID, block: block, endStream: endStream, effects: &effects)
+        case .data(let bytes, let endStream):
+            try handleData(streamID: frame.streamID, bytes: bytes, endStream: endStream, effects: &effects)
+        case .trailers(let block):
+            try handleTrailers(streamID: frame.streamID, block: block, effects: &effects)
+        case .unknown:
+            break
+        }
+    }
+
+    private func applySettings(_ entries: [Setting], first: Bool, effects: inout Effects) throws(WireError) {
+        try state.withLock { state throws(WireError) in
+            let oldWindow = state.peerSettings.initialStreamWindow
+            try state.peerSettings.apply(entries)
+            if first { state.sendWindow = state.peerSettings.initialConnectionWindow }
+            let delta = state.peerSettings.initialStreamWindow - oldWindow
+            if delta != 0 {
+                for id in state.streams.keys { state.streams[id]!.sendWindow += delta }
+            }
+            Self.wakeWindowWaiters(&state, &effects)
+        }
+    }
+
+    private func handleGoaway(last: UInt32, code: ErrorCode, reason: String, effects: inout Effects) {
+        state.withLock { state in
+            state.goawayLastStreamID = min(last, state.goawayLastStreamID ?? last)
+            guard side == .client else { return }
+            let refused = RPCError(.unavailable, "the server is going away (\(code)\(reason.isEmpty ? "" : ": \(reason)")) and did not process the call", isSafeToRetry: true)
+            for id in state.streams.keys where id > last {
+                Self.failStream(&state, id, refused, &effects)
+            }
+        }
+    }
+
+    private func handleWindowUpdate(streamID: UInt32, increment: Int, effects: inout Effects) throws(WireError) {
+        try state.withLock { state throws(WireError) in
+            if streamID == 0 {
+                state.sendWindow += increment
+                guard state.sendWindow <= Int(Int32.max) else {
+                    throw WireError(.windowOverflow, code: .flowControlError, "the connection window exceeds 2^31-1")
+                }
+            } else if state.streams[streamID] != nil {
+                state.streams[streamID]!.sendWindow += increment
+                guard state.streams[streamID]!.sendWindow <= Int(Int32.max) else {
+                    throw WireError(.windowOverflow, code: .flowControlError, streamID: streamID, "the stream window exceeds 2^31-1")
+                }
+            }
+            Self.wakeWindowWaiters(&state, &effects)
+        }
+    }
+
+    static func wakeWindowWaiters(_ state: inout ConnectionState, _ effects: inout Effects) {
+        for id in state.streams.keys {
+            if let waiter = state.streams[id]!.windowWaiter {
+                state.streams[id]!.windowWaiter = nil
+                effects { waiter.resume(returning: 0) }
+            }
+        }
+    }
+
+    private func handleHeaders(streamID: UInt32, block: [UInt8], endStream: Bool, effects: inout Effects) throws(WireError) {
+        if side == .client {
+            let head = try ResponseHead(serializedBytes: block)
+            state.withLock { state in state.streams[streamID]?.responseHead = head }
+            return
+        }
+        try openServerStream(streamID: streamID, block: block, endStream: endStream, effects: &effects)
+    }
+
+    private func handleData(streamID: UInt32, bytes: [UInt8], endStream: Bool, effects: inout Effects) throws(WireError) {
+        var credits: [(UInt32, Int)] = []
+        var overflow: RPCError?
+        try state.withLock { state throws(WireError) in
+            state.receiveUncredited += bytes.count
+            if state.receiveUncredited >= localSettings.initialConnectionWindow / 2 {
+                credits.append((0, state.receiveUncredited))
+                state.receiveUncredited = 0
+            }
+            guard var stream = state.streams[streamID], stream.failure == nil, !stream.remoteEnded else {
+                if streamID > state.lastPeerStreamID && side == .server {
+                    throw WireError(.unexpectedFrame, code: .protocolError, "DATA on stream \(streamID), which was never opened")
+                }
+                return  // a finished or reset call: drop it, the connection credit above still flows.
+            }
+            stream.receiveUncredited += bytes.count
+            if stream.receiveUncredited > localSettings.initialStreamWindow + stream.queuedBytes + localSettings.maxMessageSize {
+                throw WireError(.windowOverflow, code: .flowControlError, streamID: streamID, "the peer sent past the stream window")
+            }
+            do throws(RPCError) {
+                for message in try stream.deframer.feed(bytes[...]) {
+                    stream.queue.append(message)
+                    stream.queuedBytes += message.count + MessageFraming.prefixSize
+                }
+            } catch {
+                overflow = error
+            }
+            if endStream {
+                stream.remoteEnded = true
+                if !stream.deframer.isIdle && overflow == nil {
+                    overflow = RPCError(.internal, "the stream ended in the middle of a message")
+                }
+            }
+            if let credit = Self.streamCredit(&stream, window: localSettings.initialStreamWindow) {
+                credits.append((streamID, credit))
+            }
+            if let receiver = stream.receiver, stream.hasQueuedMessage || stream.remoteEnded {
+                stream.receiver = nil
+                let message: [UInt8]? = stream.hasQueuedMessage ? stream.popMessage() : nil
+                effects { receiver.resume(returning: message) }
+            }
+            state.streams[streamID] = stream
+        }
+        for (id, amount) in credits {
+            outbound.enqueue { Frame.windowUpdate(streamID: id, increment: UInt32(amount)).encode(into: &$0) }
+        }
+        if let overflow {
+            if side == .server {
+                finishServerStream(streamID, trailers: CallTrailers(code: overflow.code, message: overflow.message))
+            } else {
+                resetStream(streamID, code: .limitExceeded, failure: overflow)
+            }
+        }
+    }
+
+    /// Credit to return for a stream: only while its unread queue is under one window, so a
+    /// reader that stops reading stops the sender (rpc.md, flow control).
+    static func streamCredit(_ stream: inout StreamState, window: Int) -> Int? {
+        guard stream.receiveUncredited >= window / 2, stream.queuedBytes < window, !stream.remoteEnded else { return nil }
+        let credit = stream.receiveUncredited
+        stream.receiveUncredited = 0
+        return credit
+    }
+
+    private func handleTrailers(streamID: UInt32, block: [UInt8], effects: inout Effects) throws(WireError) {
+        guard side == .client else {
+            throw WireError(.unexpectedFrame, code: .protocolError, "a client sent TRAILERS on stream \(streamID)")
+        }
+        let trailers = try CallTrailers(serializedBytes: block)
+        state.withLock { state in
+            guard var stream = state.streams[streamID] else { return }
+            stream.trailers = trailers
+            stream.remoteEnded = true
+            if let receiver = stream.receiver {
+                stream.receiver = nil
+                if stream.hasQueuedMessage {
+                    let message = stream.popMessage()
+                    effects { receiver.resume(returning: message) }
+                } else if trailers.code == .ok {
+                    effects { receiver.resume(returning: nil) }
+                } else {
+                    effects { receiver.resume(throwing: RPCError(trailers.code, trailers.message)) }
+                }
+            }
+            state.streams[streamID] = stream
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import CascadeNet
+import CascadeWire
+
+extension RPCConnection {
+    /// A client's HEADERS on a new stream: check the id, the concurrency limit, the method and
+    /// the caller's role, then start the handler.
+    func openServerStream(streamID: UInt32, block: [UInt8], endStream: Bool, effects: inout Effects) throws(WireError) {
+        guard streamID % 2 == 1 else {
+            throw WireError(.unexpectedFrame, code: .protocolError, "a client opened stream \(streamID); client stream ids are odd")
+        }
+        let head = try CallHead(serializedBytes: block)
+        enum Decision { case refuse, reject(CallTrailers), start(RPCRouter.Registered) }
+        let decision = try state.withLock { state throws(WireError) -> Decision in
+            guard streamID > state.lastPeerStreamID else {
+                throw WireError(.unexpectedFrame, code: .protocolError,
+                                "HEADERS on stream \(streamID), not above the last opened stream \(state.lastPeerStreamID)")
+            }
+            state.lastPeerStreamID = streamID
+            if state.goawayLastStreamID != nil || state.closed != nil { return .refuse }
+            if state.activeHandlers >= localSettings.maxConcurrentStreams { return .refuse }
+            var stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
+            stream.remoteEnded = endStream
+            state.streams[streamID] = stream
+            guard let method = router?.lookup(head.method) else {
+                return .reject(CallTrailers(code: .unimplemented, message: "the method \"\(head.method)\" does not exist"))
+            }
+            guard let peer, method.allowedRoles.contains(peer.role) else {
+                let who = peer.map { "\($0)" } ?? "an unauthenticated peer"
+                return .reject(CallTrailers(code: .permissionDenied, message: "\(who) may not call \(head.method)"))
+            }
+            state.activeHandlers += 1
+            return .start(method)
+        }
+        switch decision {
+        case .refuse:
+            outbound.enqueue { Frame.reset(streamID: streamID, code: .refusedStream).encode(into: &$0) }
+        case .reject(let trailers):
+            finishServerStream(streamID, trailers: trailers)
+        case .start(let method):
+            startHandler(method, head: head, streamID: streamID)
+        }
+    }
+
+    private func startHandler(_ method: RPCRouter.Registered, head: CallHead, streamID: UInt32) {
+        let timeout = head.timeoutMicroseconds > 0 ? Duration.microseconds(Int64(min(head.timeoutMicroseconds, UInt64(Int64.max)))) : nil
+        let context = ServerContext(
+            method: head.method, peer: peer, metadata: head.metadata,
+            deadline: timeout.map { MonotonicTime.now() + $0 })
+        let call = ServerCall(context: context, connection: self, streamID: streamID)
+        let task = Task {
+            var trailers: CallTrailers
+            do {
+                try await method.handler(call)
+                trailers = CallTrailers()
+            } catch let error as RPCError {
+                trailers = CallTrailers(code: error.code, message: error.message)
+            } catch is CancellationError {
+                trailers = CallTrailers(code: .cancelled, message: "the call was cancelled")
+            } catch {
+                trailers = CallTrailers(code: .unknown, message: "\(error)")
+            }
+            self.handlerFinished(streamID, trailers: trailers)
+        }
+        let timer = timeout.map { limit in
+            loop.schedule(after: limit) { [weak self] in
+                self?.expireServerStream(streamID, after: limit)
+            }
+        }
+        state.withLock { state in
+            state.streams[streamID]?.handler = task
+            if let timer { state.streams[streamID]?.deadlineTimer = timer }
+        }
+    }
+
+    /// The deadline passed: DEADLINE_EXCEEDED trailers go out now and the handler is cancelled.
+    private func expireServerStream(_ id: UInt32, after limit: Duration) {
+        let error = RPCError(.deadlineExceeded, "the call's deadline of \(limit) passed")
+        var effects = Effects()
+        let live = state.withLock { state -> Bool in
+            guard let stream = state.streams[id], stream.failure == nil, stream.trailersSent == false else { return false }
+            Self.failStream(&state, id, error, &effects)
+            state.streams[id]?.trailersSent = true
+            return true
+        }
+        effects.run()
+        if live {
+            let trailers = CallTrailers(code: .deadlineExceeded, message: error.message).serializedBytes()
+            outbound.enqueue { Frame.trailers(streamID: id, trailers).encode(into: &$0) }
+        }
+    }
+
+    private func handlerFinished(_ id: UInt32, trailers: CallTrailers) {
+        let timer = state.withLock { state -> TimerHandle? in
+            state.activeHandlers -= 1
+            let timer = state.streams[id]?.deadlineTimer
+            state.streams[id]?.handler = nil
+            return timer
+        }
+        if let timer { loop.cancel(timer) }
+        finishServerStream(id, trailers: trailers)
+    }
+
+    /// Sends TRAILERS unless the call was reset (a reset call gets no trailers) and forgets it.
+    func finishServerStream(_ id: UInt32, trailers: CallTrailers) {
+        let send = state.withLock { state -> Bool in
+            guard var stream = state.streams[id] else { return false }
+            let reset = stream.failure != nil && stream.failure?.code == .cancelled
+            let send = !reset && !stream.trailersSent
+            stream.trailersSent = true
+            stream.localEnded = true
+            if stream.handler == nil {
+                state.streams[id] = nil
+            } else {
+                state.streams[id] = stream
+            }
+            return send
+        }
+        if send {
+            let block = trailers.serializedBytes()
+            outbound.enqueue { Frame.trailers(streamID: id, block).encode(into: &$0) }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import CascadeWire
+
+extension RPCConnection {
+    /// Sends one message on a stream, in DATA frames no larger than the peer allows and only
+    /// as the stream and connection windows permit; waits for credit and for queue space.
+    func send(_ message: [UInt8], on id: UInt32, endStream: Bool = false) async throws {
+        var framed: [UInt8] = []
+        framed.reserveCapacity(message.count + MessageFraming.prefixSize)
+        MessageFraming.append(message, to: &framed)
+        try await sendFramed(framed, on: id, endStream: endStream)
+    }
+
+    /// Ends our side of a stream (an empty DATA with END_STREAM).
+    func finishSending(on id: UInt32) async throws {
+        try await sendFramed([], on: id, endStream: true)
+    }
+
+    private func sendFramed(_ bytes: [UInt8], on id: UInt32, endStream: Bool) async throws {
+        var offset = 0
+        repeat {
+            try Task.checkCancellation()
+            let sent = try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Int, any Error>) in
+                    let outcome = state.withLock { state -> Result<Int, RPCError>? in
+                        guard var stream = state.streams[id] else {
+                            return .failure(state.closed ?? RPCError(.cancelled, "the call has ended"))
+                        }
+                        if let failure = stream.failure ?? state.closed { return .failure(failure) }
+                        if stream.localEnded { return .failure(RPCError(.internal, "the call's sending side is already finished")) }
+                        let remaining = bytes.count - offset
+                        let allowed = min(remaining, stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize)
+                        if allowed <= 0 && remaining > 0 {
+                            // Parked until a WINDOW_UPDATE (or a failure) wakes us; then we retry.
+                            stream.windowWaiter = continuation
+                            state.streams[id] = stream
+                            return nil
+                        }
+                        stream.sendWindow -= allowed
+                        state.sendWindow -= allowed
+                        let last = endStream && allowed == remaining
+                        if last { stream.localEnded = true }
+                        state.streams[id] = stream
+                        let start = offset
+                        outbound.enqueue { out in
+                            FrameEncoder.appendData(streamID: id, payload: bytes[start..<start + allowed], endStream: last, to: &out)
+                        }
+                        return .success(allowed)
+                    }
+                    switch outcome {
+                    case .success(let count): continuation.resume(returning: count)
+                    case .failure(let error): continuation.resume(throwing: error)
+                    case nil: break
+                    }
+                }
+            } onCancel: {
+                self.cancelStream(id)
+            }
+            offset += sent
+            if sent > 0 { try await outbound.waitForSpace() }
+        } while offset < bytes.count
+        if endStream { removeIfDone(id) }
+    }
+
+    /// The next message on a stream; nil when the peer finished cleanly. A client stream
+    /// whose trailers carry an error throws that status.
+    func receive(on id: UInt32) async throws -> [UInt8]? {
+        var credit: Int?
+        defer {
+            if let credit {
+                outbound.enqueue { Frame.windowUpdate(streamID: id, increment: UInt32(credit)).encode(into: &$0) }
+            }
+        }
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[UInt8]?, any Error>) in
+                let outcome = state.withLock { state -> Result<[UInt8]?, RPCError>? in
+                    guard var stream = state.streams[id] else {
+                        return .failure(state.closed ?? RPCError(.cancelled, "the call has ended"))
+                    }
+                    if stream.hasQueuedMessage {
+                        let message = stream.popMessage()
+                        credit = Self.streamCredit(&stream, window: localSettings.initialStreamWindow)
+                        state.streams[id] = stream
+                        return .success(message)
+                    }
+                    if let failure = stream.failure { return .failure(failure) }
+                    if stream.remoteEnded {
+                        if let trailers = stream.trailers, trailers.code != .ok {
+                            return .failure(RPCError(trailers.code, trailers.message))
+                        }
+                        return .success(nil)
+                    }
+                    if let closed = state.closed { return .failure(closed) }
+                    stream.receiver = continuation
+                    state.streams[id] = stream
+                    return nil
+                }
+                switch outcome {
+                case .success(let message): continuation.resume(returning: message)
+                case .failure(let error): continuation.resume(throwing: error)
+                case nil: break
+                }
+            }
+        } onCancel: {
+            self.cancelStream(id)
+        }
+    }
+
+    /// The caller gave up: RESET CANCEL, and the call fails locally with CANCELLED.
+    func cancelStream(_ id: UInt32, error: RPCError = RPCError(.cancelled, "the call was cancelled")) {
+        let live = state.withLock { state in state.streams[id].map { $0.failure == nil && !($0.remoteEnded && $0.localEnded) } ?? false }
+        guard live else { return }
+        resetStream(id, code: .cancel, failure: error)
+        removeIfDone(id)
+    }
+
+    /// Drops a stream whose both sides are over (or that failed) once nobody waits on it.
+    func removeIfDone(_ id: UInt32) {
+        state.withLock { state in
+            guard let stream = state.streams[id], stream.receiver == nil, stream.windowWaiter == nil,
+                  stream.handler == nil || side == .client
+            else { return }
+            let bothEnded = stream.remoteEnded && stream.localEnded && !stream.hasQueuedMessage
+            if bothEnded || (stream.failure != nil && side == .server && stream.handler == nil) {
+                state.streams[id] = nil
+            }
+        }
+    }
+
+    /// The trailers a client stream ended with, if it has.
+    func trailers(of id: UInt32) -> CallTrailers? {
+        state.withLock { $0.streams[id]?.trailers }
+    }
+
+    /// Client side: opens a call (HEADERS) and returns its stream id. Waits while the peer's
+    /// MAX_CONCURRENT_STREAMS is reached, instead of being refused.
+    func openCall(_ head: CallHead, endStream: Bool = false) async throws -> UInt32 {
+        precondition(side == .client, "only a client opens calls")
+        let block = head.serializedBytes()
+        while true {
+            if let id = try tryOpenCall(block, endStream: endStream) { return id }
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                let ready = state.withLock { state -> Bool in
+                    if state.closed != nil || state.openClientStreams < state.peerSettings.maxConcurrentStreams { return true }
+                    state.slotWaiters.append(continuation)
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        }
+    }
+
+    private func tryOpenCall(_ block: [UInt8], endStream: Bool) throws(RPCError) -> UInt32? {
+        try state.withLock { state throws(RPCError) -> UInt32? in
+            if let closed = state.closed { throw RPCError(closed.code, closed.message, isSafeToRetry: true) }
+            if state.goawayLastStreamID != nil {
+                throw RPCError(.unavailable, "the connection is going away; open a new one", isSafeToRetry: true)
+            }
+            guard block.count <= state.peerSettings.maxHeaderSize, block.count <= state.peerSettings.maxFrameSize else {
+                throw RPCError(.resourceExhausted, "the call head of \(block.count) bytes exceeds the peer's limit")
+            }
+            guard state.openClientStreams < state.peerSettings.maxConcurrentStreams else { return nil }
+            let id = state.nextStreamID
+            guard id < UInt32(Int32.max) else {
+                throw RPCError(.unavailable, "the connection has used all its stream ids; open a new one", isSafeToRetry: true)
+            }
+            state.nextStreamID += 2
+            state.openClientStreams += 1
+            var stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
+            stream.localEnded = endStream
+            state.streams[id] = stream
+            // Enqueued under the lock so stream ids reach the wire in increasing order.
+            outbound.enqueue { Frame.headers(streamID: id, block, endStream: endStream).encode(into: &$0) }
+            return id
+        }
+    }
+
+    /// Client side: the caller is done with the call; forget it and let a waiting call open.
+    func forgetClientStream(_ id: UInt32) {
+        let waiter = state.withLock { state -> UnsafeContinuation<Void, any Error>? in
+            guard state.streams.removeValue(forKey: id) != nil else { return nil }
+            state.openClientStreams -= 1
+            return state.slotWaiters.isEmpty ? nil : state.slotWaiters.removeFirst()
+        }
+        waiter?.resume()
+    }
+}

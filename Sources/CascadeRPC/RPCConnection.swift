@@ -1,0 +1,153 @@
+public import CascadeNet
+public import CascadeWire
+import Synchronization
+
+/// Calls multiplexed over one byte stream (Protocols/rpc.md over Protocols/wire.md), for
+/// either side. A reader task decodes frames and routes them to streams; a writer task
+/// drains the outbound queue. Flow control bounds what a slow reader makes us buffer.
+public final class RPCConnection: Sendable {
+    public enum Side: Sendable { case client, server }
+
+    public let side: Side
+    /// The peer's verified identity (nil only on in-memory test transports without one).
+    public let peer: PeerIdentity?
+    let transport: any ByteStream
+    let loop: EventLoop
+    let localSettings: Settings
+    let router: RPCRouter?
+    let outbound = OutboundQueue()
+    let state: Mutex<ConnectionState>
+
+    public init(
+        transport: any ByteStream, side: Side, peer: PeerIdentity?, settings: Settings = Settings(),
+        router: RPCRouter? = nil, loop: EventLoop = EventLoopGroup.shared.next()
+    ) {
+        self.transport = transport
+        self.side = side
+        self.peer = peer
+        self.localSettings = settings
+        self.router = router
+        self.loop = loop
+        self.state = Mutex(ConnectionState(nextStreamID: side == .client ? 1 : 2))
+        // The preface and our settings go first, before any call can be opened.
+        outbound.enqueue { bytes in
+            Preface.encode(version: .current, into: &bytes)
+            Frame.settings(settings, omittingDefaults: true).encode(into: &bytes)
+        }
+    }
+
+    /// Runs the connection until it closes: sends the preface and settings, then reads.
+    /// Returns the reason it ended.
+    @discardableResult
+    public func run() async -> RPCError {
+        let writer = Task { [outbound, transport] in
+            while let batch = await outbound.nextBatch() {
+                do {
+                    try await transport.write(batch)
+                } catch {
+                    self.fail(RPCError(.unavailable, "writing to the connection failed: \(error)"))
+                    return
+                }
+            }
+        }
+        var decoder = FrameDecoder(maxFrameSize: localSettings.maxFrameSize, expectPreface: true)
+        var reason: RPCError
+        reading: do {
+            while true {
+                let bytes: [UInt8]
+                do {
+                    bytes = try await transport.read(maxLength: 256 * 1024)
+                } catch {
+                    reason = RPCError(.unavailable, "the connection failed: \(error)")
+                    break reading
+                }
+                if bytes.isEmpty {
+                    reason = RPCError(.unavailable, "the peer closed the connection")
+                    break reading
+                }
+                decoder.feed(bytes)
+                do {
+                    while let item = try decoder.next() {
+                        if case .frame(let frame) = item { try handle(frame) }
+                    }
+                } catch {
+                    let wire = error
+                    if wire.isConnectionError {
+                        sendGoaway(code: wire.code, reason: wire.message)
+                        reason = RPCError(.unavailable, "protocol error from the peer: \(wire.message)")
+                        break reading
+                    }
+                    resetStream(wire.streamID, code: wire.code, failure: RPCError(.internal, wire.message))
+                }
+            }
+        }
+        fail(reason)
+        await writer.value
+        await transport.close()
+        return reason
+    }
+
+    /// Server handlers still running (cancelled ones included).
+    public var activeHandlerCount: Int { state.withLock { $0.activeHandlers } }
+
+    /// Ends every call with `error` and stops writing after what is queued.
+    func fail(_ error: RPCError) {
+        var effects = Effects()
+        state.withLock { state in
+            if state.closed == nil { state.closed = error }
+            for (id, _) in state.streams { Self.failStream(&state, id, error, &effects) }
+            let waiters = state.slotWaiters
+            state.slotWaiters = []
+            for waiter in waiters { effects { waiter.resume(throwing: error) } }
+        }
+        outbound.close(error)
+        effects.run()
+    }
+
+    func sendGoaway(code: ErrorCode, reason: String) {
+        let last = state.withLock { $0.lastPeerStreamID }
+        outbound.enqueue { Frame.goaway(lastStreamID: last, code: code, reason: reason).encode(into: &$0) }
+    }
+
+    /// Sends RESET for a stream and fails it locally.
+    func resetStream(_ id: UInt32, code: ErrorCode, failure: RPCError) {
+        var effects = Effects()
+        state.withLock { state in Self.failStream(&state, id, failure, &effects) }
+        outbound.enqueue { Frame.reset(streamID: id, code: code).encode(into: &$0) }
+        effects.run()
+    }
+
+    /// Marks a stream failed, wakes whoever waits on it, cancels a server handler, and removes
+    /// it once both halves are done. Called with the lock held.
+    static func failStream(_ state: inout ConnectionState, _ id: UInt32, _ error: RPCError, _ effects: inout Effects) {
+        guard var stream = state.streams[id] else { return }
+        if stream.failure == nil { stream.failure = error }
+        if let receiver = stream.receiver {
+            stream.receiver = nil
+            effects { receiver.resume(throwing: error) }
+        }
+        if let waiter = stream.windowWaiter {
+            stream.windowWaiter = nil
+            effects { waiter.resume(throwing: error) }
+        }
+        if let handler = stream.handler { effects { handler.cancel() } }
+        state.streams[id] = stream
+    }
+}
+
+struct ConnectionState {
+    var streams: [UInt32: StreamState] = [:]
+    var nextStreamID: UInt32
+    var lastPeerStreamID: UInt32 = 0
+    var peerSettings = Settings()
+    var receivedSettings = false
+    var sendWindow = Settings.defaults.initialConnectionWindow
+    var receiveUncredited = 0
+    var goawayLastStreamID: UInt32?
+    var closed: RPCError?
+    /// Client calls waiting for the peer's MAX_CONCURRENT_STREAMS to allow one more.
+    var slotWaiters: [UnsafeContinuation<Void, any Error>] = []
+    var openClientStreams = 0
+    /// Handlers still running, including cancelled ones (they count against the limit).
+    var activeHandlers = 0
+}

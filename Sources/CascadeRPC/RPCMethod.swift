@@ -1,0 +1,201 @@
+public import CascadeNet
+public import CascadeWire
+
+/// A method's name, message types and the roles allowed to call it.
+public struct RPCMethod<Request: WireMessage, Response: WireMessage>: Sendable {
+    public let name: String
+    public let allowedRoles: Set<PeerIdentity.Role>
+
+    public init(_ name: String, allowedRoles: Set<PeerIdentity.Role>) {
+        self.name = name
+        self.allowedRoles = allowedRoles
+    }
+}
+
+/// Per-call options on the client.
+public struct CallOptions: Sendable {
+    public var timeout: Duration?
+    public var metadata: [MetadataEntry]
+
+    public init(timeout: Duration? = nil, metadata: [MetadataEntry] = []) {
+        self.timeout = timeout
+        self.metadata = metadata
+    }
+}
+
+/// Writes typed messages on a call; `write` waits for flow-control credit (back-pressure).
+public struct StreamWriter<Message: WireMessage>: Sendable {
+    let write: @Sendable ([UInt8]) async throws -> Void
+
+    public func write(_ message: Message) async throws {
+        try await write(message.serializedBytes())
+    }
+}
+
+/// Typed messages arriving on a call, as an async sequence.
+public struct MessageStream<Message: WireMessage>: AsyncSequence, Sendable {
+    let next: @Sendable () async throws -> [UInt8]?
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let next: @Sendable () async throws -> [UInt8]?
+
+        public mutating func next() async throws -> Message? {
+            guard let bytes = try await next() else { return nil }
+            do {
+                return try Message(serializedBytes: bytes)
+            } catch {
+                throw RPCError(.internal, "a \(Message.self) message did not decode: \(error.message)")
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(next: next)
+    }
+}
+
+extension RPCRouter {
+    public func unary<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
+    ) {
+        register(method.name, allowedRoles: method.allowedRoles) { call in
+            let request = try await Self.single(Request.self, from: call)
+            try await call.send(handler(request, call.context).serializedBytes())
+        }
+    }
+
+    public func serverStreaming<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ handler: @escaping @Sendable (Request, StreamWriter<Response>, ServerContext) async throws -> Void
+    ) {
+        register(method.name, allowedRoles: method.allowedRoles) { call in
+            let request = try await Self.single(Request.self, from: call)
+            try await handler(request, StreamWriter(write: call.send), call.context)
+        }
+    }
+
+    public func clientStreaming<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ handler: @escaping @Sendable (MessageStream<Request>, ServerContext) async throws -> Response
+    ) {
+        register(method.name, allowedRoles: method.allowedRoles) { call in
+            let response = try await handler(MessageStream(next: call.receive), call.context)
+            try await call.send(response.serializedBytes())
+        }
+    }
+
+    public func bidirectional<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ handler: @escaping @Sendable (MessageStream<Request>, StreamWriter<Response>, ServerContext) async throws -> Void
+    ) {
+        register(method.name, allowedRoles: method.allowedRoles) { call in
+            try await handler(MessageStream(next: call.receive), StreamWriter(write: call.send), call.context)
+        }
+    }
+
+    /// Exactly one request message, or INVALID_ARGUMENT.
+    static func single<Request: WireMessage>(_ type: Request.Type, from call: ServerCall) async throws -> Request {
+        guard let bytes = try await call.receive() else {
+            throw RPCError(.invalidArgument, "\(call.context.method) needs one request message and got none")
+        }
+        guard try await call.receive() == nil else {
+            throw RPCError(.invalidArgument, "\(call.context.method) takes one request message and got more")
+        }
+        do {
+            return try Request(serializedBytes: bytes)
+        } catch {
+            throw RPCError(.invalidArgument, "the \(Request.self) request did not decode: \(error.message)")
+        }
+    }
+}
+
+extension RPCConnection {
+    /// Opens a call with the deadline timer armed; the caller must end it with `closeCall`.
+    func startCall(_ name: String, options: CallOptions) async throws -> (UInt32, TimerHandle?) {
+        let micros = options.timeout.map { UInt64(max(1, $0.nanosecondsForWire / 1000)) } ?? 0
+        let id = try await openCall(CallHead(method: name, timeoutMicroseconds: micros, metadata: options.metadata))
+        let timer = options.timeout.map { limit in
+            loop.schedule(after: limit) { [weak self] in
+                self?.cancelStream(id, error: RPCError(.deadlineExceeded, "\(name) did not finish within \(limit)"))
+            }
+        }
+        return (id, timer)
+    }
+
+    func closeCall(_ id: UInt32, timer: TimerHandle?) {
+        if let timer { loop.cancel(timer) }
+        cancelStream(id)
+        forgetClientStream(id)
+    }
+
+    public func unary<Request, Response>(
+        _ method: RPCMethod<Request, Response>, _ request: Request, options: CallOptions = CallOptions()
+    ) async throws -> Response {
+        let (id, timer) = try await startCall(method.name, options: options)
+        defer { closeCall(id, timer: timer) }
+        try await send(request.serializedBytes(), on: id, endStream: true)
+        guard let bytes = try await receive(on: id) else {
+            throw RPCError(.internal, "\(method.name) ended without a response")
+        }
+        let response = try Self.decode(Response.self, bytes)
+        // Wait for the trailers: a failure after the response still fails the call.
+        _ = try await receive(on: id)
+        return response
+    }
+
+    public func serverStreaming<Request, Response>(
+        _ method: RPCMethod<Request, Response>, _ request: Request, options: CallOptions = CallOptions(),
+        _ body: (MessageStream<Response>) async throws -> Void
+    ) async throws {
+        let (id, timer) = try await startCall(method.name, options: options)
+        defer { closeCall(id, timer: timer) }
+        try await send(request.serializedBytes(), on: id, endStream: true)
+        try await body(MessageStream(next: { try await self.receive(on: id) }))
+    }
+
+    public func clientStreaming<Request, Response>(
+        _ method: RPCMethod<Request, Response>, options: CallOptions = CallOptions(),
+        _ body: (StreamWriter<Request>) async throws -> Void
+    ) async throws -> Response {
+        let (id, timer) = try await startCall(method.name, options: options)
+        defer { closeCall(id, timer: timer) }
+        try await body(StreamWriter(write: { try await self.send($0, on: id) }))
+        try await finishSending(on: id)
+        guard let bytes = try await receive(on: id) else {
+            throw RPCError(.internal, "\(method.name) ended without a response")
+        }
+        let response = try Self.decode(Response.self, bytes)
+        _ = try await receive(on: id)
+        return response
+    }
+
+    public func bidirectional<Request, Response, Result: Sendable>(
+        _ method: RPCMethod<Request, Response>, options: CallOptions = CallOptions(),
+        _ body: (StreamWriter<Request>, MessageStream<Response>) async throws -> Result
+    ) async throws -> Result {
+        let (id, timer) = try await startCall(method.name, options: options)
+        defer { closeCall(id, timer: timer) }
+        let result = try await body(
+            StreamWriter(write: { try await self.send($0, on: id) }),
+            MessageStream(next: { try await self.receive(on: id) }))
+        return result
+    }
+
+    /// Ends the request side of a bidirectional call from inside its body.
+    static func decode<Response: WireMessage>(_ type: Response.Type, _ bytes: [UInt8]) throws -> Response {
+        do {
+            return try Response(serializedBytes: bytes)
+        } catch {
+            throw RPCError(.internal, "the \(Response.self) response did not decode: \(error.message)")
+        }
+    }
+}
+
+extension Duration {
+    var nanosecondsForWire: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,54 @@
+public import CascadeNet
+import Synchronization
+
+/// What a server handler knows about its call.
+public struct ServerContext: Sendable {
+    public let method: String
+    /// The caller, from its verified certificate.
+    public let peer: PeerIdentity?
+    public let metadata: [MetadataEntry]
+    /// When the caller stops waiting, if it said.
+    public let deadline: MonotonicTime?
+}
+
+/// A server's methods: name → allowed roles and handler. Methods are registered before the
+/// server starts; lookups afterwards only read.
+public final class RPCRouter: Sendable {
+    struct Registered: Sendable {
+        let allowedRoles: Set<PeerIdentity.Role>
+        let handler: @Sendable (ServerCall) async throws -> Void
+    }
+
+    private let methods = Mutex<[String: Registered]>([:])
+
+    public init() {}
+
+    /// Registers the raw form every call shape is built on.
+    public func register(
+        _ name: String, allowedRoles: Set<PeerIdentity.Role>,
+        _ handler: @escaping @Sendable (ServerCall) async throws -> Void
+    ) {
+        methods.withLock { $0[name] = Registered(allowedRoles: allowedRoles, handler: handler) }
+    }
+
+    func lookup(_ name: String) -> Registered? {
+        methods.withLock { $0[name] }
+    }
+
+    public var methodNames: [String] { methods.withLock { $0.keys.sorted() } }
+}
+
+/// The server's side of one call: receive requests, send responses.
+public struct ServerCall: Sendable {
+    public let context: ServerContext
+    let connection: RPCConnection
+    let streamID: UInt32
+
+    public func receive() async throws -> [UInt8]? {
+        try await connection.receive(on: streamID)
+    }
+
+    public func send(_ message: [UInt8]) async throws {
+        try await connection.send(message, on: streamID)
+    }
+}

@@ -1,0 +1,106 @@
+import CascadeNet
+import CascadeRPC
+import CascadeWire
+import Synchronization
+
+/// A small message for tests: text and a number.
+struct Note: WireMessage, Equatable {
+    var text = ""
+    var number: UInt64 = 0
+
+    init(text: String = "", number: UInt64 = 0) {
+        self.text = text
+        self.number = number
+    }
+
+    init(from reader: inout MessageReader) throws(WireError) {
+        while let field = try reader.next() {
+            switch field.number {
+            case 1: text = try field.string()
+            case 2: number = try field.uint64()
+            default: continue
+            }
+        }
+    }
+
+    func encode(to writer: inout CascadeWire.MessageWriter) {
+        if !text.isEmpty { writer.writeString(field: 1, text) }
+        if number != 0 { writer.writeVarint(field: 2, number) }
+    }
+}
+
+enum TestMethods {
+    static let echo = RPCMethod<Note, Note>("cascade.Test/Echo", allowedRoles: [.agent, .operator])
+    static let count = RPCMethod<Note, Note>("cascade.Test/Count", allowedRoles: [.agent])
+    static let sum = RPCMethod<Note, Note>("cascade.Test/Sum", allowedRoles: [.agent])
+    static let chat = RPCMethod<Note, Note>("cascade.Test/Chat", allowedRoles: [.agent])
+    static let stall = RPCMethod<Note, Note>("cascade.Test/Stall", allowedRoles: [.agent])
+    static let fail = RPCMethod<Note, Note>("cascade.Test/Fail", allowedRoles: [.agent])
+    static let adminOnly = RPCMethod<Note, Note>("cascade.Test/AdminOnly", allowedRoles: [.operator])
+}
+
+/// What the server saw, for assertions.
+final class ServerLog: Sendable {
+    let cancelledHandlers = Atomic<Int>(0)
+    let peers = Mutex<[String]>([])
+}
+
+func makeRouter(log: ServerLog) -> RPCRouter {
+    let router = RPCRouter()
+    router.unary(TestMethods.echo) { request, context in
+        log.peers.withLock { $0.append(context.peer.map { "\($0)" } ?? "none") }
+        return Note(text: request.text, number: request.number + 1)
+    }
+    router.serverStreaming(TestMethods.count) { request, writer, _ in
+        for index in 1...max(1, request.number) {
+            try await writer.write(Note(text: request.text, number: index))
+        }
+    }
+    router.clientStreaming(TestMethods.sum) { requests, _ in
+        var total: UInt64 = 0
+        var count: UInt64 = 0
+        for try await note in requests {
+            total += note.number
+            count += 1
+        }
+        return Note(text: "\(count)", number: total)
+    }
+    router.bidirectional(TestMethods.chat) { requests, writer, _ in
+        for try await note in requests {
+            try await writer.write(Note(text: note.text.uppercased(), number: note.number))
+        }
+    }
+    router.unary(TestMethods.stall) { _, _ in
+        do {
+            try await EventLoopGroup.shared.next().sleep(for: .seconds(60))
+        } catch {
+            log.cancelledHandlers.add(1, ordering: .relaxed)
+            throw error
+        }
+        return Note()
+    }
+    router.unary(TestMethods.fail) { request, _ in
+        throw RPCError(.notFound, "no release \(request.text)")
+    }
+    router.unary(TestMethods.adminOnly) { _, _ in Note(text: "secret") }
+    return router
+}
+
+/// A client and a server connection joined in memory, both running.
+struct InMemoryPair {
+    let client: RPCConnection
+    let server: RPCConnection
+    let log = ServerLog()
+
+    init(clientRole: PeerIdentity.Role = .agent, settings: Settings = Settings()) throws {
+        let (a, b) = InMemoryByteStream.pair()
+        server = RPCConnection(
+            transport: b, side: .server, peer: try PeerIdentity(role: clientRole, id: "member-1"),
+            settings: settings, router: makeRouter(log: log))
+        client = RPCConnection(transport: a, side: .client, peer: try PeerIdentity(role: .agent, id: "leader-1"), settings: settings)
+        let server = self.server
+        let client = self.client
+        Task { await server.run() }
+        Task { await client.run() }
+    }
+}
