@@ -41,6 +41,7 @@ enum TestMethods {
 
 /// What the server saw, for assertions.
 final class ServerLog: Sendable {
+    let startedHandlers = Atomic<Int>(0)
     let cancelledHandlers = Atomic<Int>(0)
     let peers = Mutex<[String]>([])
 }
@@ -71,6 +72,7 @@ func makeRouter(log: ServerLog) -> RPCRouter {
         }
     }
     router.unary(TestMethods.stall) { _, _ in
+        log.startedHandlers.add(1, ordering: .relaxed)
         do {
             try await EventLoopGroup.shared.next().sleep(for: .seconds(60))
         } catch {
