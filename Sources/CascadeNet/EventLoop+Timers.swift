@@ -11,6 +11,8 @@ extension EventLoop {
     public func schedule(after delay: Duration, _ body: @escaping @Sendable () -> Void) -> TimerHandle {
         let deadline = MonotonicTime.now() + delay
         let (id, mustWake) = state.withLock { state -> (UInt64, Bool) in
+            // After shutdown nothing would ever fire it; hand back a dead handle.
+            if state.stopping { return (0, false) }
             let added = state.timers.add(deadline: deadline, action: .callback(body))
             return (added.id, added.isEarliest)
         }

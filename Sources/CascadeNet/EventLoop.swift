@@ -57,8 +57,14 @@ public final class EventLoop: Sendable {
             return true
         }
         guard first else { return }
+        precondition(Thread.current.name != name, "shutdown() must not be called on the loop's own thread")
         wake()
         exited.wait()
+    }
+
+    /// The fds are closed only here, when nothing can reach the loop any more, so a late
+    /// `wake()` can never write into an fd number the kernel has handed to someone else.
+    deinit {
         close(wakeFD)
         close(epollFD)
     }

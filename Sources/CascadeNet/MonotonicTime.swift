@@ -20,8 +20,10 @@ public struct MonotonicTime: Comparable, Hashable, Sendable {
         lhs.nanoseconds < rhs.nanoseconds
     }
 
+    /// Saturates at the far future instead of wrapping around.
     public static func + (lhs: MonotonicTime, rhs: Duration) -> MonotonicTime {
-        MonotonicTime(nanoseconds: lhs.nanoseconds &+ rhs.nanosecondsClamped)
+        let (sum, overflow) = lhs.nanoseconds.addingReportingOverflow(rhs.nanosecondsClamped)
+        return MonotonicTime(nanoseconds: overflow ? .max : sum)
     }
 
     /// Seconds elapsed since `earlier`, as a Double (for figures and logs).
@@ -34,7 +36,9 @@ extension Duration {
     /// Whole nanoseconds, clamped to 0...UInt64.max.
     var nanosecondsClamped: UInt64 {
         let (seconds, attoseconds) = components
-        if seconds < 0 { return 0 }
+        // Negative durations (a deadline already past) mean "now"; components round toward
+        // zero, so -0.5 s is (0, -5e17) and both parts must be checked.
+        if seconds < 0 || attoseconds < 0 { return 0 }
         let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return .max }
         return whole &+ UInt64(attoseconds / 1_000_000_000)

@@ -58,6 +58,7 @@ public final class Socket: Sendable {
     /// Reads what is available, up to `maxLength` bytes, waiting if nothing is.
     /// Returns an empty array at end of stream.
     public func read(maxLength: Int) async throws -> [UInt8] {
+        precondition(maxLength > 0, "read needs room for at least one byte")
         while true {
             var failure: Int32 = 0
             let bytes = [UInt8](unsafeUninitializedCapacity: maxLength) { buffer, count in

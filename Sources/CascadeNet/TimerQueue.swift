@@ -33,9 +33,19 @@ struct TimerQueue {
         return (nextID, isEarliest)
     }
 
+    /// Cancels a timer. When most heap entries are dead (one deadline timer per call, most
+    /// cancelled long before they are due), the heap is rebuilt so it stays within 2x live + 64.
     mutating func cancel(id: UInt64) -> TimerAction? {
-        actions.removeValue(forKey: id)
+        guard let action = actions.removeValue(forKey: id) else { return nil }
+        if heap.count > 64 && heap.count > 2 * actions.count {
+            heap.removeAll { actions[$0.id] == nil }
+            for index in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(index) }
+        }
+        return action
     }
+
+    /// Entries in the heap, live or not yet dropped (for tests).
+    var heapCount: Int { heap.count }
 
     /// The epoll timeout until the next live timer: -1 for none, rounded up to whole milliseconds.
     mutating func millisecondsUntilNext(from now: MonotonicTime) -> Int32 {

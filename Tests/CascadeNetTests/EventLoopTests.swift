@@ -10,12 +10,13 @@ struct EventLoopTests {
         defer { loop.shutdown() }
         let fired = Recorder()
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            // Cancelled right away, and due after the others: descheduling cannot make it fire.
+            let cancelled = loop.schedule(after: .milliseconds(35)) { fired.append(99) }
+            #expect(loop.cancel(cancelled))
             loop.schedule(after: .milliseconds(30)) { fired.append(3) }
-            let cancelled = loop.schedule(after: .milliseconds(5)) { fired.append(99) }
             loop.schedule(after: .milliseconds(10)) { fired.append(1) }
             loop.schedule(after: .milliseconds(20)) { fired.append(2) }
-            loop.schedule(after: .milliseconds(40)) { done.resume() }
-            #expect(loop.cancel(cancelled))
+            loop.schedule(after: .milliseconds(60)) { done.resume() }
         }
         #expect(fired.values == [1, 2, 3])
     }
@@ -50,6 +51,26 @@ struct EventLoopTests {
             await Task.yield()
         }
         throw CancellationError()
+    }
+
+    @Test("cancelled timers do not pile up in the heap (one deadline timer per call)")
+    func timerCompaction() {
+        var queue = TimerQueue()
+        let now = MonotonicTime.now()
+        for _ in 0..<100_000 {
+            let id = queue.add(deadline: now + .seconds(30), action: .callback {}).id
+            _ = queue.cancel(id: id)
+        }
+        #expect(queue.count == 0)
+        #expect(queue.heapCount <= 65)
+    }
+
+    @Test("negative and huge durations neither trap nor wrap around")
+    func durations() {
+        let now = MonotonicTime.now()
+        #expect(now + .milliseconds(-500) == now)
+        #expect(now + .seconds(-3) == now)
+        #expect((now + .seconds(Int64.max)).nanoseconds == .max)
     }
 
     @Test("the timer queue pops due timers earliest first and skips cancelled ones")

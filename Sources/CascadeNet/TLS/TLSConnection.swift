@@ -9,6 +9,9 @@ public final class TLSConnection: ByteStream {
     private let reading = Atomic<Bool>(false)
     private let writing = Atomic<Bool>(false)
     private let isClosed = Atomic<Bool>(false)
+    /// Set when a write stopped half way: OpenSSL then holds a partly sent record, and any
+    /// later write would splice different bytes into it.
+    private let writeBroken = Atomic<Bool>(false)
 
     init(stream: SSLStream, peer: PeerIdentity) {
         self.stream = stream
@@ -42,7 +45,12 @@ public final class TLSConnection: ByteStream {
             throw NetError(.concurrentUse, "two tasks wrote the same TLS connection at once")
         }
         defer { writing.store(false, ordering: .releasing) }
+        guard !writeBroken.load(ordering: .acquiring) else {
+            throw NetError(.closed, "an earlier write on this TLS connection was interrupted; the connection cannot continue")
+        }
         var offset = 0
+        var finished = false
+        defer { if !finished { writeBroken.store(true, ordering: .releasing) } }
         while offset < bytes.count {
             switch stream.writeSome(bytes, from: offset) {
             case .done(let count): offset += count
@@ -52,6 +60,7 @@ public final class TLSConnection: ByteStream {
             case .failed(let error): throw error
             }
         }
+        finished = true
     }
 
     /// Sends close_notify, ending our direction; reading goes on until the peer's close_notify
