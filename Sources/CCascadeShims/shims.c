@@ -27,6 +27,18 @@ void cascade_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes) {
     SSL_CTX_set_read_ahead(ctx, yes);
 }
 
+void cascade_SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, int (*callback)(SSL *, SSL_SESSION *)) {
+    SSL_CTX_sess_set_new_cb(ctx, callback);
+}
+
+void *cascade_SSL_get_app_data(const SSL *ssl) {
+    return SSL_get_app_data(ssl);
+}
+
+int cascade_SSL_set_app_data(SSL *ssl, void *data) {
+    return SSL_set_app_data(ssl, data);
+}
+
 const uint64_t CASCADE_SSL_OP_NO_RENEGOTIATION = SSL_OP_NO_RENEGOTIATION;
 const uint64_t CASCADE_SSL_OP_NO_COMPRESSION = SSL_OP_NO_COMPRESSION;
 const uint64_t CASCADE_SSL_OP_NO_TICKET = SSL_OP_NO_TICKET;

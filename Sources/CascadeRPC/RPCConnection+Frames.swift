@@ -7,8 +7,10 @@ extension RPCConnection {
         let payload = try FramePayload(frame, maxHeaderSize: localSettings.maxHeaderSize)
         var effects = Effects()
         defer { effects.run() }
-        let isFirst = state.withLock { state -> Bool in
+        let isFirst = try state.withLock { state throws(WireError) -> Bool in
             defer { state.receivedSettings = true }
+            state.lastFrameReceived = .now()
+            try Self.countForAbuse(payload, first: !state.receivedSettings, &state.limits)
             return !state.receivedSettings
         }
         if isFirst {
@@ -24,8 +26,8 @@ extension RPCConnection {
             break
         case .ping(ack: false, let data):
             outbound.enqueue { Frame.ping(data, ack: true).encode(into: &$0) }
-        case .ping(ack: true, _):
-            break
+        case .ping(ack: true, let data):
+            _ = state.withLock { $0.pingsOutstanding.removeValue(forKey: data) }
         case .goaway(let last, let code, let reason):
             handleGoaway(last: last, code: code, reason: reason, effects: &effects)
         case .windowUpdate(let increment):
@@ -44,6 +46,23 @@ extension RPCConnection {
             try handleTrailers(streamID: frame.streamID, block: block, effects: &effects)
         case .unknown:
             break
+        }
+        // Acknowledgements are queued without waiting; a peer that never reads while making
+        // us answer is stopped here rather than growing the queue.
+        if outbound.queuedBytes > 4 * outbound.highWater {
+            throw WireError(.abuse, code: .enhanceYourCalm, "more than \(4 * outbound.highWater) bytes of replies are waiting for the peer to read")
+        }
+    }
+
+    static func countForAbuse(_ payload: FramePayload, first: Bool, _ limits: inout AbuseCounters) throws(WireError) {
+        switch payload {
+        case .ping(ack: false, _): try limits.pings.hit()
+        case .settings(ack: false, _) where !first: try limits.settings.hit()
+        case .reset: try limits.resets.hit()
+        case .data(let bytes, let endStream) where bytes.isEmpty && !endStream: try limits.emptyFrames.hit()
+        case .unknown(let frame) where frame.payload.isEmpty: try limits.emptyFrames.hit()
+        case .windowUpdate(let increment) where increment < 1024: try limits.tinyWindowUpdates.hit()
+        default: break
         }
     }
 

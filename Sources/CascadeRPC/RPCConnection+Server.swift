@@ -16,7 +16,8 @@ extension RPCConnection {
                                 "HEADERS on stream \(streamID), not above the last opened stream \(state.lastPeerStreamID)")
             }
             state.lastPeerStreamID = streamID
-            if state.goawayLastStreamID != nil || state.closed != nil { return .refuse }
+            if state.drainLastStreamID != nil || state.closed != nil { return .refuse }
+            state.lastStreamActivity = .now()
             if state.activeHandlers >= localSettings.maxConcurrentStreams { return .refuse }
             var stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
             stream.remoteEnded = endStream

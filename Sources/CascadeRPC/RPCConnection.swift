@@ -14,14 +14,16 @@ public final class RPCConnection: Sendable {
     let transport: any ByteStream
     let loop: EventLoop
     let localSettings: Settings
+    let options: RPCOptions
     let router: RPCRouter?
     let outbound = OutboundQueue()
     let state: Mutex<ConnectionState>
 
     public init(
         transport: any ByteStream, side: Side, peer: PeerIdentity?, settings: Settings = Settings(),
-        router: RPCRouter? = nil, loop: EventLoop = EventLoopGroup.shared.next()
+        router: RPCRouter? = nil, options: RPCOptions = RPCOptions(), loop: EventLoop = EventLoopGroup.shared.next()
     ) {
+        self.options = options
         self.transport = transport
         self.side = side
         self.peer = peer
@@ -40,16 +42,20 @@ public final class RPCConnection: Sendable {
     /// Returns the reason it ended.
     @discardableResult
     public func run() async -> RPCError {
+        // The writer drains the queue; once the queue is closed and empty it closes the
+        // transport, which also ends the read loop below.
         let writer = Task { [outbound, transport] in
             while let batch = await outbound.nextBatch() {
                 do {
                     try await transport.write(batch)
                 } catch {
                     self.fail(RPCError(.unavailable, "writing to the connection failed: \(error)"))
-                    return
+                    break
                 }
             }
+            await transport.close()
         }
+        let keepalive = Task { await self.keepaliveLoop() }
         var decoder = FrameDecoder(maxFrameSize: localSettings.maxFrameSize, expectPreface: true)
         var reason: RPCError
         reading: do {
@@ -72,7 +78,7 @@ public final class RPCConnection: Sendable {
                     }
                 } catch {
                     let wire = error
-                    if wire.isConnectionError {
+                    if wire.isConnectionError || wire.code == .enhanceYourCalm {
                         sendGoaway(code: wire.code, reason: wire.message)
                         reason = RPCError(.unavailable, "protocol error from the peer: \(wire.message)")
                         break reading
@@ -81,10 +87,17 @@ public final class RPCConnection: Sendable {
                 }
             }
         }
+        keepalive.cancel()
         fail(reason)
         await writer.value
         await transport.close()
         return reason
+    }
+
+    /// Ends the connection now: calls fail with `reason`, queued frames are still written,
+    /// then the transport closes.
+    public func close(_ reason: RPCError = RPCError(.unavailable, "the connection was closed")) {
+        fail(reason)
     }
 
     /// Server handlers still running (cancelled ones included).
@@ -150,4 +163,10 @@ struct ConnectionState {
     var openClientStreams = 0
     /// Handlers still running, including cancelled ones (they count against the limit).
     var activeHandlers = 0
+    /// Set once this side sent its final GOAWAY: streams above it are refused.
+    var drainLastStreamID: UInt32?
+    var lastFrameReceived = MonotonicTime.now()
+    var lastStreamActivity = MonotonicTime.now()
+    var pingsOutstanding: [UInt64: MonotonicTime] = [:]
+    var limits = AbuseCounters()
 }

@@ -22,6 +22,8 @@ public struct WireError: Error, Sendable, Hashable, CustomStringConvertible {
         case messageTooLarge = "message-too-large"
         /// A frame that the call state machine does not allow here (rpc.md §abuse and lifecycle).
         case unexpectedFrame = "unexpected-frame"
+        /// A peer over one of the rate limits of rpc.md (floods of pings, settings, resets...).
+        case abuse = "abuse"
         // Tagged message encoding
         case truncated = "truncated"
         case varintOverflow = "varint-overflow"

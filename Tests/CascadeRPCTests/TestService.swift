@@ -36,6 +36,8 @@ enum TestMethods {
     static let chat = RPCMethod<Note, Note>("cascade.Test/Chat", allowedRoles: [.agent])
     static let stall = RPCMethod<Note, Note>("cascade.Test/Stall", allowedRoles: [.agent])
     static let fail = RPCMethod<Note, Note>("cascade.Test/Fail", allowedRoles: [.agent])
+    static let gated = RPCMethod<Note, Note>("cascade.Test/Gated", allowedRoles: [.agent])
+    static let blob = RPCMethod<Note, Note>("cascade.Test/Blob", allowedRoles: [.agent])
     static let adminOnly = RPCMethod<Note, Note>("cascade.Test/AdminOnly", allowedRoles: [.operator])
 }
 
@@ -44,6 +46,7 @@ final class ServerLog: Sendable {
     let startedHandlers = Atomic<Int>(0)
     let cancelledHandlers = Atomic<Int>(0)
     let peers = Mutex<[String]>([])
+    let gateOpen = Atomic<Bool>(false)
 }
 
 func makeRouter(log: ServerLog) -> RPCRouter {
@@ -85,6 +88,18 @@ func makeRouter(log: ServerLog) -> RPCRouter {
         throw RPCError(.notFound, "no release \(request.text)")
     }
     router.unary(TestMethods.adminOnly) { _, _ in Note(text: "secret") }
+    // Finishes once the test opens the gate (drain tests).
+    router.unary(TestMethods.gated) { request, _ in
+        log.startedHandlers.add(1, ordering: .relaxed)
+        let loop = EventLoopGroup.shared.next()
+        while !log.gateOpen.load(ordering: .acquiring) { try await loop.sleep(for: .milliseconds(5)) }
+        return Note(text: "done", number: request.number)
+    }
+    // Streams `number` messages of 256 KiB (flow-control tests).
+    router.serverStreaming(TestMethods.blob) { request, writer, _ in
+        let chunk = Note(text: String(repeating: "x", count: 256 * 1024))
+        for _ in 0..<request.number { try await writer.write(chunk) }
+    }
     return router
 }
 

@@ -19,6 +19,11 @@ long cascade_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
 int cascade_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 void cascade_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes);
 
+/// Registers the client's new-session callback (stores sessions for resumption).
+void cascade_SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, int (*callback)(SSL *, SSL_SESSION *));
+void *cascade_SSL_get_app_data(const SSL *ssl);
+int cascade_SSL_set_app_data(SSL *ssl, void *data);
+
 // OpenSSL: SSL_OP_* are built with a function-like macro, so Swift sees none of them.
 extern const uint64_t CASCADE_SSL_OP_NO_RENEGOTIATION;
 extern const uint64_t CASCADE_SSL_OP_NO_COMPRESSION;

@@ -26,10 +26,18 @@ enum SSLStep {
 final class SSLStream: Sendable {
     let socket: Socket
     private let handle: Mutex<SSLHandle>
+    /// Kept alive as long as the SSL*, whose app data points at it.
+    let sessionSink: SessionSink?
 
-    init(socket: Socket, ssl: sending OpaquePointer) {
+    init(socket: Socket, ssl: sending OpaquePointer, sessionSink: SessionSink?) {
         self.socket = socket
         self.handle = Mutex(SSLHandle(pointer: ssl))
+        self.sessionSink = sessionSink
+    }
+
+    /// True when the handshake resumed an earlier session (no certificate exchange).
+    var isResumed: Bool {
+        handle.withLock { SSL_session_reused($0.pointer) == 1 }
     }
 
     /// Runs one OpenSSL call (returning OpenSSL's usual int) and classifies the result.

@@ -19,6 +19,8 @@ public final class TLSConnection: ByteStream {
     }
 
     public var socket: Socket { stream.socket }
+    /// True when this connection resumed an earlier TLS session (a cheap reconnect).
+    public var isResumed: Bool { stream.isResumed }
     public var remoteAddress: SocketAddress? { stream.socket.remoteAddress }
     public var localAddress: SocketAddress? { stream.socket.localAddress }
 

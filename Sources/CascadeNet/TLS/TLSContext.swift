@@ -13,6 +13,8 @@ public final class TLSContext: @unchecked Sendable {
 
     let context: OpaquePointer
     public let side: Side
+    /// Client: the latest session per server address, for TLS 1.3 resumption.
+    let sessions = SessionStore()
     public let configuration: TLSConfiguration
 
     public init(configuration: TLSConfiguration, side: Side) throws(TLSError) {
@@ -53,6 +55,11 @@ public final class TLSContext: @unchecked Sendable {
         guard SSL_CTX_check_private_key(context) == 1 else {
             throw fail("the private key \(configuration.privateKeyFile) does not match the certificate")
         }
+        if side == .client {
+            // Sessions arrive after the handshake (TLS 1.3 tickets); we keep them ourselves.
+            _ = cascade_SSL_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE))
+            cascade_SSL_CTX_sess_set_new_cb(context, newSessionCallback)
+        }
         if side == .server {
             // Required for resuming sessions that carry a client certificate.
             let sessionContext: [UInt8] = Array("cascade".utf8)
@@ -72,7 +79,7 @@ public final class TLSContext: @unchecked Sendable {
         let what = "TLS connection to \(remote)"
         return try await withTimeout(configuration.handshakeTimeout, on: loop, what: what) {
             let socket = try await Socket.connect(to: remote, from: local, on: loop)
-            return try await self.handshake(socket, what: what)
+            return try await self.handshake(socket, what: what, sessionKey: remote.description)
         }
     }
 
@@ -83,7 +90,7 @@ public final class TLSContext: @unchecked Sendable {
         let what = "TLS handshake from \(socket.remoteAddress.map { "\($0)" } ?? "a peer")"
         do {
             return try await withTimeout(configuration.handshakeTimeout, on: socket.loop, what: what) {
-                try await self.handshake(socket, what: what)
+                try await self.handshake(socket, what: what, sessionKey: nil)
             }
         } catch {
             socket.close()
@@ -91,13 +98,20 @@ public final class TLSContext: @unchecked Sendable {
         }
     }
 
-    private func handshake(_ socket: Socket, what: String) async throws -> TLSConnection {
+    private func handshake(_ socket: Socket, what: String, sessionKey: String?) async throws -> TLSConnection {
         guard let ssl = SSL_new(context) else {
             throw TLSError(.configuration, "SSL_new failed: \(OpenSSLErrors.drain())")
         }
+        var sink: SessionSink?
+        if let sessionKey {
+            let made = SessionSink(key: sessionKey, store: sessions)
+            sink = made
+            _ = cascade_SSL_set_app_data(ssl, Unmanaged.passUnretained(made).toOpaque())
+            sessions.withSession(for: sessionKey) { _ = SSL_set_session(ssl, $0) }
+        }
         SSL_set_fd(ssl, socket.fd)
         if side == .server { SSL_set_accept_state(ssl) } else { SSL_set_connect_state(ssl) }
-        let stream = SSLStream(socket: socket, ssl: ssl)
+        let stream = SSLStream(socket: socket, ssl: ssl, sessionSink: sink)
         while true {
             switch stream.step({ SSL_do_handshake($0) }) {
             case .done:

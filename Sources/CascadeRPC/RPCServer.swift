@@ -1,0 +1,101 @@
+public import CascadeNet
+public import CascadeWire
+import Synchronization
+
+/// A TLS server for a router's methods: accepts on the group's loops, runs one RPCConnection
+/// per client, and drains gracefully on shutdown.
+public final class RPCServer: Sendable {
+    public let localAddress: SocketAddress
+    private let listener: TCPListener
+    private let tls: TLSContext
+    private let router: RPCRouter
+    private let settings: Settings
+    private let options: RPCOptions
+    private let connections = Mutex<[ObjectIdentifier: RPCConnection]>([:])
+    private let acceptTask = Mutex<Task<Void, Never>?>(nil)
+    /// Handshakes that failed (wrong CA, expired, no identity, timeouts...).
+    private let failedHandshakes = Atomic<Int>(0)
+    private let lastHandshakeError = Mutex<String?>(nil)
+
+    public init(
+        bindingTo address: SocketAddress, tls: TLSContext, router: RPCRouter,
+        settings: Settings = Settings(), options: RPCOptions = RPCOptions(), group: EventLoopGroup = .shared
+    ) throws {
+        precondition(tls.side == .server, "an RPCServer needs a server TLS context")
+        self.listener = try TCPListener(bindingTo: address, group: group)
+        self.localAddress = listener.localAddress
+        self.tls = tls
+        self.router = router
+        self.settings = settings
+        self.options = options
+    }
+
+    /// Starts accepting connections in the background.
+    public func start() {
+        let task = Task { await self.acceptLoop() }
+        acceptTask.withLock { $0 = task }
+    }
+
+    public var connectionCount: Int { connections.withLock { $0.count } }
+    public var handshakeFailures: Int { failedHandshakes.load(ordering: .relaxed) }
+    public var lastHandshakeFailure: String? { lastHandshakeError.withLock { $0 } }
+
+    private func acceptLoop() async {
+        var backoff = Duration.milliseconds(10)
+        while !Task.isCancelled {
+            let socket: Socket
+            do {
+                socket = try await listener.accept()
+                backoff = .milliseconds(10)
+            } catch {
+                if Task.isCancelled { return }
+                // Out of fds or memory: wait and retry rather than spin or stop serving.
+                try? await EventLoopGroup.shared.next().sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(1))
+                continue
+            }
+            Task { await self.serve(socket) }
+        }
+    }
+
+    private func serve(_ socket: Socket) async {
+        let connection: TLSConnection
+        do {
+            connection = try await tls.accept(socket)
+        } catch {
+            failedHandshakes.add(1, ordering: .relaxed)
+            lastHandshakeError.withLock { $0 = "\(error)" }
+            return
+        }
+        let rpc = RPCConnection(
+            transport: connection, side: .server, peer: connection.peer, settings: settings,
+            router: router, options: options, loop: connection.socket.loop)
+        let key = ObjectIdentifier(rpc)
+        connections.withLock { $0[key] = rpc }
+        await rpc.run()
+        connections.withLock { $0[key] = nil }
+    }
+
+    /// Stops accepting, drains every connection (calls in flight get up to `drainTimeout`),
+    /// and returns when all connections have closed.
+    public func shutdown(drainTimeout: Duration? = nil) async {
+        let task = acceptTask.withLock { task -> Task<Void, Never>? in
+            defer { task = nil }
+            return task
+        }
+        task?.cancel()
+        listener.close()
+        await task?.value
+        let open = connections.withLock { Array($0.values) }
+        let timeout = drainTimeout ?? options.drainTimeout
+        await withTaskGroup(of: Void.self) { group in
+            for connection in open {
+                group.addTask { await connection.drain(timeout: timeout) }
+            }
+        }
+        let loop = EventLoopGroup.shared.next()
+        while connectionCount > 0 {
+            try? await loop.sleep(for: .milliseconds(10))
+        }
+    }
+}
