@@ -79,7 +79,8 @@ public final class RPCConnection: Sendable {
                 } catch {
                     let wire = error
                     if wire.isConnectionError || wire.code == .enhanceYourCalm {
-                        sendGoaway(code: wire.code, reason: wire.message)
+                        // A peer that does not speak the protocol gets no frame at all (wire.md §3).
+                        if wire.kind != .badMagic { sendGoaway(code: wire.code, reason: wire.message) }
                         reason = RPCError(.unavailable, "protocol error from the peer: \(wire.message)")
                         break reading
                     }
