@@ -92,7 +92,8 @@ public final class RPCConnection: Sendable {
         fail(reason)
         await writer.value
         await transport.close()
-        return reason
+        // The first recorded reason wins (a local close also ends the read loop with EOF).
+        return state.withLock { $0.closed } ?? reason
     }
 
     /// Ends the connection now: calls fail with `reason`, queued frames are still written,

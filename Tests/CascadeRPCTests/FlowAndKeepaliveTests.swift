@@ -1,0 +1,58 @@
+import CascadeNet
+import CascadeRPC
+import CascadeTestSupport
+import CascadeWire
+import Testing
+
+@Suite("RPC flow control and keepalive")
+struct FlowAndKeepaliveTests {
+    @Test("a slow reader of a 64 MiB stream never holds more than one window plus one message")
+    func slowReader() async throws {
+        let pair = try InMemoryPair()
+        let window = Settings().initialStreamWindow
+        let bound = 2 * window + Settings().maxMessageSize
+        var received = 0
+        var peak = 0
+        try await pair.client.serverStreaming(TestMethods.blob, Note(number: 256)) { responses in
+            for try await note in responses {
+                received += note.text.utf8.count
+                peak = max(peak, pair.client.bufferedInboundBytes)
+                // Read slowly: give the sender every chance to run ahead of us.
+                for _ in 0..<20 { await Task.yield() }
+            }
+        }
+        #expect(received == 256 * 256 * 1024)
+        #expect(peak > 0)
+        #expect(peak <= bound, "buffered \(peak) bytes, bound \(bound)")
+    }
+
+    @Test("a client closes a connection whose peer stops answering keepalive pings")
+    func keepaliveTimeout() async throws {
+        var options = RPCOptions()
+        options.keepaliveInterval = .milliseconds(50)
+        options.keepaliveTimeout = .milliseconds(100)
+        let (a, b) = InMemoryByteStream.pair()
+        let client = RPCConnection(transport: a, side: .client, peer: nil, options: options)
+        // The other end reads everything and answers nothing.
+        let silent = Task { while try await !b.read(maxLength: 65536).isEmpty {} }
+        let reason = await client.run()
+        silent.cancel()
+        #expect(reason.code == .unavailable)
+        #expect(reason.message.contains("keepalive"))
+    }
+
+    @Test("a server closes a connection that stays idle past the idle timeout")
+    func idleTimeout() async throws {
+        var options = RPCOptions()
+        options.idleTimeout = .milliseconds(100)
+        let (a, b) = InMemoryByteStream.pair()
+        let server = RPCConnection(
+            transport: b, side: .server, peer: try PeerIdentity(role: .agent, id: "idle"), router: RPCRouter(), options: options)
+        let client = RPCConnection(transport: a, side: .client, peer: nil)
+        let clientRun = Task { await client.run() }
+        let reason = await server.run()
+        #expect(reason.message.contains("idle"))
+        _ = try await waitUntil(within: .seconds(10), "the client to see the server go away") { client.isUsable ? nil : true }
+        _ = await clientRun.value
+    }
+}
