@@ -38,8 +38,8 @@ let package = Package(
         .target(name: "CascadeRPC", dependencies: ["CascadeWire", "CascadeNet"], swiftSettings: strict),
 
         // Benchmarks and test peers (thin executable, logic in the library).
-        .target(name: "CascadeBench", dependencies: ["CascadeNet", "CascadeCrypto"], swiftSettings: strict),
-        .executableTarget(name: "cascade-bench", dependencies: ["CascadeBench"], swiftSettings: strict),
+        .target(name: "CascadeBench", dependencies: ["CascadeNet", "CascadeCrypto", "CascadeRPC", "CascadeWire"], swiftSettings: strict),
+        .executableTarget(name: "cascade-bench", dependencies: ["CascadeBench", "CascadeNet"], swiftSettings: strict),
 
         .target(
             name: "CascadeTestSupport",

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CCascadeShims.h"
 #include <sys/epoll.h>
+#include <malloc.h>
 #include <sys/socket.h>
 
 int cascade_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
@@ -107,4 +108,9 @@ int cascade_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacit
 
 int cascade_accept(int fd) {
     return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+void cascade_tune_malloc_for_bulk(void) {
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
 }

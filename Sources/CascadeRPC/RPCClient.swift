@@ -44,7 +44,7 @@ public final class RPCClient: Sendable {
 
     public init(
         target: SocketAddress, tls: TLSContext, from local: SocketAddress? = nil,
-        expectedRole: PeerIdentity.Role? = nil, settings: Settings = Settings(),
+        expectedRole: PeerIdentity.Role? = nil, settings: Settings = .rpcDefaults,
         options: RPCOptions = RPCOptions(), backoff: Backoff = Backoff()
     ) {
         precondition(tls.side == .client, "an RPCClient needs a client TLS context")

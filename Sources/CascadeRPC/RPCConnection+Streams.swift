@@ -133,11 +133,18 @@ extension RPCConnection {
 
     /// Client side: opens a call (HEADERS) and returns its stream id. Waits while the peer's
     /// MAX_CONCURRENT_STREAMS is reached, instead of being refused.
-    func openCall(_ head: CallHead, endStream: Bool = false) async throws -> UInt32 {
+    func openCall(_ head: CallHead, endStream: Bool = false, message: [UInt8]? = nil) async throws -> (id: UInt32, sentMessage: Bool) {
         precondition(side == .client, "only a client opens calls")
         let block = head.serializedBytes()
+        var framed: [UInt8]?
+        if let message {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(message.count + MessageFraming.prefixSize)
+            MessageFraming.append(message, to: &bytes)
+            framed = bytes
+        }
         while true {
-            if let id = try tryOpenCall(block, endStream: endStream) { return id }
+            if let opened = try tryOpenCall(block, endStream: endStream, framed: framed) { return opened }
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 let ready = state.withLock { state -> Bool in
                     if state.closed != nil || state.openClientStreams < state.peerSettings.maxConcurrentStreams { return true }
@@ -149,8 +156,10 @@ extension RPCConnection {
         }
     }
 
-    private func tryOpenCall(_ block: [UInt8], endStream: Bool) throws(RPCError) -> UInt32? {
-        try state.withLock { state throws(RPCError) -> UInt32? in
+    /// Opens the stream; a small first message (a unary request) goes out in the same write
+    /// as the HEADERS, with END_STREAM, when the windows allow it.
+    private func tryOpenCall(_ block: [UInt8], endStream: Bool, framed: [UInt8]?) throws(RPCError) -> (id: UInt32, sentMessage: Bool)? {
+        try state.withLock { state throws(RPCError) -> (id: UInt32, sentMessage: Bool)? in
             if let closed = state.closed { throw RPCError(closed.code, closed.message, isSafeToRetry: true) }
             if state.goawayLastStreamID != nil {
                 throw RPCError(.unavailable, "the connection is going away; open a new one", isSafeToRetry: true)
@@ -166,11 +175,22 @@ extension RPCConnection {
             state.nextStreamID += 2
             state.openClientStreams += 1
             var stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
-            stream.localEnded = endStream
+            var inline: [UInt8]?
+            if let framed, framed.count <= min(stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize) {
+                stream.sendWindow -= framed.count
+                state.sendWindow -= framed.count
+                stream.localEnded = true
+                inline = framed
+            } else {
+                stream.localEnded = endStream && framed == nil
+            }
             state.streams[id] = stream
             // Enqueued under the lock so stream ids reach the wire in increasing order.
-            outbound.enqueue { Frame.headers(streamID: id, block, endStream: endStream).encode(into: &$0) }
-            return id
+            outbound.enqueue { out in
+                Frame.headers(streamID: id, block, endStream: stream.localEnded && inline == nil).encode(into: &out)
+                if let inline { FrameEncoder.appendData(streamID: id, payload: inline, endStream: true, to: &out) }
+            }
+            return (id, inline != nil)
         }
     }
 

@@ -20,7 +20,7 @@ public final class RPCConnection: Sendable {
     let state: Mutex<ConnectionState>
 
     public init(
-        transport: any ByteStream, side: Side, peer: PeerIdentity?, settings: Settings = Settings(),
+        transport: any ByteStream, side: Side, peer: PeerIdentity?, settings: Settings = .rpcDefaults,
         router: RPCRouter? = nil, options: RPCOptions = RPCOptions(), loop: EventLoop = EventLoopGroup.shared.next()
     ) {
         self.options = options

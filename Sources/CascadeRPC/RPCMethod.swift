@@ -61,7 +61,7 @@ extension RPCRouter {
     ) {
         register(method.name, allowedRoles: method.allowedRoles) { call in
             let request = try await Self.single(Request.self, from: call)
-            try await call.send(handler(request, call.context).serializedBytes())
+            try await call.respond(handler(request, call.context).serializedBytes())
         }
     }
 
@@ -81,7 +81,7 @@ extension RPCRouter {
     ) {
         register(method.name, allowedRoles: method.allowedRoles) { call in
             let response = try await handler(MessageStream(next: call.receive), call.context)
-            try await call.send(response.serializedBytes())
+            try await call.respond(response.serializedBytes())
         }
     }
 
@@ -112,15 +112,16 @@ extension RPCRouter {
 
 extension RPCConnection {
     /// Opens a call with the deadline timer armed; the caller must end it with `closeCall`.
-    func startCall(_ name: String, options: CallOptions) async throws -> (UInt32, TimerHandle?) {
+    func startCall(_ name: String, options: CallOptions, onlyMessage: [UInt8]? = nil) async throws -> (UInt32, TimerHandle?, Bool) {
         let micros = options.timeout.map { UInt64(max(1, $0.nanosecondsForWire / 1000)) } ?? 0
-        let id = try await openCall(CallHead(method: name, timeoutMicroseconds: micros, metadata: options.metadata))
+        let (id, sent) = try await openCall(
+            CallHead(method: name, timeoutMicroseconds: micros, metadata: options.metadata), message: onlyMessage)
         let timer = options.timeout.map { limit in
             loop.schedule(after: limit) { [weak self] in
                 self?.cancelStream(id, error: RPCError(.deadlineExceeded, "\(name) did not finish within \(limit)"))
             }
         }
-        return (id, timer)
+        return (id, timer, sent)
     }
 
     func closeCall(_ id: UInt32, timer: TimerHandle?) {
@@ -132,9 +133,10 @@ extension RPCConnection {
     public func unary<Request, Response>(
         _ method: RPCMethod<Request, Response>, _ request: Request, options: CallOptions = CallOptions()
     ) async throws -> Response {
-        let (id, timer) = try await startCall(method.name, options: options)
+        let requestBytes = request.serializedBytes()
+        let (id, timer, sent) = try await startCall(method.name, options: options, onlyMessage: requestBytes)
         defer { closeCall(id, timer: timer) }
-        try await send(request.serializedBytes(), on: id, endStream: true)
+        if !sent { try await send(requestBytes, on: id, endStream: true) }
         guard let bytes = try await receive(on: id) else {
             throw RPCError(.internal, "\(method.name) ended without a response")
         }
@@ -148,7 +150,7 @@ extension RPCConnection {
         _ method: RPCMethod<Request, Response>, _ request: Request, options: CallOptions = CallOptions(),
         _ body: (MessageStream<Response>) async throws -> Void
     ) async throws {
-        let (id, timer) = try await startCall(method.name, options: options)
+        let (id, timer, _) = try await startCall(method.name, options: options)
         defer { closeCall(id, timer: timer) }
         try await send(request.serializedBytes(), on: id, endStream: true)
         try await body(MessageStream(next: { try await self.receive(on: id) }))
@@ -158,7 +160,7 @@ extension RPCConnection {
         _ method: RPCMethod<Request, Response>, options: CallOptions = CallOptions(),
         _ body: (StreamWriter<Request>) async throws -> Void
     ) async throws -> Response {
-        let (id, timer) = try await startCall(method.name, options: options)
+        let (id, timer, _) = try await startCall(method.name, options: options)
         defer { closeCall(id, timer: timer) }
         try await body(StreamWriter(write: { try await self.send($0, on: id) }))
         try await finishSending(on: id)
@@ -174,7 +176,7 @@ extension RPCConnection {
         _ method: RPCMethod<Request, Response>, options: CallOptions = CallOptions(),
         _ body: (StreamWriter<Request>, MessageStream<Response>) async throws -> Result
     ) async throws -> Result {
-        let (id, timer) = try await startCall(method.name, options: options)
+        let (id, timer, _) = try await startCall(method.name, options: options)
         defer { closeCall(id, timer: timer) }
         let result = try await body(
             StreamWriter(write: { try await self.send($0, on: id) }),

@@ -1,3 +1,5 @@
+public import CascadeWire
+
 /// Connection behaviour beyond the wire settings (rpc.md: keepalive, idle, drain).
 public struct RPCOptions: Sendable {
     /// A client pings after this long without receiving any frame...
@@ -10,4 +12,18 @@ public struct RPCOptions: Sendable {
     public var drainTimeout: Duration = .seconds(30)
 
     public init() {}
+}
+
+extension Settings {
+    /// What Cascade's RPC endpoints advertise: 256 KiB frames (16x fewer frames than the
+    /// wire default for bulk transfers) and windows of 4 MiB per stream and 16 MiB per
+    /// connection, so one stream keeps a loopback or LAN link busy while a slow reader still
+    /// bounds what it can be made to buffer.
+    public static var rpcDefaults: Settings {
+        var settings = Settings()
+        settings.maxFrameSize = 256 * 1024
+        settings.initialStreamWindow = 4 * 1024 * 1024
+        settings.initialConnectionWindow = 16 * 1024 * 1024
+        return settings
+    }
 }

@@ -51,4 +51,11 @@ public struct ServerCall: Sendable {
     public func send(_ message: [UInt8]) async throws {
         try await connection.send(message, on: streamID)
     }
+
+    /// Sends the last response message and OK trailers in one write when the windows allow
+    /// (a unary response costs one TLS record, not two).
+    public func respond(_ message: [UInt8]) async throws {
+        if try connection.sendFinal(message, on: streamID) { return }
+        try await connection.send(message, on: streamID)
+    }
 }

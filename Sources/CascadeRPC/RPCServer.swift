@@ -19,7 +19,7 @@ public final class RPCServer: Sendable {
 
     public init(
         bindingTo address: SocketAddress, tls: TLSContext, router: RPCRouter,
-        settings: Settings = Settings(), options: RPCOptions = RPCOptions(), group: EventLoopGroup = .shared
+        settings: Settings = .rpcDefaults, options: RPCOptions = RPCOptions(), group: EventLoopGroup = .shared
     ) throws {
         precondition(tls.side == .server, "an RPCServer needs a server TLS context")
         self.listener = try TCPListener(bindingTo: address, group: group)

@@ -1,4 +1,5 @@
 import CascadeBench
+import CascadeNet
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +13,12 @@ commands:
   tls-send  --host IP --port P --ca F --cert F --key F --bytes N [--bind IP] [--expect-digest]
             send N bytes over mutual TLS in 1 MiB writes
 
+  rpc-server --bind IP --port P --ca F --cert F --key F
+            serve the benchmark methods (Echo, Download) until killed
+  rpc-client --host IP --port P --ca F --cert F --key F --mode latency|rate|stream
+             [--calls N] [--size S] [--in-flight K] [--bytes N]
+            unary latency (p50/p99), unary calls/s with K in flight, or a streamed download
+
 Each prints one line: result bytes=N seconds=S cpu=C mbps=M (the contract of Benchmarks/c).
 """
 
@@ -20,10 +27,13 @@ guard arguments.count >= 2 else {
     emitLine(usage)
     exit(2)
 }
+MemoryTuning.forBulkTransfers()
 do {
     switch arguments[1] {
     case "tls-recv": try await TLSBulk.receive(arguments.dropFirst(2))
     case "tls-send": try await TLSBulk.send(arguments.dropFirst(2))
+    case "rpc-server": try await RPCBench.server(arguments.dropFirst(2))
+    case "rpc-client": try await RPCBench.client(arguments.dropFirst(2))
     case "-h", "--help", "help": emitLine(usage)
     default:
         emitLine("cascade-bench: unknown command \"\(arguments[1])\"\n\n\(usage)", to: 2)

@@ -54,4 +54,7 @@ int cascade_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int capacit
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (accept4 needs _GNU_SOURCE, which a module header cannot set).
 int cascade_accept(int fd);
 
+/// glibc: keep freed bulk buffers instead of returning them to the kernel (see MemoryTuning).
+void cascade_tune_malloc_for_bulk(void);
+
 #endif
