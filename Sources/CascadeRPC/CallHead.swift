@@ -64,6 +64,24 @@ public struct CallHead: Hashable, Sendable, WireMessage {
     }
 }
 
+extension CallHead {
+    /// The schema rules of rpc.md §5.5: a method is present, metadata keys are 1-64 bytes of
+    /// `[a-z0-9._-]`. Violations are answered with trailers-only INTERNAL.
+    public func validate() throws(RPCError) {
+        guard !method.isEmpty else { throw RPCError(.internal, "malformed call head: no method") }
+        for entry in metadata {
+            let key = Array(entry.key.utf8)
+            let allowed = key.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                    || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+            }
+            guard (1...64).contains(key.count), allowed else {
+                throw RPCError(.internal, "malformed call head: metadata key \"\(entry.key)\" is not 1-64 bytes of [a-z0-9._-]")
+            }
+        }
+    }
+}
+
 /// The HEADERS payload a server may send before its first response message.
 public struct ResponseHead: Hashable, Sendable, WireMessage {
     public var metadata: [MetadataEntry]

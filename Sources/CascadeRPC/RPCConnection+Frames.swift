@@ -4,7 +4,16 @@ extension RPCConnection {
     /// Routes one decoded frame. Throws a WireError for protocol violations (connection
     /// errors end the connection; stream errors reset one stream).
     func handle(_ frame: Frame) throws(WireError) {
-        let payload = try FramePayload(frame, maxHeaderSize: localSettings.maxHeaderSize)
+        let payload: FramePayload
+        do {
+            payload = try FramePayload(frame, maxHeaderSize: localSettings.maxHeaderSize)
+        } catch where error.kind == .headerTooLarge && side == .server && frame.type == .headers {
+            // The caller learns why instead of getting a bare RESET (rpc.md §5.6).
+            try rejectNewStream(frame.streamID, CallTrailers(
+                code: .resourceExhausted,
+                message: "call head of \(frame.payload.count) bytes exceeds the limit of \(localSettings.maxHeaderSize) bytes"))
+            return
+        }
         var effects = Effects()
         defer { effects.run() }
         let isFirst = try state.withLock { state throws(WireError) -> Bool in
@@ -33,9 +42,13 @@ extension RPCConnection {
         case .windowUpdate(let increment):
             try handleWindowUpdate(streamID: frame.streamID, increment: Int(increment), effects: &effects)
         case .reset(let code):
-            let error: RPCError = code == .refusedStream
-                ? RPCError(.unavailable, "the server refused the call before processing it", isSafeToRetry: true)
-                : RPCError(.cancelled, "the peer reset the call (\(code))")
+            let error: RPCError
+            switch code {  // rpc.md §7.3
+            case .cancel: error = RPCError(.cancelled, "the peer cancelled the call")
+            case .refusedStream: error = RPCError(.unavailable, "the server refused the call before processing it", isSafeToRetry: true)
+            case .limitExceeded, .enhanceYourCalm: error = RPCError(.resourceExhausted, "the peer reset the call (\(code))")
+            default: error = RPCError(.internal, "the peer reset the call (\(code))")
+            }
             state.withLock { Self.failStream(&$0, frame.streamID, error, &effects) }
             removeIfDone(frame.streamID)
         case .headers(let block, let endStream):

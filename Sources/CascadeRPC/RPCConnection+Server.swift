@@ -8,7 +8,15 @@ extension RPCConnection {
         guard streamID % 2 == 1 else {
             throw WireError(.unexpectedFrame, code: .protocolError, "a client opened stream \(streamID); client stream ids are odd")
         }
-        let head = try CallHead(serializedBytes: block)
+        let head: CallHead
+        do {
+            head = try CallHead(serializedBytes: block)
+            try head.validate()
+        } catch {
+            let message = (error as? WireError).map { "malformed call head: \($0.message)" } ?? "\(error)"
+            try rejectNewStream(streamID, CallTrailers(code: .internal, message: message))
+            return
+        }
         enum Decision { case refuse, reject(CallTrailers), start(RPCRouter.Registered) }
         let decision = try state.withLock { state throws(WireError) -> Decision in
             guard streamID > state.lastPeerStreamID else {
@@ -40,6 +48,18 @@ extension RPCConnection {
         case .start(let method):
             startHandler(method, head: head, streamID: streamID)
         }
+    }
+
+    /// Answers a new stream trailers-only without running anything (rpc.md §5.5, §5.6).
+    func rejectNewStream(_ streamID: UInt32, _ trailers: CallTrailers) throws(WireError) {
+        try state.withLock { state throws(WireError) in
+            guard streamID > state.lastPeerStreamID, streamID % 2 == 1 else {
+                throw WireError(.unexpectedFrame, code: .protocolError, "HEADERS on stream \(streamID), which is not a new client stream")
+            }
+            state.lastPeerStreamID = streamID
+        }
+        let block = trailers.serializedBytes()
+        outbound.enqueue { Frame.trailers(streamID: streamID, block).encode(into: &$0) }
     }
 
     private func startHandler(_ method: RPCRouter.Registered, head: CallHead, streamID: UInt32) {

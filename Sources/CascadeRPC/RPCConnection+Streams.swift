@@ -4,18 +4,20 @@ extension RPCConnection {
     /// Sends one message on a stream, in DATA frames no larger than the peer allows and only
     /// as the stream and connection windows permit; waits for credit and for queue space.
     func send(_ message: [UInt8], on id: UInt32, endStream: Bool = false) async throws {
-        var framed: [UInt8] = []
-        framed.reserveCapacity(message.count + MessageFraming.prefixSize)
-        MessageFraming.append(message, to: &framed)
-        try await sendFramed(framed, on: id, endStream: endStream)
+        let length = UInt32(message.count)
+        let prefix: [UInt8] = [UInt8(length >> 24), UInt8(truncatingIfNeeded: length >> 16),
+                               UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
+        try await sendFramed(prefix: prefix, body: message, on: id, endStream: endStream)
     }
 
     /// Ends our side of a stream (an empty DATA with END_STREAM).
     func finishSending(on id: UInt32) async throws {
-        try await sendFramed([], on: id, endStream: true)
+        try await sendFramed(prefix: [], body: [], on: id, endStream: true)
     }
 
-    private func sendFramed(_ bytes: [UInt8], on id: UInt32, endStream: Bool) async throws {
+    /// Sends prefix + body (never joined in memory) as DATA frames.
+    private func sendFramed(prefix: [UInt8], body: [UInt8], on id: UInt32, endStream: Bool) async throws {
+        let total = prefix.count + body.count
         var offset = 0
         repeat {
             try Task.checkCancellation()
@@ -27,7 +29,7 @@ extension RPCConnection {
                         }
                         if let failure = stream.failure ?? state.closed { return .failure(failure) }
                         if stream.localEnded { return .failure(RPCError(.internal, "the call's sending side is already finished")) }
-                        let remaining = bytes.count - offset
+                        let remaining = total - offset
                         let allowed = min(remaining, stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize)
                         if allowed <= 0 && remaining > 0 {
                             // Parked until a WINDOW_UPDATE (or a failure) wakes us; then we retry.
@@ -41,8 +43,11 @@ extension RPCConnection {
                         if last { stream.localEnded = true }
                         state.streams[id] = stream
                         let start = offset
+                        let end = offset + allowed
+                        let head = prefix[min(start, prefix.count)..<min(end, prefix.count)]
+                        let tail = body[max(start - prefix.count, 0)..<max(end - prefix.count, 0)]
                         outbound.enqueue { out in
-                            FrameEncoder.appendData(streamID: id, payload: bytes[start..<start + allowed], endStream: last, to: &out)
+                            FrameEncoder.appendData(streamID: id, head, tail, endStream: last, to: &out)
                         }
                         return .success(allowed)
                     }
@@ -57,7 +62,7 @@ extension RPCConnection {
             }
             offset += sent
             if sent > 0 { try await outbound.waitForSpace() }
-        } while offset < bytes.count
+        } while offset < total
         if endStream { removeIfDone(id) }
     }
 

@@ -50,6 +50,11 @@ public struct FrameDecoder: Sendable {
     public mutating func feed(_ bytes: [UInt8]) {
         guard failure == nil else { return }
         compact()
+        // Nothing buffered: adopt the caller's array instead of copying it (bulk reads).
+        if buffer.isEmpty {
+            buffer = bytes
+            return
+        }
         buffer.append(contentsOf: bytes)
     }
 
@@ -114,7 +119,7 @@ public struct FrameDecoder: Sendable {
     private mutating func compact() {
         guard readIndex > 0 else { return }
         if readIndex == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+            buffer = []
             readIndex = 0
         } else if readIndex >= 4096 && readIndex * 2 >= buffer.count {
             buffer.removeSubrange(0..<readIndex)

@@ -38,6 +38,18 @@ public enum FrameEncoder {
         bytes.append(contentsOf: payload)
     }
 
+    /// Appends a DATA frame whose payload is `first` followed by `second` (a message's length
+    /// prefix and body), so the caller never has to join them into a new array.
+    public static func appendData(
+        streamID: UInt32, _ first: ArraySlice<UInt8>, _ second: ArraySlice<UInt8>, endStream: Bool,
+        to bytes: inout [UInt8]
+    ) {
+        appendHeader(payloadLength: first.count + second.count, type: .data, flags: endStream ? .endStream : [],
+                     streamID: streamID, to: &bytes)
+        first.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        second.withUnsafeBytes { bytes.append(contentsOf: $0) }
+    }
+
     /// Appends a whole DATA frame whose payload is taken from any byte collection.
     public static func appendData(
         streamID: UInt32, payload: some Collection<UInt8>, endStream: Bool, to bytes: inout [UInt8]
