@@ -33,6 +33,7 @@ test: deps
 bench: deps
 	$(SWIFT) build -c release --product cascade-bench
 	CASCADE_BENCH=$(CURDIR)/.build/release/cascade-bench Benchmarks/run-tls.sh
+	CASCADE_BENCH=$(CURDIR)/.build/release/cascade-bench Benchmarks/run-rpc.sh
 
 demo: deps
 	@echo "make demo: the end-to-end demo arrives with the demo issue (#7); nothing to run yet."
