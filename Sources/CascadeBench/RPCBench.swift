@@ -4,12 +4,13 @@ import CascadeRPC
 import CascadeWire
 import Synchronization
 
-/// A benchmark message: opaque bytes and a number.
+/// A benchmark message: opaque bytes and a number. The payload is a slice of the received
+/// message (no copy), as a release chunk would be.
 struct BenchMessage: WireMessage {
-    var payload: [UInt8] = []
+    var payload: ArraySlice<UInt8> = []
     var count: UInt64 = 0
 
-    init(payload: [UInt8] = [], count: UInt64 = 0) {
+    init(payload: ArraySlice<UInt8> = [], count: UInt64 = 0) {
         self.payload = payload
         self.count = count
     }
@@ -17,7 +18,7 @@ struct BenchMessage: WireMessage {
     init(from reader: inout MessageReader) throws(WireError) {
         while let field = try reader.next() {
             switch field.number {
-            case 1: payload = try field.bytes()
+            case 1: payload = try field.byteSlice()
             case 2: count = try field.uint64()
             default: continue
             }
@@ -43,13 +44,13 @@ public enum RPCBench {
         let router = RPCRouter()
         router.unary(echo) { request, _ in request }
         router.serverStreaming(download) { request, writer, _ in
-            let block = BenchMessage(payload: TLSBulk.pattern(offset: 0, count: TLSBulk.chunkSize))
+            let block = BenchMessage(payload: TLSBulk.pattern(offset: 0, count: TLSBulk.chunkSize)[...])
             var sent: UInt64 = 0
             while sent < request.count {
                 if request.count - sent >= UInt64(TLSBulk.chunkSize) {
                     try await writer.write(block)
                 } else {
-                    try await writer.write(BenchMessage(payload: Array(block.payload.prefix(Int(request.count - sent)))))
+                    try await writer.write(BenchMessage(payload: block.payload.prefix(Int(request.count - sent))))
                 }
                 sent += UInt64(TLSBulk.chunkSize)
             }
@@ -71,7 +72,7 @@ public enum RPCBench {
         let client = RPCClient(target: target, tls: tls)
         defer { client.close() }
         let connection = try await client.connection()
-        let request = BenchMessage(payload: [UInt8](repeating: 0x5A, count: try options.int("size", default: 100)))
+        let request = BenchMessage(payload: [UInt8](repeating: 0x5A, count: try options.int("size", default: 100))[...])
         switch try options.string("mode") {
         case "latency":
             let calls = try options.int("calls", default: 20_000)
