@@ -27,11 +27,23 @@ struct MessageDeframer: Sendable {
     /// True when no partial message is held (END_STREAM here is clean).
     var isIdle: Bool { expected == nil && prefix.isEmpty }
 
-    /// Feeds DATA bytes; returns the messages they complete.
-    mutating func feed(_ bytes: ArraySlice<UInt8>) throws(RPCError) -> [[UInt8]] {
-        var messages: [[UInt8]] = []
+    /// Feeds DATA bytes; returns the messages they complete. A message that lies whole
+    /// inside `bytes` is returned as a slice of it, without copying.
+    mutating func feed(_ bytes: ArraySlice<UInt8>) throws(RPCError) -> [ArraySlice<UInt8>] {
+        var messages: [ArraySlice<UInt8>] = []
         var index = bytes.startIndex
         while index < bytes.endIndex {
+            if expected == nil, prefix.isEmpty, bytes.endIndex - index >= MessageFraming.prefixSize {
+                let length = bytes[index..<index + 4].reduce(0) { $0 << 8 | Int($1) }
+                guard length <= maxMessageSize else {
+                    throw RPCError(.resourceExhausted, "a message of \(length) bytes exceeds the \(maxMessageSize)-byte limit")
+                }
+                if bytes.endIndex - index - 4 >= length {
+                    messages.append(bytes[(index + 4)..<(index + 4 + length)])
+                    index += 4 + length
+                    continue
+                }
+            }
             guard let length = expected else {
                 prefix.append(bytes[index])
                 index += 1
@@ -54,7 +66,7 @@ struct MessageDeframer: Sendable {
             current.append(contentsOf: bytes[index..<index + take])
             index += take
             if current.count == length {
-                messages.append(current)
+                messages.append(current[...])
                 current = []
                 expected = nil
             }

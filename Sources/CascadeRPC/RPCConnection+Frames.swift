@@ -176,7 +176,7 @@ extension RPCConnection {
             }
             if let receiver = stream.receiver, stream.hasQueuedMessage || stream.remoteEnded {
                 stream.receiver = nil
-                let message: [UInt8]? = stream.hasQueuedMessage ? stream.popMessage() : nil
+                let message: ArraySlice<UInt8>? = stream.hasQueuedMessage ? stream.popMessage() : nil
                 effects { receiver.resume(returning: message) }
             }
             state.streams[streamID] = stream

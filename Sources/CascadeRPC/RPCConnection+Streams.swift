@@ -68,7 +68,7 @@ extension RPCConnection {
 
     /// The next message on a stream; nil when the peer finished cleanly. A client stream
     /// whose trailers carry an error throws that status.
-    func receive(on id: UInt32) async throws -> [UInt8]? {
+    func receive(on id: UInt32) async throws -> ArraySlice<UInt8>? {
         var credit: Int?
         defer {
             if let credit {
@@ -76,8 +76,8 @@ extension RPCConnection {
             }
         }
         return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[UInt8]?, any Error>) in
-                let outcome = state.withLock { state -> Result<[UInt8]?, RPCError>? in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<ArraySlice<UInt8>?, any Error>) in
+                let outcome = state.withLock { state -> Result<ArraySlice<UInt8>?, RPCError>? in
                     guard var stream = state.streams[id] else {
                         return .failure(state.closed ?? RPCError(.cancelled, "the call has ended"))
                     }

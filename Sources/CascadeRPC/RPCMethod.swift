@@ -34,10 +34,10 @@ public struct StreamWriter<Message: WireMessage>: Sendable {
 
 /// Typed messages arriving on a call, as an async sequence.
 public struct MessageStream<Message: WireMessage>: AsyncSequence, Sendable {
-    let next: @Sendable () async throws -> [UInt8]?
+    let next: @Sendable () async throws -> ArraySlice<UInt8>?
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let next: @Sendable () async throws -> [UInt8]?
+        let next: @Sendable () async throws -> ArraySlice<UInt8>?
 
         public mutating func next() async throws -> Message? {
             guard let bytes = try await next() else { return nil }
@@ -185,7 +185,7 @@ extension RPCConnection {
     }
 
     /// Ends the request side of a bidirectional call from inside its body.
-    static func decode<Response: WireMessage>(_ type: Response.Type, _ bytes: [UInt8]) throws -> Response {
+    static func decode<Response: WireMessage>(_ type: Response.Type, _ bytes: ArraySlice<UInt8>) throws -> Response {
         do {
             return try Response(serializedBytes: bytes)
         } catch {

@@ -15,13 +15,13 @@ public struct RPCOptions: Sendable {
 }
 
 extension Settings {
-    /// What Cascade's RPC endpoints advertise: 256 KiB frames (16x fewer frames than the
-    /// wire default for bulk transfers) and windows of 4 MiB per stream and 16 MiB per
-    /// connection, so one stream keeps a loopback or LAN link busy while a slow reader still
-    /// bounds what it can be made to buffer.
+    /// What Cascade's RPC endpoints advertise: frames of up to 1 MiB + 64 KiB, so a message
+    /// carrying a 1 MiB release chunk travels in one frame and is handed over without being
+    /// reassembled, and windows of 4 MiB per stream and 16 MiB per connection, so one stream
+    /// keeps a loopback or LAN link busy while a slow reader still bounds what it buffers.
     public static var rpcDefaults: Settings {
         var settings = Settings()
-        settings.maxFrameSize = 256 * 1024
+        settings.maxFrameSize = 1024 * 1024 + 64 * 1024
         settings.initialStreamWindow = 4 * 1024 * 1024
         settings.initialConnectionWindow = 16 * 1024 * 1024
         return settings

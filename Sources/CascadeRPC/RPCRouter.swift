@@ -44,7 +44,8 @@ public struct ServerCall: Sendable {
     let connection: RPCConnection
     let streamID: UInt32
 
-    public func receive() async throws -> [UInt8]? {
+    /// The next request message (a slice of what arrived, not a copy); nil at the end.
+    public func receive() async throws -> ArraySlice<UInt8>? {
         try await connection.receive(on: streamID)
     }
 

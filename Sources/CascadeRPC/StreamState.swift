@@ -5,11 +5,11 @@ struct StreamState {
     var sendWindow: Int
     /// Bytes received and not yet credited back with WINDOW_UPDATE.
     var receiveUncredited = 0
-    var queue: [[UInt8]] = []
+    var queue: [ArraySlice<UInt8>] = []
     var queueHead = 0
     var queuedBytes = 0
     var deframer: MessageDeframer
-    var receiver: UnsafeContinuation<[UInt8]?, any Error>?
+    var receiver: UnsafeContinuation<ArraySlice<UInt8>?, any Error>?
     var windowWaiter: UnsafeContinuation<Int, any Error>?
     /// The peer finished its side (END_STREAM from a client, TRAILERS from a server).
     var remoteEnded = false
@@ -29,7 +29,7 @@ struct StreamState {
 
     var hasQueuedMessage: Bool { queueHead < queue.count }
 
-    mutating func popMessage() -> [UInt8] {
+    mutating func popMessage() -> ArraySlice<UInt8> {
         let message = queue[queueHead]
         queue[queueHead] = []
         queueHead += 1
