@@ -5,13 +5,25 @@ extension RPCConnection {
     /// Client: ping when the peer has been silent, close when a ping goes unanswered.
     /// Server: close a connection that has had no calls for the idle timeout.
     func keepaliveLoop() async {
-        let tick = max(.milliseconds(10), min(options.keepaliveInterval, options.keepaliveTimeout, options.idleTimeout) / 2)
+        let shortest = min(options.keepaliveInterval, options.keepaliveTimeout, options.idleTimeout,
+                           options.settingsTimeout, options.stalledWindowTimeout)
+        let tick = max(.milliseconds(10), shortest / 2)
         while !Task.isCancelled {
             do { try await loop.sleep(for: tick) } catch { return }
-            enum Action { case none, ping(UInt64), close(RPCError), idle }
+            enum Action { case none, ping(UInt64), close(RPCError), idle, resetStalled(UInt32) }
             let now = MonotonicTime.now()
             let action = state.withLock { state -> Action in
                 if state.closed != nil { return .none }
+                if !state.receivedSettings,
+                   now.seconds(since: state.openedAt) > Double(options.settingsTimeout.nanosecondsForWire) / 1e9 {
+                    return .close(RPCError(.unavailable, "the peer sent no preface and SETTINGS within \(options.settingsTimeout)"))
+                }
+                for (id, stream) in state.streams {
+                    if let since = stream.windowBlockedSince,
+                       now.seconds(since: since) > Double(options.stalledWindowTimeout.nanosecondsForWire) / 1e9 {
+                        return .resetStalled(id)
+                    }
+                }
                 if let oldest = state.pingsOutstanding.values.min(),
                    now.seconds(since: oldest) > Double(options.keepaliveTimeout.nanosecondsForWire) / 1e9 {
                     return .close(RPCError(.unavailable, "the peer did not answer a keepalive PING within \(options.keepaliveTimeout)"))
@@ -31,6 +43,10 @@ extension RPCConnection {
             switch action {
             case .none: break
             case .ping(let token): outbound.enqueue { Frame.ping(token).encode(into: &$0) }
+            case .resetStalled(let id):
+                resetStream(id, code: .cancel, failure: RPCError(
+                    .unavailable, "the peer did not open its flow-control window for \(options.stalledWindowTimeout)"))
+                removeIfDone(id)
             case .close(let error):
                 sendGoaway(code: .noError, reason: error.message)
                 close(error)

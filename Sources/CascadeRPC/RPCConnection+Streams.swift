@@ -34,11 +34,13 @@ extension RPCConnection {
                         if allowed <= 0 && remaining > 0 {
                             // Parked until a WINDOW_UPDATE (or a failure) wakes us; then we retry.
                             stream.windowWaiter = continuation
+                            if stream.windowBlockedSince == nil { stream.windowBlockedSince = .now() }
                             state.streams[id] = stream
                             return nil
                         }
                         stream.sendWindow -= allowed
                         state.sendWindow -= allowed
+                        stream.windowBlockedSince = nil
                         let last = endStream && allowed == remaining
                         if last { stream.localEnded = true }
                         state.streams[id] = stream

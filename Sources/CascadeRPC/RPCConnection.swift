@@ -168,6 +168,7 @@ struct ConnectionState {
     /// Set once this side sent its final GOAWAY: streams above it are refused.
     var drainLastStreamID: UInt32?
     var lastFrameReceived = MonotonicTime.now()
+    let openedAt = MonotonicTime.now()
     var lastStreamActivity = MonotonicTime.now()
     var pingsOutstanding: [UInt64: MonotonicTime] = [:]
     var limits = AbuseCounters()

@@ -10,6 +10,11 @@ public struct RPCOptions: Sendable {
     public var idleTimeout: Duration = .seconds(600)
     /// How long a draining server lets calls in flight finish.
     public var drainTimeout: Duration = .seconds(30)
+    /// The peer's preface and first SETTINGS must arrive within this (slowloris).
+    public var settingsTimeout: Duration = .seconds(10)
+    /// A call whose sender waits this long for the peer to open its window (a peer that
+    /// never reads) is reset, when it has no earlier deadline.
+    public var stalledWindowTimeout: Duration = .seconds(60)
 
     public init() {}
 }

@@ -11,6 +11,8 @@ struct StreamState {
     var deframer: MessageDeframer
     var receiver: UnsafeContinuation<ArraySlice<UInt8>?, any Error>?
     var windowWaiter: UnsafeContinuation<Int, any Error>?
+    /// When the sender began waiting for the peer's window (zero-window detection).
+    var windowBlockedSince: MonotonicTime?
     /// The peer finished its side (END_STREAM from a client, TRAILERS from a server).
     var remoteEnded = false
     var localEnded = false

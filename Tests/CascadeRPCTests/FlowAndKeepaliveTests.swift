@@ -56,3 +56,48 @@ struct FlowAndKeepaliveTests {
         _ = await clientRun.value
     }
 }
+
+@Suite("RPC slow peers")
+struct SlowPeerTests {
+    @Test("a peer that connects but never sends its preface and SETTINGS is dropped")
+    func silentPeer() async throws {
+        var options = RPCOptions()
+        options.settingsTimeout = .milliseconds(100)
+        let (a, b) = InMemoryByteStream.pair()
+        let server = RPCConnection(
+            transport: b, side: .server, peer: try PeerIdentity(role: .agent, id: "mute"), router: RPCRouter(), options: options)
+        let drain = Task { while try await !a.read(maxLength: 65536).isEmpty {} }
+        let reason = await server.run()
+        drain.cancel()
+        #expect(reason.message.contains("no preface and SETTINGS"))
+    }
+
+    @Test("a stream whose reader never opens the window is reset, and the connection lives on")
+    func zeroWindow() async throws {
+        var options = RPCOptions()
+        options.stalledWindowTimeout = .milliseconds(200)
+        var settings = Settings.rpcDefaults
+        settings.initialStreamWindow = 64 * 1024
+        let (a, b) = InMemoryByteStream.pair()
+        let log = ServerLog()
+        let server = RPCConnection(
+            transport: b, side: .server, peer: try PeerIdentity(role: .agent, id: "reader"),
+            settings: settings, router: makeRouter(log: log), options: options)
+        let client = RPCConnection(transport: a, side: .client, peer: nil, settings: settings)
+        Task { await server.run() }
+        Task { await client.run() }
+        // The client opens a 64 MiB download and then never reads a message.
+        let stalled = Task {
+            try await client.serverStreaming(TestMethods.blob, Note(number: 256)) { _ in
+                try await EventLoopGroup.shared.next().sleep(for: .seconds(30))
+            }
+        }
+        _ = try await waitUntil(within: .seconds(10), "the download to start") { server.activeHandlerCount == 1 ? true : nil }
+        _ = try await waitUntil(within: .seconds(10), "the server to reset the stalled stream") {
+            server.activeHandlerCount == 0 ? true : nil
+        }
+        stalled.cancel()
+        // Other calls on the same connection still work.
+        #expect(try await client.unary(TestMethods.echo, Note(number: 9)).number == 10)
+    }
+}
