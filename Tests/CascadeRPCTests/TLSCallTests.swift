@@ -5,7 +5,7 @@ import Testing
 
 @Suite("RPC over real mutual TLS")
 struct TLSCallTests {
-    @Test("unary and streaming calls work over TLS, and the server knows the caller from its certificate")
+    @Test("every call shape works over TLS, and the server knows the caller from its certificate")
     func overTLS() async throws {
         let pki = try TestPKI()
         let serverContext = try TLSContext(configuration: pki.configuration(uri: "cascade://coordinator/main"), side: .server)
@@ -34,5 +34,15 @@ struct TLSCallTests {
         #expect(count == 300)
         let denied = await #expect(throws: RPCError.self) { _ = try await client.unary(TestMethods.adminOnly, Note()) }
         #expect(denied?.code == .permissionDenied)
+        let sum = try await client.clientStreaming(TestMethods.sum) { writer in
+            for value in 1...100 { try await writer.write(Note(number: UInt64(value))) }
+        }
+        #expect(sum == Note(text: "100", number: 5050))
+        let echoed = try await client.bidirectional(TestMethods.chat) { writer, responses in
+            var iterator = responses.makeAsyncIterator()
+            try await writer.write(Note(text: "tls"))
+            return try await iterator.next()?.text
+        }
+        #expect(echoed == "TLS")
     }
 }
