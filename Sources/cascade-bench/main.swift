@@ -19,6 +19,9 @@ commands:
              [--calls N] [--size S] [--in-flight K] [--bytes N]
             unary latency (p50/p99), unary calls/s with K in flight, or a streamed download
 
+  tls-echo-server / tls-echo-client --calls N --size S
+            raw TLS ping-pong on Cascade's event loop (the floor under RPC latency)
+
 Each prints one line: result bytes=N seconds=S cpu=C mbps=M (the contract of Benchmarks/c).
 """
 
@@ -33,6 +36,8 @@ do {
     case "tls-recv": try await TLSBulk.receive(arguments.dropFirst(2))
     case "tls-send": try await TLSBulk.send(arguments.dropFirst(2))
     case "rpc-server": try await RPCBench.server(arguments.dropFirst(2))
+    case "tls-echo-server": try await TLSEcho.server(arguments.dropFirst(2))
+    case "tls-echo-client": try await TLSEcho.client(arguments.dropFirst(2))
     case "rpc-client": try await RPCBench.client(arguments.dropFirst(2))
     case "-h", "--help", "help": emitLine(usage)
     default:
