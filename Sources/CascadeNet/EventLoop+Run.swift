@@ -6,12 +6,14 @@ import CCascadeShims
 extension EventLoop {
     /// The loop thread's body: wait, resume whoever is ready, fire due timers.
     func run() {
+        loopThread.store(UInt(pthread_self()), ordering: .releasing)
         let capacity = 256
         var tokens = [UInt64](repeating: 0, count: capacity)
         var events = [UInt32](repeating: 0, count: capacity)
         while true {
             let timeout = state.withLock { state -> Int32 in
                 if state.stopping { return -2 }
+                if !state.jobs.isEmpty { return 0 }
                 return state.timers.millisecondsUntilNext(from: .now())
             }
             if timeout == -2 { break }
@@ -51,9 +53,21 @@ extension EventLoop {
             for (waiter, _) in ready { waiter.resume() }
             let due = state.withLock { $0.timers.popDue(now: .now()) }
             for action in due { action.fire() }
+            runJobs()
         }
         drainOnShutdown()
         exited.signal()
+    }
+
+    /// Runs the tasks queued on this loop as their executor (one batch per turn, so I/O
+    /// readiness is polled between batches).
+    private func runJobs() {
+        let jobs = state.withLock { state -> [UnownedJob] in
+            let jobs = state.jobs
+            state.jobs = []
+            return jobs
+        }
+        for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
     }
 
     private func drainOnShutdown() {

@@ -20,6 +20,8 @@ public final class EventLoop: Sendable {
     let wakeFD: Int32
     let state = Mutex(LoopState())
     let exited = DispatchSemaphore(value: 0)
+    /// pthread_self() of the loop thread, so work queued from it needs no wake-up.
+    let loopThread = Atomic<UInt>(0)
 
     static let wakeToken: UInt64 = 0
 
@@ -167,4 +169,6 @@ struct LoopState: ~Copyable {
     var nextWaiterID: UInt64 = 0
     var timers = TimerQueue()
     var stopping = false
+    /// Tasks that prefer this loop as their executor, waiting to run on its thread.
+    var jobs: [UnownedJob] = []
 }

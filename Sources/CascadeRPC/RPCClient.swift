@@ -86,7 +86,7 @@ public final class RPCClient: Sendable {
             }
             let connection = RPCConnection(
                 transport: transport, side: .client, peer: transport.peer, settings: settings, options: options, loop: loop)
-            Task { await connection.run() }
+            Task(executorPreference: loop) { await connection.run() }
             state.withLock { state in
                 state.current = connection
                 state.connecting = nil

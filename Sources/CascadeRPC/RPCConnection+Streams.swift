@@ -89,13 +89,13 @@ extension RPCConnection {
                         state.streams[id] = stream
                         return .success(message)
                     }
-                    if let failure = stream.failure { return .failure(failure) }
-                    if stream.remoteEnded {
-                        if let trailers = stream.trailers, trailers.code != .ok {
-                            return .failure(RPCError(trailers.code, trailers.message))
-                        }
-                        return .success(nil)
+                    // Trailers that arrived win over a failure recorded after them (the server
+                    // finished the call, then the connection closed).
+                    if let trailers = stream.trailers {
+                        return trailers.code == .ok ? .success(nil) : .failure(RPCError(trailers.code, trailers.message))
                     }
+                    if let failure = stream.failure { return .failure(failure) }
+                    if stream.remoteEnded { return .success(nil) }
                     if let closed = state.closed { return .failure(closed) }
                     stream.receiver = continuation
                     state.streams[id] = stream

@@ -44,7 +44,7 @@ public final class RPCConnection: Sendable {
     public func run() async -> RPCError {
         // The writer drains the queue; once the queue is closed and empty it closes the
         // transport, which also ends the read loop below.
-        let writer = Task { [outbound, transport] in
+        let writer = Task(executorPreference: loop) { [outbound, transport] in
             while let batch = await outbound.nextBatch() {
                 do {
                     try await transport.write(batch)
@@ -55,7 +55,7 @@ public final class RPCConnection: Sendable {
             }
             await transport.close()
         }
-        let keepalive = Task { await self.keepaliveLoop() }
+        let keepalive = Task(executorPreference: loop) { await self.keepaliveLoop() }
         var decoder = FrameDecoder(maxFrameSize: localSettings.maxFrameSize, expectPreface: true)
         var reason: RPCError
         reading: do {

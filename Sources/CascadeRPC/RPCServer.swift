@@ -54,7 +54,8 @@ public final class RPCServer: Sendable {
                 backoff = min(backoff * 2, .seconds(1))
                 continue
             }
-            Task { await self.serve(socket) }
+            // The connection's tasks run on its socket's loop thread.
+            Task(executorPreference: socket.loop) { await self.serve(socket) }
         }
     }
 
