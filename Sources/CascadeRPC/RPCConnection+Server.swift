@@ -68,7 +68,7 @@ extension RPCConnection {
             method: head.method, peer: peer, metadata: head.metadata,
             deadline: timeout.map { MonotonicTime.now() + $0 })
         let call = ServerCall(context: context, connection: self, streamID: streamID)
-        let task = Task {
+        let task = Task(executorPreference: method.onEventLoop ? loop : nil) {
             var trailers: CallTrailers
             do {
                 try await method.handler(call)

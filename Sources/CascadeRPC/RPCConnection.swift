@@ -102,6 +102,10 @@ public final class RPCConnection: Sendable {
         fail(reason)
     }
 
+    /// The loop this connection's tasks run on; callers that make many small calls can run
+    /// there too (`withTaskExecutorPreference(connection.eventLoop)`) to avoid thread hand-offs.
+    public var eventLoop: EventLoop { loop }
+
     /// Server handlers still running (cancelled ones included).
     public var activeHandlerCount: Int { state.withLock { $0.activeHandlers } }
 

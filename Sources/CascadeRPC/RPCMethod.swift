@@ -56,10 +56,10 @@ public struct MessageStream<Message: WireMessage>: AsyncSequence, Sendable {
 
 extension RPCRouter {
     public func unary<Request, Response>(
-        _ method: RPCMethod<Request, Response>,
+        _ method: RPCMethod<Request, Response>, onEventLoop: Bool = false,
         _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
-        register(method.name, allowedRoles: method.allowedRoles) { call in
+        register(method.name, allowedRoles: method.allowedRoles, onEventLoop: onEventLoop) { call in
             let request = try await Self.single(Request.self, from: call)
             try await call.respond(handler(request, call.context).serializedBytes())
         }

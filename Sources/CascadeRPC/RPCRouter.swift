@@ -16,6 +16,7 @@ public struct ServerContext: Sendable {
 public final class RPCRouter: Sendable {
     struct Registered: Sendable {
         let allowedRoles: Set<PeerIdentity.Role>
+        let onEventLoop: Bool
         let handler: @Sendable (ServerCall) async throws -> Void
     }
 
@@ -23,12 +24,14 @@ public final class RPCRouter: Sendable {
 
     public init() {}
 
-    /// Registers the raw form every call shape is built on.
+    /// Registers the raw form every call shape is built on. `onEventLoop: true` runs the
+    /// handler on the connection's event-loop thread (no thread hand-off): only for handlers
+    /// that never block — no disk, no SQLite, no long computation.
     public func register(
-        _ name: String, allowedRoles: Set<PeerIdentity.Role>,
+        _ name: String, allowedRoles: Set<PeerIdentity.Role>, onEventLoop: Bool = false,
         _ handler: @escaping @Sendable (ServerCall) async throws -> Void
     ) {
-        methods.withLock { $0[name] = Registered(allowedRoles: allowedRoles, handler: handler) }
+        methods.withLock { $0[name] = Registered(allowedRoles: allowedRoles, onEventLoop: onEventLoop, handler: handler) }
     }
 
     func lookup(_ name: String) -> Registered? {
