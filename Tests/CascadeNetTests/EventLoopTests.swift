@@ -26,7 +26,7 @@ struct EventLoopTests {
         let loop = try EventLoop(name: "sleep-test")
         defer { loop.shutdown() }
         let start = MonotonicTime.now()
-        try await loop.sleep(for: .milliseconds(20))
+        try await loop.sleep(for: .milliseconds(20))  // the sleep under test: it must last until its deadline
         #expect(MonotonicTime.now().seconds(since: start) >= 0.019)
 
         let task = Task { try await loop.sleep(for: .seconds(60)) }

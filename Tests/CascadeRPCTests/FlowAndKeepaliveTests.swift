@@ -89,7 +89,7 @@ struct SlowPeerTests {
         // The client opens a 64 MiB download and then never reads a message.
         let stalled = Task {
             try await client.serverStreaming(TestMethods.blob, Note(number: 256)) { _ in
-                try await EventLoopGroup.shared.next().sleep(for: .seconds(30))
+                try await log.never.wait()
             }
         }
         _ = try await waitUntil(within: .seconds(10), "the download to start") { server.activeHandlerCount == 1 ? true : nil }

@@ -66,7 +66,7 @@ struct ServerClientTests {
         // The client hears GOAWAY and stops using the connection for new calls...
         _ = try await waitUntil(within: .seconds(10), "GOAWAY to reach the client") { connection.isUsable ? nil : true }
         // ...while the call already running completes normally.
-        fixture.log.gateOpen.store(true, ordering: .releasing)
+        fixture.log.gate.open()
         #expect(try await inFlight.value == Note(text: "done", number: 7))
         await shutdown.value
         #expect(fixture.server.connectionCount == 0)

@@ -46,7 +46,10 @@ final class ServerLog: Sendable {
     let startedHandlers = Atomic<Int>(0)
     let cancelledHandlers = Atomic<Int>(0)
     let peers = Mutex<[String]>([])
-    let gateOpen = Atomic<Bool>(false)
+    /// Opened by a test to let gated handlers finish.
+    let gate = Gate()
+    /// Never opened: handlers waiting on it run until they are cancelled.
+    let never = Gate()
 }
 
 func makeRouter(log: ServerLog) -> RPCRouter {
@@ -77,7 +80,7 @@ func makeRouter(log: ServerLog) -> RPCRouter {
     router.unary(TestMethods.stall) { _, _ in
         log.startedHandlers.add(1, ordering: .relaxed)
         do {
-            try await EventLoopGroup.shared.next().sleep(for: .seconds(60))
+            try await log.never.wait()
         } catch {
             log.cancelledHandlers.add(1, ordering: .relaxed)
             throw error
@@ -91,8 +94,7 @@ func makeRouter(log: ServerLog) -> RPCRouter {
     // Finishes once the test opens the gate (drain tests).
     router.unary(TestMethods.gated) { request, _ in
         log.startedHandlers.add(1, ordering: .relaxed)
-        let loop = EventLoopGroup.shared.next()
-        while !log.gateOpen.load(ordering: .acquiring) { try await loop.sleep(for: .milliseconds(5)) }
+        try await log.gate.wait()
         return Note(text: "done", number: request.number)
     }
     // Streams `number` messages of 256 KiB (flow-control tests).
@@ -119,5 +121,51 @@ struct InMemoryPair {
         let client = self.client
         Task { await server.run() }
         Task { await client.run() }
+    }
+}
+
+/// A one-way gate: `wait()` suspends until `open()` or until the waiting task is cancelled
+/// (then it throws CancellationError). Lets test handlers block without timers or polling.
+final class Gate: Sendable {
+    private struct State {
+        var isOpen = false
+        var waiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            state.isOpen = true
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async throws {
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resumeNow = state.withLock { state -> (any Error)?? in
+                    if state.isOpen { return .some(nil) }
+                    if Task.isCancelled { return .some(CancellationError()) }
+                    state.waiters[id] = continuation
+                    return .none
+                }
+                switch resumeNow {
+                case .some(nil): continuation.resume()
+                case .some(let error?): continuation.resume(throwing: error)
+                case .none: break
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(throwing: CancellationError())
+        }
     }
 }

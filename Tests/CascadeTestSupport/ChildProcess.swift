@@ -92,7 +92,7 @@ public func waitUntil<T>(
     while true {
         if let value = try condition() { return value }
         guard clock.now < deadline else { throw TestFailure("timed out after \(limit) waiting for \(what)") }
-        try await Task.sleep(for: interval)
+        try await Task.sleep(for: interval)  // the poll interval, bounded by the deadline above
         interval = min(interval * 2, .milliseconds(50))
     }
 }
