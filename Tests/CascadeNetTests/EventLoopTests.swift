@@ -29,7 +29,7 @@ struct EventLoopTests {
         try await loop.sleep(for: .milliseconds(20))  // the sleep under test: it must last until its deadline
         #expect(MonotonicTime.now().seconds(since: start) >= 0.019)
 
-        let task = Task { try await loop.sleep(for: .seconds(60)) }
+        let task = Task { try await loop.sleep(for: .seconds(60)) }  // cancelled long before its deadline
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
     }
@@ -37,7 +37,7 @@ struct EventLoopTests {
     @Test("shutdown fails tasks still waiting on the loop")
     func shutdownFailsWaiters() async throws {
         let loop = try EventLoop(name: "shutdown-test")
-        let sleeper = Task { try await loop.sleep(for: .seconds(60)) }
+        let sleeper = Task { try await loop.sleep(for: .seconds(60)) }  // ended by shutdown before its deadline
         // The sleeper must be registered before shutdown for the test to mean anything.
         _ = try await waitUntilTimers(loop, count: 1)
         loop.shutdown()
