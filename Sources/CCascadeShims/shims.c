@@ -28,6 +28,15 @@ void cascade_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes) {
     SSL_CTX_set_read_ahead(ctx, yes);
 }
 
+int cascade_no_password(char *buf, int size, int rwflag, void *userdata) {
+    (void)buf; (void)size; (void)rwflag; (void)userdata;
+    return 0;
+}
+
+void cascade_SSL_CTX_refuse_passwords(SSL_CTX *ctx) {
+    SSL_CTX_set_default_passwd_cb(ctx, cascade_no_password);
+}
+
 void cascade_SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, int (*callback)(SSL *, SSL_SESSION *)) {
     SSL_CTX_sess_set_new_cb(ctx, callback);
 }

@@ -19,8 +19,8 @@ final class PKey {
     }
 
     static func parsePrivateKeyPEM(_ pem: String) throws(CryptoError) -> PKey {
-        let key: OpaquePointer? = MemoryBIO.withReadable(pem) { bio in PEM_read_bio_PrivateKey(bio, nil, nil, nil) }
-        guard let key else { throw .openSSL("the text is not a PEM private key", code: .invalidKey) }
+        let key: OpaquePointer? = MemoryBIO.withReadable(pem) { bio in PEM_read_bio_PrivateKey(bio, nil, cascade_no_password, nil) }
+        guard let key else { throw .openSSL("the text is not an unencrypted PEM private key", code: .invalidKey) }
         return PKey(taking: key)
     }
 

@@ -29,6 +29,7 @@ public final class TCPListener: Sendable {
     /// Waits for the next connection. Throws `.closed` once the listener is closed.
     public func accept() async throws -> Socket {
         while true {
+            guard !socket.closed else { throw NetError(.closed, "the listener on \(localAddress) is closed") }
             let fd = cascade_accept(socket.fd)
             if fd >= 0 {
                 let accepted = try Socket(taking: fd, loop: group.next())

@@ -42,6 +42,8 @@ extension RPCConnection {
         }
         switch decision {
         case .refuse:
+            // Resets the client makes us send count against the same limit (rpc.md §15).
+            try state.withLock { state throws(WireError) in try state.limits.resets.hit() }
             outbound.enqueue { Frame.reset(streamID: streamID, code: .refusedStream).encode(into: &$0) }
         case .reject(let trailers):
             finishServerStream(streamID, trailers: trailers)

@@ -99,3 +99,14 @@ struct SocketTests {
         }
     }
 }
+
+@Suite("Listener")
+struct ListenerTests {
+    @Test("accept on a closed listener fails as closed")
+    func acceptAfterClose() async throws {
+        let listener = try TCPListener(bindingTo: SocketAddress(ip: "127.0.0.1", port: 0))
+        listener.close()
+        let error = await #expect(throws: NetError.self) { _ = try await listener.accept() }
+        #expect(error?.code == .closed)
+    }
+}

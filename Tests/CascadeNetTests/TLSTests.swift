@@ -220,3 +220,30 @@ func readAll(_ connection: TLSConnection, count: Int) async throws -> [UInt8] {
 func field(_ name: String, _ line: String) -> String? {
     line.split(separator: " ").first { $0.hasPrefix("\(name)=") }.map { String($0.dropFirst(name.count + 1)) }
 }
+
+@Suite("TLS configuration errors")
+struct TLSConfigurationTests {
+    @Test("an encrypted private key is refused with a clear error instead of a passphrase prompt")
+    func encryptedKey() async throws {
+        let pki = try TestPKI()
+        var configuration = try pki.configuration(uri: "cascade://agent/locked")
+        let encrypted = pki.directory.file("locked-encrypted.key")
+        let openssl = try ChildProcess("/usr/bin/env", [
+            "openssl", "pkey", "-in", configuration.privateKeyFile, "-aes256", "-passout", "pass:secret", "-out", encrypted,
+        ])
+        #expect(try await openssl.exitStatus() == 0)
+        configuration.privateKeyFile = encrypted
+        let error = #expect(throws: TLSError.self) { _ = try TLSContext(configuration: configuration, side: .client) }
+        #expect(error?.code == .configuration)
+        #expect(error?.message.contains("encrypted keys are not supported") == true)
+    }
+
+    @Test("a missing certificate file names the file")
+    func missingFile() throws {
+        let pki = try TestPKI()
+        var configuration = try pki.configuration(uri: "cascade://agent/a")
+        configuration.certificateChainFile = "/nonexistent/agent.pem"
+        let error = #expect(throws: TLSError.self) { _ = try TLSContext(configuration: configuration, side: .server) }
+        #expect(error?.message.contains("/nonexistent/agent.pem") == true)
+    }
+}

@@ -19,6 +19,11 @@ long cascade_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
 int cascade_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 void cascade_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes);
 
+/// Makes OpenSSL fail on an encrypted private key instead of prompting on the terminal.
+void cascade_SSL_CTX_refuse_passwords(SSL_CTX *ctx);
+/// A pem_password_cb that supplies no password.
+int cascade_no_password(char *buf, int size, int rwflag, void *userdata);
+
 /// Registers the client's new-session callback (stores sessions for resumption).
 void cascade_SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, int (*callback)(SSL *, SSL_SESSION *));
 void *cascade_SSL_get_app_data(const SSL *ssl);

@@ -43,6 +43,8 @@ public final class TLSContext: @unchecked Sendable {
         SSL_CTX_set_default_read_buffer_len(context, 256 * 1024)
 
         SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        // A daemon must never stop at a terminal prompt for a key passphrase.
+        cascade_SSL_CTX_refuse_passwords(context)
         guard SSL_CTX_load_verify_locations(context, configuration.trustRootsFile, nil) == 1 else {
             throw fail("loading the CA bundle \(configuration.trustRootsFile) failed")
         }
@@ -50,7 +52,7 @@ public final class TLSContext: @unchecked Sendable {
             throw fail("loading the certificate chain \(configuration.certificateChainFile) failed")
         }
         guard SSL_CTX_use_PrivateKey_file(context, configuration.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw fail("loading the private key \(configuration.privateKeyFile) failed")
+            throw fail("loading the private key \(configuration.privateKeyFile) failed (encrypted keys are not supported)")
         }
         guard SSL_CTX_check_private_key(context) == 1 else {
             throw fail("the private key \(configuration.privateKeyFile) does not match the certificate")
