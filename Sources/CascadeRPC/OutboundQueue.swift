@@ -1,3 +1,4 @@
+import CascadeNet
 import Synchronization
 
 /// Frames waiting to be written, drained by one writer task in large batches (so many small
@@ -9,6 +10,8 @@ final class OutboundQueue: Sendable {
         var writer: UnsafeContinuation<[UInt8]?, Never>?
         var spaceWaiters: [UnsafeContinuation<Void, any Error>] = []
         var closed: RPCError?
+        /// When the batch being written was handed to the writer (nil while it waits).
+        var writingSince: MonotonicTime?
     }
 
     let highWater: Int
@@ -20,6 +23,11 @@ final class OutboundQueue: Sendable {
 
     var queuedBytes: Int { state.withLock { $0.buffer.count } }
 
+    /// How long the current write has been blocked, in seconds (0 when not writing).
+    func writeBlockedSeconds(now: MonotonicTime) -> Double {
+        state.withLock { $0.writingSince.map { now.seconds(since: $0) } ?? 0 }
+    }
+
     /// Appends encoded frame bytes; never waits. Dropped after `close`.
     func enqueue(_ append: (inout [UInt8]) -> Void) {
         let handoff = state.withLock { state -> (UnsafeContinuation<[UInt8]?, Never>, [UInt8])? in
@@ -27,6 +35,7 @@ final class OutboundQueue: Sendable {
             append(&state.buffer)
             guard let writer = state.writer else { return nil }
             state.writer = nil
+            state.writingSince = .now()
             let batch = state.buffer
             state.buffer = []
             return (writer, batch)
@@ -57,7 +66,9 @@ final class OutboundQueue: Sendable {
             let (batch, waiters) = state.withLock { state -> ([UInt8]??, [UnsafeContinuation<Void, any Error>]) in
                 let waiters = state.spaceWaiters
                 state.spaceWaiters = []
+                state.writingSince = nil
                 if !state.buffer.isEmpty {
+                    state.writingSince = .now()
                     let batch = state.buffer
                     state.buffer = []
                     return (.some(batch), waiters)

@@ -6,12 +6,19 @@ extension RPCConnection {
     /// Server: close a connection that has had no calls for the idle timeout.
     func keepaliveLoop() async {
         let shortest = min(options.keepaliveInterval, options.keepaliveTimeout, options.idleTimeout,
-                           options.settingsTimeout, options.stalledWindowTimeout)
+                           options.settingsTimeout, options.stalledWindowTimeout, options.writeStallTimeout)
         let tick = max(.milliseconds(10), shortest / 2)
         while !Task.isCancelled {
             do { try await loop.sleep(for: tick) } catch { return }
             enum Action { case none, ping(UInt64), close(RPCError), idle, resetStalled(UInt32) }
             let now = MonotonicTime.now()
+            if outbound.writeBlockedSeconds(now: now) > Double(options.writeStallTimeout.nanosecondsForWire) / 1e9 {
+                let error = RPCError(.unavailable, "the peer has not read from the connection for \(options.writeStallTimeout)")
+                close(error)
+                // The writer is stuck inside a write: closing the transport is what frees it.
+                await transport.close()
+                return
+            }
             let action = state.withLock { state -> Action in
                 if state.closed != nil { return .none }
                 if !state.receivedSettings,

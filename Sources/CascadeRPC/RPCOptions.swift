@@ -10,6 +10,9 @@ public struct RPCOptions: Sendable {
     public var idleTimeout: Duration = .seconds(600)
     /// How long a draining server lets calls in flight finish.
     public var drainTimeout: Duration = .seconds(30)
+    /// A connection whose writes make no progress for this long (a peer that stopped
+    /// reading the socket) is closed.
+    public var writeStallTimeout: Duration = .seconds(60)
     /// The peer's preface and first SETTINGS must arrive within this (slowloris).
     public var settingsTimeout: Duration = .seconds(10)
     /// A call whose sender waits this long for the peer to open its window (a peer that

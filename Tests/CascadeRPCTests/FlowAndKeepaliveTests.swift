@@ -101,3 +101,23 @@ struct SlowPeerTests {
         #expect(try await client.unary(TestMethods.echo, Note(number: 9)).number == 10)
     }
 }
+
+@Suite("RPC write stalls")
+struct WriteStallTests {
+    @Test("a connection whose peer stops reading the socket is closed after the write-stall timeout")
+    func peerStopsReading() async throws {
+        var options = RPCOptions()
+        options.writeStallTimeout = .milliseconds(200)
+        let (a, _) = InMemoryByteStream.pair(capacity: 64 * 1024)
+        let client = RPCConnection(transport: a, side: .client, peer: nil, options: options)
+        let upload = Task {
+            try await client.clientStreaming(TestMethods.sum) { writer in
+                try await writer.write(Note(text: String(repeating: "u", count: 900 * 1024)))
+            }
+        }
+        let reason = await client.run()
+        #expect(reason.message.contains("has not read from the connection"))
+        let error = await #expect(throws: RPCError.self) { _ = try await upload.value }
+        #expect(error?.code == .unavailable)
+    }
+}
