@@ -52,7 +52,7 @@ extension RPCConnection {
             case .ping(let token): outbound.enqueue { Frame.ping(token).encode(into: &$0) }
             case .resetStalled(let id):
                 resetStream(id, code: .cancel, failure: RPCError(
-                    .unavailable, "the peer did not open its flow-control window for \(options.stalledWindowTimeout)"))
+                    .cancelled, "no flow-control credit from the peer for \(options.stalledWindowTimeout)"))
                 removeIfDone(id)
             case .close(let error):
                 sendGoaway(code: .noError, reason: error.message)
