@@ -13,10 +13,13 @@ public enum TLSEcho {
         emitLine("listening \(listener.localAddress.port)")
         let connection = try await context.accept(listener.accept())
         listener.close()
-        guard let header = try await readExactly(connection, 4) else { return }
-        let size = header.reduce(0) { $0 << 8 | Int($1) }
-        while let message = try await readExactly(connection, size) {
-            try await connection.write(message)
+        // Run on the connection's loop thread, as RPC connections do.
+        try await withTaskExecutorPreference(connection.socket.loop) {
+            guard let header = try await readExactly(connection, 4) else { return }
+            let size = header.reduce(0) { $0 << 8 | Int($1) }
+            while let message = try await readExactly(connection, size) {
+                try await connection.write(message)
+            }
         }
         await connection.close()
     }
@@ -31,19 +34,21 @@ public enum TLSEcho {
         let connection = try await context.connect(to: remote)
         try await connection.write([UInt8(size >> 24 & 0xFF), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF), UInt8(size & 0xFF)])
         let message = [UInt8](repeating: 0x5A, count: size)
-        for _ in 0..<1000 {
-            try await connection.write(message)
-            _ = try await readExactly(connection, size)
+        let samples = try await withTaskExecutorPreference(connection.socket.loop) {
+            for _ in 0..<1000 {
+                try await connection.write(message)
+                _ = try await readExactly(connection, size)
+            }
+            var samples: [Double] = []
+            samples.reserveCapacity(calls)
+            for _ in 0..<calls {
+                let start = MonotonicTime.now()
+                try await connection.write(message)
+                _ = try await readExactly(connection, size)
+                samples.append(MonotonicTime.now().seconds(since: start) * 1e6)
+            }
+            return samples.sorted()
         }
-        var samples: [Double] = []
-        samples.reserveCapacity(calls)
-        for _ in 0..<calls {
-            let start = MonotonicTime.now()
-            try await connection.write(message)
-            _ = try await readExactly(connection, size)
-            samples.append(MonotonicTime.now().seconds(since: start) * 1e6)
-        }
-        samples.sort()
         emitLine("result mode=latency calls=\(calls) size=\(size) p50_us=\(format(samples[calls / 2])) p99_us=\(format(samples[min(calls - 1, calls * 99 / 100)]))")
         await connection.close()
     }
