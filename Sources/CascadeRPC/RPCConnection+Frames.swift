@@ -32,7 +32,7 @@ extension RPCConnection {
             try applySettings(entries, first: isFirst, effects: &effects)
             outbound.enqueue { Frame.settingsAck.encode(into: &$0) }
         case .settings(ack: true, _):
-            break
+            state.withLock { $0.settingsAcked = true }
         case .ping(ack: false, let data):
             outbound.enqueue { Frame.ping(data, ack: true).encode(into: &$0) }
         case .ping(ack: true, let data):
@@ -132,13 +132,27 @@ extension RPCConnection {
     private func handleHeaders(streamID: UInt32, block: [UInt8], endStream: Bool, effects: inout Effects) throws(WireError) {
         if side == .client {
             let head = try ResponseHead(serializedBytes: block)
-            state.withLock { state in state.streams[streamID]?.responseHead = head }
+            let misplaced = state.withLock { state -> Bool in
+                guard let stream = state.streams[streamID] else { return false }
+                // One response head, before any response message, never with END_STREAM (rpc.md §4.4).
+                if stream.responseHead != nil || stream.hasQueuedMessage || stream.remoteEnded || endStream { return true }
+                state.streams[streamID]?.responseHead = head
+                return false
+            }
+            if misplaced {
+                resetStream(streamID, code: .protocolError, failure: RPCError(.internal, "the server sent a response head out of order"))
+            }
             return
         }
         try openServerStream(streamID: streamID, block: block, endStream: endStream, effects: &effects)
     }
 
     private func handleData(streamID: UInt32, bytes: [UInt8], endStream: Bool, effects: inout Effects) throws(WireError) {
+        if side == .client && endStream {
+            // A server ends a call with TRAILERS, never with END_STREAM (rpc.md §4.4).
+            resetStream(streamID, code: .protocolError, failure: RPCError(.internal, "the server set END_STREAM on DATA instead of sending trailers"))
+            return
+        }
         var credits: [(UInt32, Int)] = []
         var overflow: RPCError?
         try state.withLock { state throws(WireError) in

@@ -10,7 +10,7 @@ extension RPCConnection {
         let tick = max(.milliseconds(10), shortest / 2)
         while !Task.isCancelled {
             do { try await loop.sleep(for: tick) } catch { return }
-            enum Action { case none, ping(UInt64), close(RPCError), idle, resetStalled(UInt32) }
+            enum Action { case none, ping(UInt64), close(RPCError, ErrorCode), idle, resetStalled(UInt32) }
             let now = MonotonicTime.now()
             if outbound.writeBlockedSeconds(now: now) > Double(options.writeStallTimeout.nanosecondsForWire) / 1e9 {
                 let error = RPCError(.unavailable, "the peer has not read from the connection for \(options.writeStallTimeout)")
@@ -21,9 +21,12 @@ extension RPCConnection {
             }
             let action = state.withLock { state -> Action in
                 if state.closed != nil { return .none }
-                if !state.receivedSettings,
-                   now.seconds(since: state.openedAt) > Double(options.settingsTimeout.nanosecondsForWire) / 1e9 {
-                    return .close(RPCError(.unavailable, "the peer sent no preface and SETTINGS within \(options.settingsTimeout)"))
+                let settingsLimit = Double(options.settingsTimeout.nanosecondsForWire) / 1e9
+                if !state.receivedSettings, now.seconds(since: state.openedAt) > settingsLimit {
+                    return .close(RPCError(.unavailable, "the peer sent no preface and SETTINGS within \(options.settingsTimeout)"), .settingsTimeout)
+                }
+                if !state.settingsAcked, now.seconds(since: state.openedAt) > settingsLimit {
+                    return .close(RPCError(.unavailable, "the peer did not acknowledge our SETTINGS within \(options.settingsTimeout)"), .settingsTimeout)
                 }
                 for (id, stream) in state.streams {
                     if let since = stream.windowBlockedSince,
@@ -33,7 +36,7 @@ extension RPCConnection {
                 }
                 if let oldest = state.pingsOutstanding.values.min(),
                    now.seconds(since: oldest) > Double(options.keepaliveTimeout.nanosecondsForWire) / 1e9 {
-                    return .close(RPCError(.unavailable, "the peer did not answer a keepalive PING within \(options.keepaliveTimeout)"))
+                    return .close(RPCError(.unavailable, "the peer did not answer a keepalive PING within \(options.keepaliveTimeout)"), .noError)
                 }
                 if side == .client, state.pingsOutstanding.isEmpty,
                    now.seconds(since: state.lastFrameReceived) >= Double(options.keepaliveInterval.nanosecondsForWire) / 1e9 {
@@ -54,8 +57,8 @@ extension RPCConnection {
                 resetStream(id, code: .cancel, failure: RPCError(
                     .cancelled, "no flow-control credit from the peer for \(options.stalledWindowTimeout)"))
                 removeIfDone(id)
-            case .close(let error):
-                sendGoaway(code: .noError, reason: error.message)
+            case .close(let error, let code):
+                sendGoaway(code: code, reason: error.message)
                 close(error)
                 return
             case .idle:

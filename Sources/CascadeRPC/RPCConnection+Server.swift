@@ -17,14 +17,16 @@ extension RPCConnection {
             try rejectNewStream(streamID, CallTrailers(code: .internal, message: message))
             return
         }
-        enum Decision { case refuse, reject(CallTrailers), start(RPCRouter.Registered) }
+        enum Decision { case refuse, ignore, reject(CallTrailers), start(RPCRouter.Registered) }
         let decision = try state.withLock { state throws(WireError) -> Decision in
             guard streamID > state.lastPeerStreamID else {
                 throw WireError(.unexpectedFrame, code: .protocolError,
                                 "HEADERS on stream \(streamID), not above the last opened stream \(state.lastPeerStreamID)")
             }
             state.lastPeerStreamID = streamID
-            if state.drainLastStreamID != nil || state.closed != nil { return .refuse }
+            // Above the final GOAWAY's last stream id: ignored; the client retries it elsewhere.
+            if state.drainLastStreamID != nil { return .ignore }
+            if state.closed != nil { return .refuse }
             state.lastStreamActivity = .now()
             if state.activeHandlers >= localSettings.maxConcurrentStreams { return .refuse }
             var stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
@@ -41,6 +43,8 @@ extension RPCConnection {
             return .start(method)
         }
         switch decision {
+        case .ignore:
+            break
         case .refuse:
             // Resets the client makes us send count against the same limit (rpc.md §15).
             try state.withLock { state throws(WireError) in try state.limits.resets.hit() }

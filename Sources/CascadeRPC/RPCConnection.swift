@@ -160,6 +160,8 @@ struct ConnectionState {
     var lastPeerStreamID: UInt32 = 0
     var peerSettings = Settings()
     var receivedSettings = false
+    /// The peer acknowledged our SETTINGS.
+    var settingsAcked = false
     var sendWindow = Settings.defaults.initialConnectionWindow
     var receiveUncredited = 0
     var goawayLastStreamID: UInt32?

@@ -190,3 +190,45 @@ struct AbuseTests {
         #expect(try FramePayload(reset) == .reset(.refusedStream))
     }
 }
+
+@Suite("RPC settings and response order")
+struct SettingsAndOrderTests {
+    @Test("a peer that never acknowledges our SETTINGS gets GOAWAY SETTINGS_TIMEOUT")
+    func settingsAckTimeout() async throws {
+        var options = RPCOptions()
+        options.settingsTimeout = .milliseconds(100)
+        let peer = try RawPeer(options: options)
+        try await peer.hello()  // preface and SETTINGS, but never a SETTINGS ACK
+        let goaway = try #require(try await peer.goaway())
+        #expect(goaway.code == .settingsTimeout)
+        #expect(goaway.reason.contains("did not acknowledge"))
+    }
+
+    @Test("a server that ends a call with END_STREAM instead of trailers fails it INTERNAL")
+    func endStreamFromServer() async throws {
+        let (a, b) = InMemoryByteStream.pair()
+        let client = RPCConnection(transport: a, side: .client, peer: nil)
+        Task { await client.run() }
+        let call = Task { try await client.unary(TestMethods.echo, Note(text: "x")) }
+        // Play the server by hand: read the client's frames until its request, then answer wrongly.
+        var decoder = FrameDecoder(maxFrameSize: 1 << 24, expectPreface: true)
+        var sawRequest = false
+        while !sawRequest {
+            let bytes = try await b.read(maxLength: 65536)
+            #expect(!bytes.isEmpty)
+            decoder.feed(bytes)
+            while let item = try decoder.next() {
+                if case .frame(let frame) = item, frame.type == .data, frame.streamID == 1 { sawRequest = true }
+            }
+        }
+        var reply: [UInt8] = []
+        Preface.encode(version: .current, into: &reply)
+        Frame.settings([]).encode(into: &reply)
+        Frame.settingsAck.encode(into: &reply)
+        Frame.data(streamID: 1, [0, 0, 0, 0], endStream: true).encode(into: &reply)
+        try await b.write(reply)
+        let error = await #expect(throws: RPCError.self) { _ = try await call.value }
+        #expect(error?.code == .internal)
+        #expect(error?.message.contains("END_STREAM") == true)
+    }
+}
