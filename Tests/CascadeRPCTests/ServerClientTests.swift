@@ -89,3 +89,31 @@ struct ServerClientTests {
         await fixture.server.shutdown(drainTimeout: .seconds(1))
     }
 }
+
+@Suite("RPC client behaviour")
+struct ClientBehaviourTests {
+    @Test("a caller's timeout reaches the server as the handler's deadline")
+    func deadlinePropagation() async throws {
+        let pair = try InMemoryPair()
+        let withTimeout = try await pair.client.unary(TestMethods.deadline, Note(), options: CallOptions(timeout: .seconds(5)))
+        #expect(withTimeout.text == "set")
+        #expect(withTimeout.number > 0 && withTimeout.number <= 5_000_000)
+        let without = try await pair.client.unary(TestMethods.deadline, Note())
+        #expect(without.text == "none")
+    }
+
+    @Test("after the server closes an idle connection the client reconnects for the next call")
+    func reconnect() async throws {
+        var options = RPCOptions()
+        options.idleTimeout = .milliseconds(100)
+        let fixture = try TLSFixture(options: options)
+        let client = fixture.client()
+        #expect(try await client.unary(TestMethods.echo, Note(number: 1)).number == 2)
+        let first = try await client.connection()
+        _ = try await waitUntil(within: .seconds(10), "the server to close the idle connection") { first.isUsable ? nil : true }
+        #expect(try await client.unary(TestMethods.echo, Note(number: 2)).number == 3)
+        #expect(try await client.connection() !== first)
+        client.close()
+        await fixture.server.shutdown(drainTimeout: .seconds(1))
+    }
+}

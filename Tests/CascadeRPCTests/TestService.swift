@@ -38,6 +38,7 @@ enum TestMethods {
     static let fail = RPCMethod<Note, Note>("cascade.Test/Fail", allowedRoles: [.agent])
     static let gated = RPCMethod<Note, Note>("cascade.Test/Gated", allowedRoles: [.agent])
     static let blob = RPCMethod<Note, Note>("cascade.Test/Blob", allowedRoles: [.agent])
+    static let deadline = RPCMethod<Note, Note>("cascade.Test/Deadline", allowedRoles: [.agent])
     static let adminOnly = RPCMethod<Note, Note>("cascade.Test/AdminOnly", allowedRoles: [.operator])
 }
 
@@ -91,6 +92,12 @@ func makeRouter(log: ServerLog) -> RPCRouter {
         throw RPCError(.notFound, "no release \(request.text)")
     }
     router.unary(TestMethods.adminOnly) { _, _ in Note(text: "secret") }
+    // Answers how many microseconds the server sees left before the caller's deadline.
+    router.unary(TestMethods.deadline) { _, context in
+        guard let deadline = context.deadline else { return Note(text: "none") }
+        let left = deadline.nanoseconds > MonotonicTime.now().nanoseconds ? (deadline.nanoseconds - MonotonicTime.now().nanoseconds) / 1000 : 0
+        return Note(text: "set", number: left)
+    }
     // Finishes once the test opens the gate (drain tests).
     router.unary(TestMethods.gated) { request, _ in
         log.startedHandlers.add(1, ordering: .relaxed)
