@@ -84,6 +84,10 @@ extension RPCConnection {
             let oldWindow = state.peerSettings.initialStreamWindow
             try state.peerSettings.apply(entries)
             if first { state.sendWindow = state.peerSettings.initialConnectionWindow }
+            // A higher MAX_CONCURRENT_STREAMS may let queued calls open; each re-checks.
+            let waiters = state.slotWaiters
+            state.slotWaiters = []
+            for waiter in waiters { effects { waiter.resume() } }
             let delta = state.peerSettings.initialStreamWindow - oldWindow
             if delta != 0 {
                 for id in state.streams.keys { state.streams[id]!.sendWindow += delta }
@@ -96,6 +100,10 @@ extension RPCConnection {
         state.withLock { state in
             state.goawayLastStreamID = min(last, state.goawayLastStreamID ?? last)
             guard side == .client else { return }
+            // Queued calls must not wait for a slot on a connection that is going away.
+            let waiters = state.slotWaiters
+            state.slotWaiters = []
+            for waiter in waiters { effects { waiter.resume() } }
             let refused = RPCError(.unavailable, "the server is going away (\(code)\(reason.isEmpty ? "" : ": \(reason)")) and did not process the call", isSafeToRetry: true)
             for id in state.streams.keys where id > last {
                 Self.failStream(&state, id, refused, &effects)
@@ -168,7 +176,9 @@ extension RPCConnection {
                 return  // a finished or reset call: drop it, the connection credit above still flows.
             }
             stream.receiveUncredited += bytes.count
-            if stream.receiveUncredited > localSettings.initialStreamWindow + stream.queuedBytes + localSettings.maxMessageSize {
+            // Credit goes back as bytes arrive (unless the reader is behind), so a peer that
+            // respects flow control never has more than one window outstanding.
+            if stream.receiveUncredited > localSettings.initialStreamWindow {
                 throw WireError(.windowOverflow, code: .flowControlError, streamID: streamID, "the peer sent past the stream window")
             }
             do throws(RPCError) {
@@ -200,7 +210,7 @@ extension RPCConnection {
         }
         if let overflow {
             if side == .server {
-                finishServerStream(streamID, trailers: CallTrailers(code: overflow.code, message: overflow.message))
+                abortServerStream(streamID, overflow)
             } else {
                 resetStream(streamID, code: .limitExceeded, failure: overflow)
             }
@@ -225,6 +235,11 @@ extension RPCConnection {
             guard var stream = state.streams[streamID] else { return }
             stream.trailers = trailers
             stream.remoteEnded = true
+            stream.localEnded = true
+            if let waiter = stream.windowWaiter {
+                stream.windowWaiter = nil
+                effects { waiter.resume(returning: 0) }
+            }
             if let receiver = stream.receiver {
                 stream.receiver = nil
                 if stream.hasQueuedMessage {

@@ -153,12 +153,30 @@ extension RPCConnection {
         }
     }
 
+    /// Ends a call the server cannot continue (an oversized message): the handler is cancelled
+    /// and woken, and the trailers go out now.
+    func abortServerStream(_ id: UInt32, _ error: RPCError) {
+        var effects = Effects()
+        let live = state.withLock { state -> Bool in
+            guard let stream = state.streams[id], !stream.trailersSent else { return false }
+            Self.failStream(&state, id, error, &effects)
+            state.streams[id]?.trailersSent = true
+            return true
+        }
+        effects.run()
+        if live {
+            let block = CallTrailers(code: error.code, message: error.message).serializedBytes()
+            outbound.enqueue { Frame.trailers(streamID: id, block).encode(into: &$0) }
+        }
+        removeIfDone(id)
+    }
+
     /// Sends TRAILERS unless the call was reset (a reset call gets no trailers) and forgets it.
     func finishServerStream(_ id: UInt32, trailers: CallTrailers) {
         let send = state.withLock { state -> Bool in
             guard var stream = state.streams[id] else { return false }
-            let reset = stream.failure != nil && stream.failure?.code == .cancelled
-            let send = !reset && !stream.trailersSent
+            // A reset call (either way) gets no trailers (rpc.md §4.2).
+            let send = stream.failure == nil && !stream.trailersSent
             stream.trailersSent = true
             stream.localEnded = true
             if stream.handler == nil {

@@ -27,6 +27,8 @@ extension RPCConnection {
                         guard var stream = state.streams[id] else {
                             return .failure(state.closed ?? RPCError(.cancelled, "the call has ended"))
                         }
+                        // The server already ended the call: stop sending, quietly (rpc.md §4.1).
+                        if stream.trailers != nil { return .success(total - offset) }
                         if let failure = stream.failure ?? state.closed { return .failure(failure) }
                         if stream.localEnded { return .failure(RPCError(.internal, "the call's sending side is already finished")) }
                         let remaining = total - offset
@@ -122,6 +124,8 @@ extension RPCConnection {
 
     /// Drops a stream whose both sides are over (or that failed) once nobody waits on it.
     func removeIfDone(_ id: UInt32) {
+        // Client streams are removed only by forgetClientStream, which also frees their slot.
+        guard side == .server else { return }
         state.withLock { state in
             guard let stream = state.streams[id], stream.receiver == nil, stream.windowWaiter == nil,
                   stream.handler == nil || side == .client

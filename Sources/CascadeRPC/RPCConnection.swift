@@ -88,9 +88,11 @@ public final class RPCConnection: Sendable {
                 }
             }
         }
-        keepalive.cancel()
         fail(reason)
+        // Keepalive stays on until the writer is done: its write-stall check is what frees a
+        // writer stuck on a peer that stopped reading.
         await writer.value
+        keepalive.cancel()
         await transport.close()
         // The first recorded reason wins (a local close also ends the read loop with EOF).
         return state.withLock { $0.closed } ?? reason
