@@ -94,13 +94,14 @@ extension RPCRouter {
         }
     }
 
-    /// Exactly one request message, or INVALID_ARGUMENT.
+    /// Exactly one request message, or INTERNAL (rpc.md §3.2: a wrong message count is a
+    /// protocol violation, not a bad argument).
     static func single<Request: WireMessage>(_ type: Request.Type, from call: ServerCall) async throws -> Request {
         guard let bytes = try await call.receive() else {
-            throw RPCError(.invalidArgument, "\(call.context.method) needs one request message and got none")
+            throw RPCError(.internal, "\(call.context.method) needs one request message and got none")
         }
         guard try await call.receive() == nil else {
-            throw RPCError(.invalidArgument, "\(call.context.method) takes one request message and got more")
+            throw RPCError(.internal, "\(call.context.method) takes one request message and got more")
         }
         do {
             return try Request(serializedBytes: bytes)
