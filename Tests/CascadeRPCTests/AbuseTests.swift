@@ -176,6 +176,8 @@ struct AbuseTests {
         let status = try CallTrailers(serializedBytes: trailers.payload)
         #expect(status.code == .resourceExhausted)
         #expect(status.message.contains("1073741824"))
+        // The handler waiting for that message is cancelled, not left holding a slot.
+        _ = try await waitUntil(within: .seconds(10), "the handler to end") { peer.server.activeHandlerCount == 0 ? true : nil }
     }
 
     @Test("a server refuses calls beyond MAX_CONCURRENT_STREAMS with REFUSED_STREAM")
