@@ -87,7 +87,7 @@ extension RPCConnection {
             // A higher MAX_CONCURRENT_STREAMS may let queued calls open; each re-checks.
             let waiters = state.slotWaiters
             state.slotWaiters = []
-            for waiter in waiters { effects { waiter.resume() } }
+            for entry in waiters { effects { entry.waiter.resume() } }
             let delta = state.peerSettings.initialStreamWindow - oldWindow
             if delta != 0 {
                 for id in state.streams.keys { state.streams[id]!.sendWindow += delta }
@@ -103,7 +103,7 @@ extension RPCConnection {
             // Queued calls must not wait for a slot on a connection that is going away.
             let waiters = state.slotWaiters
             state.slotWaiters = []
-            for waiter in waiters { effects { waiter.resume() } }
+            for entry in waiters { effects { entry.waiter.resume() } }
             let refused = RPCError(.unavailable, "the server is going away (\(code)\(reason.isEmpty ? "" : ": \(reason)")) and did not process the call", isSafeToRetry: true)
             for id in state.streams.keys where id > last {
                 Self.failStream(&state, id, refused, &effects)

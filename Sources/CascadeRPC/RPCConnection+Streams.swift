@@ -156,13 +156,31 @@ extension RPCConnection {
         }
         while true {
             if let opened = try tryOpenCall(block, endStream: endStream, framed: framed) { return opened }
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                let ready = state.withLock { state -> Bool in
-                    if state.closed != nil || state.openClientStreams < state.peerSettings.maxConcurrentStreams { return true }
-                    state.slotWaiters.append(continuation)
-                    return false
+            let waiterID = state.withLock { state -> UInt64 in
+                state.nextSlotWaiterID += 1
+                return state.nextSlotWaiterID
+            }
+            // A caller that gives up while queued for a slot leaves the queue at once.
+            try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                    let ready = state.withLock { state -> Bool? in
+                        if state.closed != nil || state.openClientStreams < state.peerSettings.maxConcurrentStreams { return true }
+                        if Task.isCancelled { return false }
+                        state.slotWaiters.append((waiterID, continuation))
+                        return nil
+                    }
+                    switch ready {
+                    case true?: continuation.resume()
+                    case false?: continuation.resume(throwing: RPCError(.cancelled, "the call was cancelled while waiting for a free stream"))
+                    case nil: break
+                    }
                 }
-                if ready { continuation.resume() }
+            } onCancel: {
+                let waiter = state.withLock { state -> UnsafeContinuation<Void, any Error>? in
+                    guard let index = state.slotWaiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
+                    return state.slotWaiters.remove(at: index).waiter
+                }
+                waiter?.resume(throwing: RPCError(.cancelled, "the call was cancelled while waiting for a free stream"))
             }
         }
     }
@@ -210,7 +228,7 @@ extension RPCConnection {
         let waiter = state.withLock { state -> UnsafeContinuation<Void, any Error>? in
             guard state.streams.removeValue(forKey: id) != nil else { return nil }
             state.openClientStreams -= 1
-            return state.slotWaiters.isEmpty ? nil : state.slotWaiters.removeFirst()
+            return state.slotWaiters.isEmpty ? nil : state.slotWaiters.removeFirst().waiter
         }
         waiter?.resume()
     }

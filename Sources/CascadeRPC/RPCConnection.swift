@@ -119,7 +119,7 @@ public final class RPCConnection: Sendable {
             for (id, _) in state.streams { Self.failStream(&state, id, error, &effects) }
             let waiters = state.slotWaiters
             state.slotWaiters = []
-            for waiter in waiters { effects { waiter.resume(throwing: error) } }
+            for entry in waiters { effects { entry.waiter.resume(throwing: error) } }
         }
         outbound.close(error)
         effects.run()
@@ -169,7 +169,8 @@ struct ConnectionState {
     var goawayLastStreamID: UInt32?
     var closed: RPCError?
     /// Client calls waiting for the peer's MAX_CONCURRENT_STREAMS to allow one more.
-    var slotWaiters: [UnsafeContinuation<Void, any Error>] = []
+    var slotWaiters: [(id: UInt64, waiter: UnsafeContinuation<Void, any Error>)] = []
+    var nextSlotWaiterID: UInt64 = 0
     var openClientStreams = 0
     /// Handlers still running, including cancelled ones (they count against the limit).
     var activeHandlers = 0

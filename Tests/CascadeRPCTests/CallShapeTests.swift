@@ -130,3 +130,27 @@ struct CallErrorTests {
         #expect(try await pair.client.unary(TestMethods.echo, Note(number: 1)).number == 2)
     }
 }
+
+@Suite("RPC call queueing")
+struct CallQueueTests {
+    @Test("a call queued behind the peer's stream limit can be cancelled while it waits", .timeLimit(.minutes(1)))
+    func cancelWhileQueued() async throws {
+        var settings = Settings.rpcDefaults
+        settings.maxConcurrentStreams = 1
+        let pair = try InMemoryPair(settings: settings)
+        // Make sure the client knows the limit before filling it.
+        #expect(try await pair.client.unary(TestMethods.echo, Note(number: 1)).number == 2)
+        let holder = Task { try await pair.client.unary(TestMethods.stall, Note()) }
+        _ = try await waitUntil(within: .seconds(10), "the first call to hold the only stream") {
+            pair.server.activeHandlerCount == 1 ? true : nil
+        }
+        let queued = Task { try await pair.client.unary(TestMethods.echo, Note(number: 5)) }
+        queued.cancel()
+        let error = await #expect(throws: RPCError.self) { _ = try await queued.value }
+        #expect(error?.code == .cancelled)
+        holder.cancel()
+        _ = try? await holder.value
+        // The slot comes back: a new call goes through.
+        #expect(try await pair.client.unary(TestMethods.echo, Note(number: 7)).number == 8)
+    }
+}
