@@ -21,7 +21,7 @@ extension EventLoop {
             if count < 0 && errno != EINTR {
                 fatalError("epoll_wait failed on \(name): \(String(cString: strerror(errno)))")
             }
-            var ready: [(Waiter, Bool)] = []
+            var ready: [Waiter] = []
             if count > 0 {
                 state.withLock { state in
                     for index in 0..<Int(count) {
@@ -35,11 +35,11 @@ extension EventLoop {
                         let mask = events[index]
                         let failed = mask & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0
                         if failed || mask & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 {
-                            ready += registration.readers.values.map { ($0, true) }
+                            ready += registration.readers.values
                             registration.readers.removeAll()
                         }
                         if failed || mask & EPOLLOUT.rawValue != 0 {
-                            ready += registration.writers.values.map { ($0, true) }
+                            ready += registration.writers.values
                             registration.writers.removeAll()
                         }
                         if !registration.readers.isEmpty || !registration.writers.isEmpty {
@@ -50,7 +50,7 @@ extension EventLoop {
                 }
             }
             // Resume outside the lock; the woken tasks run on the cooperative pool, not here.
-            for (waiter, _) in ready { waiter.resume() }
+            for waiter in ready { waiter.resume() }
             let due = state.withLock { $0.timers.popDue(now: .now()) }
             for action in due { action.fire() }
             runJobs()

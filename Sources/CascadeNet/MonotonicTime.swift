@@ -33,8 +33,11 @@ public struct MonotonicTime: Comparable, Hashable, Sendable {
 }
 
 extension Duration {
+    /// Seconds as a Double (for comparing with `MonotonicTime.seconds(since:)`).
+    public var inSeconds: Double { Double(nanosecondsClamped) / 1e9 }
+
     /// Whole nanoseconds, clamped to 0...UInt64.max.
-    var nanosecondsClamped: UInt64 {
+    public var nanosecondsClamped: UInt64 {
         let (seconds, attoseconds) = components
         // Negative durations (a deadline already past) mean "now"; components round toward
         // zero, so -0.5 s is (0, -5e17) and both parts must be checked.

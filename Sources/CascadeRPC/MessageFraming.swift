@@ -2,12 +2,15 @@
 enum MessageFraming {
     static let prefixSize = 4
 
-    static func append(_ message: [UInt8], to bytes: inout [UInt8]) {
+    /// The 4-byte big-endian length that precedes a message.
+    static func prefix(for message: [UInt8]) -> [UInt8] {
         let length = UInt32(message.count)
-        bytes.append(UInt8(length >> 24))
-        bytes.append(UInt8(truncatingIfNeeded: length >> 16))
-        bytes.append(UInt8(truncatingIfNeeded: length >> 8))
-        bytes.append(UInt8(truncatingIfNeeded: length))
+        return [UInt8(length >> 24), UInt8(truncatingIfNeeded: length >> 16),
+                UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
+    }
+
+    static func append(_ message: [UInt8], to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: prefix(for: message))
         bytes.append(contentsOf: message)
     }
 }

@@ -12,7 +12,7 @@ extension RPCConnection {
             do { try await loop.sleep(for: tick) } catch { return }
             enum Action { case none, ping(UInt64), close(RPCError, ErrorCode), idle, resetStalled(UInt32) }
             let now = MonotonicTime.now()
-            if outbound.writeBlockedSeconds(now: now) > Double(options.writeStallTimeout.nanosecondsForWire) / 1e9 {
+            if outbound.writeBlockedSeconds(now: now) > options.writeStallTimeout.inSeconds {
                 let error = RPCError(.unavailable, "the peer has not read from the connection for \(options.writeStallTimeout)")
                 close(error)
                 // The writer is stuck inside a write: closing the transport is what frees it.
@@ -21,7 +21,7 @@ extension RPCConnection {
             }
             let action = state.withLock { state -> Action in
                 if state.closed != nil { return .none }
-                let settingsLimit = Double(options.settingsTimeout.nanosecondsForWire) / 1e9
+                let settingsLimit = options.settingsTimeout.inSeconds
                 if !state.receivedSettings, now.seconds(since: state.openedAt) > settingsLimit {
                     return .close(RPCError(.unavailable, "the peer sent no preface and SETTINGS within \(options.settingsTimeout)"), .settingsTimeout)
                 }
@@ -30,22 +30,22 @@ extension RPCConnection {
                 }
                 for (id, stream) in state.streams {
                     if let since = stream.windowBlockedSince,
-                       now.seconds(since: since) > Double(options.stalledWindowTimeout.nanosecondsForWire) / 1e9 {
+                       now.seconds(since: since) > options.stalledWindowTimeout.inSeconds {
                         return .resetStalled(id)
                     }
                 }
                 if let oldest = state.pingsOutstanding.values.min(),
-                   now.seconds(since: oldest) > Double(options.keepaliveTimeout.nanosecondsForWire) / 1e9 {
+                   now.seconds(since: oldest) > options.keepaliveTimeout.inSeconds {
                     return .close(RPCError(.unavailable, "the peer did not answer a keepalive PING within \(options.keepaliveTimeout)"), .noError)
                 }
                 if side == .client, state.pingsOutstanding.isEmpty,
-                   now.seconds(since: state.lastFrameReceived) >= Double(options.keepaliveInterval.nanosecondsForWire) / 1e9 {
+                   now.seconds(since: state.lastFrameReceived) >= options.keepaliveInterval.inSeconds {
                     let token = now.nanoseconds
                     state.pingsOutstanding[token] = now
                     return .ping(token)
                 }
                 if side == .server, state.streams.isEmpty, state.activeHandlers == 0,
-                   now.seconds(since: state.lastStreamActivity) >= Double(options.idleTimeout.nanosecondsForWire) / 1e9 {
+                   now.seconds(since: state.lastStreamActivity) >= options.idleTimeout.inSeconds {
                     return .idle
                 }
                 return .none

@@ -4,10 +4,7 @@ extension RPCConnection {
     /// Sends one message on a stream, in DATA frames no larger than the peer allows and only
     /// as the stream and connection windows permit; waits for credit and for queue space.
     func send(_ message: [UInt8], on id: UInt32, endStream: Bool = false) async throws {
-        let length = UInt32(message.count)
-        let prefix: [UInt8] = [UInt8(length >> 24), UInt8(truncatingIfNeeded: length >> 16),
-                               UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
-        try await sendFramed(prefix: prefix, body: message, on: id, endStream: endStream)
+        try await sendFramed(prefix: MessageFraming.prefix(for: message), body: message, on: id, endStream: endStream)
     }
 
     /// Ends our side of a stream (an empty DATA with END_STREAM).

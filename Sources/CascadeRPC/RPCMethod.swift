@@ -114,7 +114,7 @@ extension RPCRouter {
 extension RPCConnection {
     /// Opens a call with the deadline timer armed; the caller must end it with `closeCall`.
     func startCall(_ name: String, options: CallOptions, onlyMessage: [UInt8]? = nil) async throws -> (UInt32, TimerHandle?, Bool) {
-        let micros = options.timeout.map { UInt64(max(1, $0.nanosecondsForWire / 1000)) } ?? 0
+        let micros = options.timeout.map { UInt64(max(1, $0.nanosecondsClamped / 1000)) } ?? 0
         let (id, sent) = try await openCall(
             CallHead(method: name, timeoutMicroseconds: micros, metadata: options.metadata), message: onlyMessage)
         let timer = options.timeout.map { limit in
@@ -192,13 +192,5 @@ extension RPCConnection {
         } catch {
             throw RPCError(.internal, "the \(Response.self) response did not decode: \(error.message)")
         }
-    }
-}
-
-extension Duration {
-    var nanosecondsForWire: UInt64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
     }
 }

@@ -1,6 +1,10 @@
 import COpenSSL
 import CCascadeShims
+import CascadeCrypto
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Owns an `SSL*`; freed when the stream goes away.
 struct SSLHandle: ~Copyable {
@@ -106,7 +110,7 @@ final class SSLStream: Sendable {
         case SSL_ERROR_ZERO_RETURN: return .closed
         case SSL_ERROR_SYSCALL:
             let saved = errno
-            let queued = OpenSSLErrorText.drain()
+            let queued = OpenSSLErrors.drain()
             if saved == 0 && queued.isEmpty {
                 return .failed(TLSError(.unexpectedEOF, "the peer closed the connection without a TLS close_notify"))
             }
@@ -114,7 +118,7 @@ final class SSLStream: Sendable {
             return .failed(TLSError(.protocolError, "socket error: \(reason)"))
         default:
             let verify = SSL_get_verify_result(ssl)
-            let queued = OpenSSLErrorText.drain()
+            let queued = OpenSSLErrors.drain()
             if verify != X509_V_OK {
                 let reason = String(cString: X509_verify_cert_error_string(verify))
                 return .failed(TLSError(.peerCertificate, "the peer's certificate was rejected: \(reason)"))
@@ -137,9 +141,3 @@ final class SSLStream: Sendable {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
-import CascadeCrypto
-
-typealias OpenSSLErrorText = OpenSSLErrors
