@@ -13,6 +13,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cascade-bench", targets: ["cascade-bench"]),
+        .executable(name: "cascade-agent", targets: ["cascade-agent"]),
+        .executable(name: "cascade-upgrader", targets: ["cascade-upgrader"]),
     ],
     targets: [
         // C libraries (system) and the shims for what Swift cannot import.
@@ -37,6 +39,20 @@ let package = Package(
         // rpc: multiplexed calls over a framed connection. Knows nothing of upgrades.
         .target(name: "CascadeRPC", dependencies: ["CascadeWire", "CascadeNet"], swiftSettings: strict),
 
+        // api: Cascade's messages and services (Protocols/services.md).
+        .target(name: "CascadeAPI", dependencies: ["CascadeWire", "CascadeRPC", "CascadeCrypto", "CascadeNet"], swiftSettings: strict),
+
+        // store: the coordinator's SQLite database and artifact blob store. Only this module speaks SQL.
+        .target(name: "CascadeStore", dependencies: ["CSQLite", "CCascadeShims", "CascadeCrypto"], swiftSettings: strict),
+
+        // The agent's local side: release bundles, the on-disk layout, atomic switches.
+        .target(name: "CascadeInstall", dependencies: ["CascadeCrypto"], swiftSettings: strict),
+        // The process pair: the upgrader and the agent's supervision of it (the programs' logic).
+        .target(name: "CascadeUpgrader", dependencies: ["CascadeInstall", "CascadeCrypto"], swiftSettings: strict),
+        .target(name: "CascadeAgent", dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeCrypto"], swiftSettings: strict),
+        .executableTarget(name: "cascade-agent", dependencies: ["CascadeAgent"], swiftSettings: strict),
+        .executableTarget(name: "cascade-upgrader", dependencies: ["CascadeUpgrader"], swiftSettings: strict),
+
         // Benchmarks and test peers (thin executable, logic in the library).
         .target(name: "CascadeBench", dependencies: ["CascadeNet", "CascadeCrypto", "CascadeRPC", "CascadeWire"], swiftSettings: strict),
         .executableTarget(name: "cascade-bench", dependencies: ["CascadeBench", "CascadeNet"], swiftSettings: strict),
@@ -48,6 +64,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "CascadeRPCTests", dependencies: ["CascadeRPC", "CascadeWire", "CascadeNet", "CascadeTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CascadeAPITests", dependencies: ["CascadeAPI", "CascadeWire", "CascadeCrypto", "CascadeTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CascadeStoreTests", dependencies: ["CascadeStore", "CascadeCrypto", "CascadeTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "CascadeAgentTests",
+            dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeAgent", "CascadeTestSupport", "cascade-agent", "cascade-upgrader"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "CascadeWireTests", dependencies: ["CascadeWire"], swiftSettings: strict),
         .testTarget(name: "CascadeCryptoTests", dependencies: ["CascadeCrypto", "CascadeTestSupport"], swiftSettings: strict),
         .testTarget(

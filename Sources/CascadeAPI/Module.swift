@@ -1,0 +1,1 @@
+// CascadeAPI: placeholder until the module's first file lands.

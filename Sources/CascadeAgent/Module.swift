@@ -1,0 +1,1 @@
+// CascadeAgent: placeholder until the module's first file lands.

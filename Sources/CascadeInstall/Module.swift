@@ -1,0 +1,1 @@
+// CascadeInstall: placeholder until the module's first file lands.

@@ -1,0 +1,1 @@
+// CascadeStore: placeholder until the module's first file lands.

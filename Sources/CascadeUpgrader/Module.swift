@@ -1,0 +1,1 @@
+// CascadeUpgrader: placeholder until the module's first file lands.

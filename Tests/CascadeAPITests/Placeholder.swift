@@ -1,0 +1,1 @@
+// CascadeAPITests: placeholder until the first tests land.

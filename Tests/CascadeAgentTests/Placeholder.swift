@@ -1,0 +1,1 @@
+// CascadeAgentTests: placeholder until the first tests land.

@@ -1,0 +1,1 @@
+// CascadeStoreTests: placeholder until the first tests land.
