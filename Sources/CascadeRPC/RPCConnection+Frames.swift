@@ -27,16 +27,23 @@ extension RPCConnection {
                 throw WireError(.unexpectedFrame, code: .protocolError, "the first frame must be SETTINGS, not \(frame.type)")
             }
         }
+        try rejectIfIdle(frame, payload)
         switch payload {
         case .settings(ack: false, let entries):
             try applySettings(entries, first: isFirst, effects: &effects)
             outbound.enqueue { Frame.settingsAck.encode(into: &$0) }
         case .settings(ack: true, _):
-            state.withLock { $0.settingsAcked = true }
+            // We send SETTINGS once, so only the first ACK matches; the rest count as a flood.
+            try state.withLock { state throws(WireError) in
+                if state.settingsAcked { try state.limits.settings.hit() }
+                state.settingsAcked = true
+            }
         case .ping(ack: false, let data):
             outbound.enqueue { Frame.ping(data, ack: true).encode(into: &$0) }
         case .ping(ack: true, let data):
-            _ = state.withLock { $0.pingsOutstanding.removeValue(forKey: data) }
+            try state.withLock { state throws(WireError) in
+                if state.pingsOutstanding.removeValue(forKey: data) == nil { try state.limits.pings.hit() }
+            }
         case .goaway(let last, let code, let reason):
             handleGoaway(last: last, code: code, reason: reason, effects: &effects)
         case .windowUpdate(let increment):
@@ -64,6 +71,25 @@ extension RPCConnection {
         // us answer is stopped here rather than growing the queue.
         if outbound.queuedBytes > 4 * outbound.highWater {
             throw WireError(.abuse, code: .enhanceYourCalm, "more than \(4 * outbound.highWater) bytes of replies are waiting for the peer to read")
+        }
+    }
+
+    /// Frames for a stream that was never opened are connection errors (rpc.md §4.4). A new
+    /// call's HEADERS is the one frame that may name an idle stream on the server.
+    private func rejectIfIdle(_ frame: Frame, _ payload: FramePayload) throws(WireError) {
+        guard frame.streamID != 0 else { return }
+        switch payload {
+        case .headers where side == .server: return
+        case .data, .trailers, .reset, .windowUpdate, .headers: break
+        default: return
+        }
+        let idle = state.withLock { state in
+            side == .server
+                ? frame.streamID > state.lastPeerStreamID
+                : frame.streamID % 2 == 0 || frame.streamID >= state.nextStreamID
+        }
+        if idle {
+            throw WireError(.unexpectedFrame, code: .protocolError, "\(frame.type) on stream \(frame.streamID), which was never opened")
         }
     }
 
@@ -163,17 +189,20 @@ extension RPCConnection {
         }
         var credits: [(UInt32, Int)] = []
         var overflow: RPCError?
+        var afterEnd = false
         try state.withLock { state throws(WireError) in
             state.receiveUncredited += bytes.count
             if state.receiveUncredited >= localSettings.initialConnectionWindow / 2 {
                 credits.append((0, state.receiveUncredited))
                 state.receiveUncredited = 0
             }
-            guard var stream = state.streams[streamID], stream.failure == nil, !stream.remoteEnded else {
-                if streamID > state.lastPeerStreamID && side == .server {
-                    throw WireError(.unexpectedFrame, code: .protocolError, "DATA on stream \(streamID), which was never opened")
-                }
+            guard var stream = state.streams[streamID], stream.failure == nil else {
                 return  // a finished or reset call: drop it, the connection credit above still flows.
+            }
+            if stream.remoteEnded {
+                // DATA after the client's END_STREAM (rpc.md §4.4): reset below, outside the lock.
+                afterEnd = true
+                return
             }
             stream.receiveUncredited += bytes.count
             // Credit goes back as bytes arrive (unless the reader is behind), so a peer that
@@ -207,6 +236,10 @@ extension RPCConnection {
         }
         for (id, amount) in credits {
             outbound.enqueue { Frame.windowUpdate(streamID: id, increment: UInt32(amount)).encode(into: &$0) }
+        }
+        if afterEnd {
+            resetStream(streamID, code: .streamClosed, failure: RPCError(.internal, "the client sent DATA after ending its side of the call"))
+            removeIfDone(streamID)
         }
         if let overflow {
             if side == .server {

@@ -1,3 +1,4 @@
+import CascadeNet
 import CascadeWire
 
 extension RPCConnection {
@@ -141,9 +142,12 @@ extension RPCConnection {
 
     /// Client side: opens a call (HEADERS) and returns its stream id. Waits while the peer's
     /// MAX_CONCURRENT_STREAMS is reached, instead of being refused.
-    func openCall(_ head: CallHead, endStream: Bool = false, message: [UInt8]? = nil) async throws -> (id: UInt32, sentMessage: Bool) {
+    /// With a `deadline`, the wait for a slot counts against the call's time, and the head
+    /// carries the time left when the call actually opens (rpc.md §9.2).
+    func openCall(
+        _ head: CallHead, deadline: MonotonicTime? = nil, endStream: Bool = false, message: [UInt8]? = nil
+    ) async throws -> (id: UInt32, sentMessage: Bool) {
         precondition(side == .client, "only a client opens calls")
-        let block = head.serializedBytes()
         var framed: [UInt8]?
         if let message {
             var bytes: [UInt8] = []
@@ -152,11 +156,28 @@ extension RPCConnection {
             framed = bytes
         }
         while true {
-            if let opened = try tryOpenCall(block, endStream: endStream, framed: framed) { return opened }
+            var head = head
+            var left: UInt64?
+            if let deadline {
+                let now = MonotonicTime.now()
+                guard now < deadline else {
+                    throw RPCError(.deadlineExceeded, "\(head.method) ran out of time waiting for a free stream")
+                }
+                left = deadline.nanoseconds - now.nanoseconds
+                head.timeoutMicroseconds = max(1, left! / 1000)
+            }
+            if let opened = try tryOpenCall(head.serializedBytes(), endStream: endStream, framed: framed) { return opened }
             let waiterID = state.withLock { state -> UInt64 in
                 state.nextSlotWaiterID += 1
                 return state.nextSlotWaiterID
             }
+            let method = head.method
+            let expiry = left.map { nanos in
+                loop.schedule(after: .nanoseconds(Int64(clamping: nanos))) { [weak self] in
+                    self?.dropSlotWaiter(waiterID, RPCError(.deadlineExceeded, "\(method) ran out of time waiting for a free stream"))
+                }
+            }
+            defer { if let expiry { _ = loop.cancel(expiry) } }
             // A caller that gives up while queued for a slot leaves the queue at once.
             try await withTaskCancellationHandler {
                 try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
@@ -173,13 +194,18 @@ extension RPCConnection {
                     }
                 }
             } onCancel: {
-                let waiter = state.withLock { state -> UnsafeContinuation<Void, any Error>? in
-                    guard let index = state.slotWaiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
-                    return state.slotWaiters.remove(at: index).waiter
-                }
-                waiter?.resume(throwing: RPCError(.cancelled, "the call was cancelled while waiting for a free stream"))
+                dropSlotWaiter(waiterID, RPCError(.cancelled, "the call was cancelled while waiting for a free stream"))
             }
         }
+    }
+
+    /// Takes a queued call out of the slot queue and fails it, if it is still waiting.
+    private func dropSlotWaiter(_ waiterID: UInt64, _ error: RPCError) {
+        let waiter = state.withLock { state -> UnsafeContinuation<Void, any Error>? in
+            guard let index = state.slotWaiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
+            return state.slotWaiters.remove(at: index).waiter
+        }
+        waiter?.resume(throwing: error)
     }
 
     /// Opens the stream; a small first message (a unary request) goes out in the same write

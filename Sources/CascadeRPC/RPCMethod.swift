@@ -114,11 +114,14 @@ extension RPCRouter {
 extension RPCConnection {
     /// Opens a call with the deadline timer armed; the caller must end it with `closeCall`.
     func startCall(_ name: String, options: CallOptions, onlyMessage: [UInt8]? = nil) async throws -> (UInt32, TimerHandle?, Bool) {
-        let micros = options.timeout.map { UInt64(max(1, $0.nanosecondsClamped / 1000)) } ?? 0
+        // The deadline starts now, so time spent queued for a free stream counts (rpc.md §9.1).
+        let start = MonotonicTime.now()
+        let deadline = options.timeout.map { start + $0 }
         let (id, sent) = try await openCall(
-            CallHead(method: name, timeoutMicroseconds: micros, metadata: options.metadata), message: onlyMessage)
+            CallHead(method: name, metadata: options.metadata), deadline: deadline, message: onlyMessage)
         let timer = options.timeout.map { limit in
-            loop.schedule(after: limit) { [weak self] in
+            let left = Int64(clamping: deadline!.nanoseconds) - Int64(clamping: MonotonicTime.now().nanoseconds)
+            return loop.schedule(after: .nanoseconds(max(0, left))) { [weak self] in
                 self?.cancelStream(id, error: RPCError(.deadlineExceeded, "\(name) did not finish within \(limit)"))
             }
         }
@@ -143,7 +146,7 @@ extension RPCConnection {
         }
         let response = try Self.decode(Response.self, bytes)
         // Wait for the trailers: a failure after the response still fails the call.
-        _ = try await receive(on: id)
+        try await expectTrailers(method.name, on: id)
         return response
     }
 
@@ -169,7 +172,7 @@ extension RPCConnection {
             throw RPCError(.internal, "\(method.name) ended without a response")
         }
         let response = try Self.decode(Response.self, bytes)
-        _ = try await receive(on: id)
+        try await expectTrailers(method.name, on: id)
         return response
     }
 
@@ -185,7 +188,15 @@ extension RPCConnection {
         return result
     }
 
-    /// Ends the request side of a bidirectional call from inside its body.
+    /// After the one response of a unary or client-streaming call only trailers may come; a
+    /// second message is reset with PROTOCOL_ERROR and fails the call (rpc.md §3.2).
+    private func expectTrailers(_ name: String, on id: UInt32) async throws {
+        guard try await receive(on: id) != nil else { return }
+        let error = RPCError(.internal, "\(name) sent more than one response message")
+        resetStream(id, code: .protocolError, failure: error)
+        throw error
+    }
+
     static func decode<Response: WireMessage>(_ type: Response.Type, _ bytes: ArraySlice<UInt8>) throws -> Response {
         do {
             return try Response(serializedBytes: bytes)

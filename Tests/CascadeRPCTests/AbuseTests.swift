@@ -208,29 +208,69 @@ struct SettingsAndOrderTests {
 
     @Test("a server that ends a call with END_STREAM instead of trailers fails it INTERNAL")
     func endStreamFromServer() async throws {
-        let (a, b) = InMemoryByteStream.pair()
-        let client = RPCConnection(transport: a, side: .client, peer: nil)
-        Task { await client.run() }
-        let call = Task { try await client.unary(TestMethods.echo, Note(text: "x")) }
-        // Play the server by hand: read the client's frames until its request, then answer wrongly.
-        var decoder = FrameDecoder(maxFrameSize: 1 << 24, expectPreface: true)
-        var sawRequest = false
-        while !sawRequest {
-            let bytes = try await b.read(maxLength: 65536)
-            #expect(!bytes.isEmpty)
-            decoder.feed(bytes)
-            while let item = try decoder.next() {
-                if case .frame(let frame) = item, frame.type == .data, frame.streamID == 1 { sawRequest = true }
-            }
-        }
-        var reply: [UInt8] = []
-        Preface.encode(version: .current, into: &reply)
-        Frame.settings([]).encode(into: &reply)
-        Frame.settingsAck.encode(into: &reply)
-        Frame.data(streamID: 1, [0, 0, 0, 0], endStream: true).encode(into: &reply)
-        try await b.write(reply)
+        let server = RawServer()
+        let call = Task { try await server.client.unary(TestMethods.echo, Note(text: "x")) }
+        try await server.awaitRequest(on: 1)
+        try await server.reply([Frame.data(streamID: 1, [0, 0, 0, 0], endStream: true)])
         let error = await #expect(throws: RPCError.self) { _ = try await call.value }
         #expect(error?.code == .internal)
         #expect(error?.message.contains("END_STREAM") == true)
+    }
+}
+
+/// A hand-played server: a real client connection on one end, raw frames on the other.
+struct RawServer {
+    let wire: InMemoryByteStream
+    let client: RPCConnection
+    private let decoder = DecoderBox()
+
+    init() {
+        let (a, b) = InMemoryByteStream.pair()
+        client = RPCConnection(transport: a, side: .client, peer: nil)
+        wire = b
+        let client = self.client
+        Task { await client.run() }
+    }
+
+    /// Reads the client's frames until one matches; returns it.
+    @discardableResult
+    func frame(where match: (Frame) -> Bool) async throws -> Frame {
+        while true {
+            if let frame = try decoder.next(where: match) { return frame }
+            let bytes = try await wire.read(maxLength: 65536)
+            guard !bytes.isEmpty else { throw TestFailure("the client closed the connection") }
+            decoder.feed(bytes)
+        }
+    }
+
+    /// Waits for the request message of a unary call on `streamID`.
+    func awaitRequest(on streamID: UInt32) async throws {
+        try await frame { $0.type == .data && $0.streamID == streamID }
+    }
+
+    /// Sends the server's preface and settings (and our ACK), then `frames`.
+    func reply(_ frames: [Frame]) async throws {
+        var bytes: [UInt8] = []
+        Preface.encode(version: .current, into: &bytes)
+        Frame.settings([]).encode(into: &bytes)
+        Frame.settingsAck.encode(into: &bytes)
+        for frame in frames { frame.encode(into: &bytes) }
+        try await wire.write(bytes)
+    }
+}
+
+/// The decoder of a RawServer; a class so the struct's methods can feed it.
+final class DecoderBox: @unchecked Sendable {
+    // Used by one test task at a time (RawServer is not shared across tasks).
+    private var decoder = FrameDecoder(maxFrameSize: 1 << 24, expectPreface: true)
+    private var pending: [Frame] = []
+
+    func feed(_ bytes: [UInt8]) { decoder.feed(bytes) }
+
+    func next(where match: (Frame) -> Bool) throws -> Frame? {
+        while let item = try decoder.next() {
+            if case .frame(let frame) = item, match(frame) { return frame }
+        }
+        return nil
     }
 }
