@@ -53,7 +53,11 @@ extension EventLoop {
             for waiter in ready { waiter.resume() }
             let due = state.withLock { $0.timers.popDue(now: .now()) }
             for action in due { action.fire() }
-            runJobs()
+            // Jobs often queue more jobs (a read wakes a handler, which wakes the writer):
+            // run those too before polling again, saving an epoll_wait per hop. Bounded, so
+            // I/O is still polled under a steady stream of work.
+            var batches = 0
+            while runJobs() && batches < 16 { batches += 1 }
         }
         drainOnShutdown()
         exited.signal()
@@ -61,13 +65,15 @@ extension EventLoop {
 
     /// Runs the tasks queued on this loop as their executor (one batch per turn, so I/O
     /// readiness is polled between batches).
-    private func runJobs() {
+    /// Returns whether there was anything to run.
+    private func runJobs() -> Bool {
         let jobs = state.withLock { state -> [UnownedJob] in
             let jobs = state.jobs
             state.jobs = []
             return jobs
         }
         for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        return !jobs.isEmpty
     }
 
     private func drainOnShutdown() {

@@ -55,10 +55,13 @@ final class SSLStream: Sendable {
         }
     }
 
-    /// Reads as many decrypted bytes as are available now, up to `maxLength`.
-    func readAvailable(maxLength: Int) -> ([UInt8], SSLStep) {
+    /// Reads as many decrypted bytes as are available now, up to `maxLength`. `drained` says
+    /// the socket is very likely empty, so the next read should wait for readiness first
+    /// instead of paying for a recv that fails with EAGAIN (two of them per small call).
+    func readAvailable(maxLength: Int) -> (bytes: [UInt8], step: SSLStep, drained: Bool) {
         handle.withLock { handle in
             var last = SSLStep.wantRead
+            var drained = false
             let bytes = [UInt8](unsafeUninitializedCapacity: maxLength) { buffer, count in
                 count = 0
                 while count < maxLength {
@@ -67,14 +70,26 @@ final class SSLStream: Sendable {
                     let result = SSL_read_ex(handle.pointer, buffer.baseAddress! + count, maxLength - count, &got)
                     if result == 1 {
                         count += got
+                        // A record shorter than the maximum with nothing buffered behind it:
+                        // the peer has paused, so stop here rather than probe the socket.
+                        if got < 16384 && SSL_has_pending(handle.pointer) == 0 {
+                            drained = true
+                            break
+                        }
                         continue
                     }
                     last = Self.classify(handle.pointer, result: result)
+                    if case .wantRead = last { drained = true }
                     break
                 }
             }
-            return (bytes, last)
+            return (bytes, last, drained)
         }
+    }
+
+    /// True when OpenSSL holds bytes it has not handed out yet (a record, or read-ahead).
+    var hasPending: Bool {
+        handle.withLock { SSL_has_pending($0.pointer) == 1 }
     }
 
     /// Encrypts and sends as much of `bytes[offset...]` as the socket takes now.

@@ -9,6 +9,8 @@ public final class TLSConnection: ByteStream {
     private let reading = Atomic<Bool>(false)
     private let writing = Atomic<Bool>(false)
     private let isClosed = Atomic<Bool>(false)
+    /// The last read emptied the socket: the next one waits for readiness before reading.
+    private let socketDrained = Atomic<Bool>(false)
     /// Set when a write stopped half way: OpenSSL then holds a partly sent record, and any
     /// later write would splice different bytes into it.
     private let writeBroken = Atomic<Bool>(false)
@@ -30,8 +32,12 @@ public final class TLSConnection: ByteStream {
             throw NetError(.concurrentUse, "two tasks read the same TLS connection at once")
         }
         defer { reading.store(false, ordering: .releasing) }
+        if socketDrained.load(ordering: .relaxed) && !stream.hasPending {
+            try await stream.socket.wait(for: .readable)
+        }
         while true {
-            let (bytes, step) = stream.readAvailable(maxLength: maxLength)
+            let (bytes, step, drained) = stream.readAvailable(maxLength: maxLength)
+            socketDrained.store(drained, ordering: .relaxed)
             if !bytes.isEmpty { return bytes }
             switch step {
             case .done, .wantRead: try await stream.socket.wait(for: .readable)
