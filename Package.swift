@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "cascade-bench", targets: ["cascade-bench"]),
         .executable(name: "cascade-agent", targets: ["cascade-agent"]),
         .executable(name: "cascade-upgrader", targets: ["cascade-upgrader"]),
+        .executable(name: "cascade-coordinator", targets: ["cascade-coordinator"]),
+        .executable(name: "cascadectl", targets: ["cascadectl"]),
     ],
     targets: [
         // C libraries (system) and the shims for what Swift cannot import.
@@ -53,6 +55,23 @@ let package = Package(
         .executableTarget(name: "cascade-agent", dependencies: ["CascadeAgent"], swiftSettings: strict),
         .executableTarget(name: "cascade-upgrader", dependencies: ["CascadeUpgrader"], swiftSettings: strict),
 
+        // Command-line plumbing shared by the programs: options, help, exit codes, tables, progress.
+        .target(name: "CascadeCLI", swiftSettings: strict),
+
+        // The coordinator (server of record) and the operator's client, each a library.
+        .target(
+            name: "CascadeCoordinator",
+            dependencies: ["CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeCLI"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CascadeCtl",
+            dependencies: ["CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeCLI"],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "cascade-coordinator", dependencies: ["CascadeCoordinator"], swiftSettings: strict),
+        .executableTarget(name: "cascadectl", dependencies: ["CascadeCtl"], swiftSettings: strict),
+
         // Benchmarks and test peers (thin executable, logic in the library).
         .target(name: "CascadeBench", dependencies: ["CascadeNet", "CascadeCrypto", "CascadeRPC", "CascadeWire"], swiftSettings: strict),
         .executableTarget(name: "cascade-bench", dependencies: ["CascadeBench", "CascadeNet"], swiftSettings: strict),
@@ -69,6 +88,15 @@ let package = Package(
         .testTarget(
             name: "CascadeAgentTests",
             dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeAgent", "CascadeTestSupport", "cascade-agent", "cascade-upgrader"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "CascadeCLITests", dependencies: ["CascadeCLI"], swiftSettings: strict),
+        .testTarget(
+            name: "CascadeCoordinatorTests",
+            dependencies: [
+                "CascadeCoordinator", "CascadeCtl", "CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet",
+                "CascadeCrypto", "CascadeWire", "CascadeTestSupport", "cascade-coordinator", "cascadectl",
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "CascadeWireTests", dependencies: ["CascadeWire"], swiftSettings: strict),

@@ -1,1 +1,0 @@
-// CascadeAPI: placeholder until the module's first file lands.

@@ -1,0 +1,1 @@
+// CascadeCLI: placeholder until the module's first file lands.

@@ -1,0 +1,1 @@
+// CascadeCoordinator: placeholder until the module's first file lands.

@@ -1,0 +1,1 @@
+// CascadeCtl: placeholder until the module's first file lands.

@@ -1,1 +1,0 @@
-// CascadeAPITests: placeholder until the first tests land.

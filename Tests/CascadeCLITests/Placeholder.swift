@@ -1,0 +1,1 @@
+// CascadeCLITests: placeholder until the first tests land.

@@ -1,0 +1,1 @@
+// CascadeCoordinatorTests: placeholder until the first tests land.
