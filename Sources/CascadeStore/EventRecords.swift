@@ -1,0 +1,38 @@
+/// The kind of an audit event: a dotted name.
+public struct EventKind: RawRepresentable, Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { self.rawValue = value }
+    public var description: String { rawValue }
+
+    public static let agentRegistered: EventKind = "agent.registered"
+    public static let agentChanged: EventKind = "agent.changed"
+    public static let agentOffline: EventKind = "agent.offline"
+    public static let clusterCreated: EventKind = "cluster.created"
+    public static let leaderChanged: EventKind = "cluster.leader-changed"
+    public static let releaseCreated: EventKind = "release.created"
+    public static let releaseCompleted: EventKind = "release.completed"
+    public static let releaseDeleted: EventKind = "release.deleted"
+    public static let rolloutCreated: EventKind = "rollout.created"
+    public static let rolloutState: EventKind = "rollout.state"
+    public static let rolloutClusterState: EventKind = "rollout.cluster-state"
+    public static let rolloutAgentState: EventKind = "rollout.agent-state"
+}
+
+/// What an event is about, as text: "agent:<id>", "cluster:<prefix>", "release:<version>",
+/// "rollout:<id>" — so the log can be filtered by subject.
+public enum EventSubject {
+    public static func agent(_ id: String) -> String { "agent:\(id)" }
+    public static func cluster(_ prefix: String) -> String { "cluster:\(prefix)" }
+    public static func release(_ version: String) -> String { "release:\(version)" }
+    public static func rollout(_ id: Int64) -> String { "rollout:\(id)" }
+}
+
+public struct EventRecord: Hashable, Sendable {
+    public var id: Int64
+    public var time: Timestamp
+    public var actor: EventActor
+    public var kind: EventKind
+    public var subject: String
+    public var detail: String
+}

@@ -1,1 +1,0 @@
-// CascadeStore: placeholder until the module's first file lands.

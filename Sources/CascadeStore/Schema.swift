@@ -1,0 +1,128 @@
+/// The coordinator's schema, as migrations. Tables are STRICT (SQLite ≥ 3.37): a column holds
+/// its declared type or the write fails. Times are `*_ms` integers, milliseconds since 1970 UTC.
+enum Schema {
+    static let migrations: [Migration] = [version1, version2]
+
+    static var latestVersion: Int { migrations.count }
+
+    static let version1 = Migration(version: 1, summary: "fleet, releases, rollouts, events", sql: """
+        CREATE TABLE clusters (
+            id              INTEGER PRIMARY KEY,
+            prefix          TEXT NOT NULL UNIQUE,
+            leader_agent_id TEXT REFERENCES agents(id),
+            leader_epoch    INTEGER NOT NULL DEFAULT 0 CHECK (leader_epoch >= 0),
+            created_ms      INTEGER NOT NULL,
+            updated_ms      INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE agents (
+            id               TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 255),
+            address          TEXT NOT NULL,
+            port             INTEGER NOT NULL CHECK (port BETWEEN 0 AND 65535),
+            cluster_id       INTEGER NOT NULL REFERENCES clusters(id),
+            main_version     TEXT NOT NULL,
+            upgrader_version TEXT NOT NULL,
+            role             TEXT NOT NULL CHECK (role IN ('member', 'leader')),
+            cpu_idle         REAL NOT NULL CHECK (cpu_idle BETWEEN 0 AND 1),
+            mem_idle         REAL NOT NULL CHECK (mem_idle BETWEEN 0 AND 1),
+            last_seen_ms     INTEGER NOT NULL,
+            state            TEXT NOT NULL CHECK (state IN ('online', 'offline')),
+            registered_ms    INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX agents_cluster ON agents(cluster_id);
+
+        CREATE TABLE releases (
+            version     TEXT PRIMARY KEY CHECK (length(version) BETWEEN 1 AND 128),
+            name        TEXT NOT NULL,
+            manifest    BLOB NOT NULL,
+            signature   BLOB NOT NULL,
+            key_id      TEXT NOT NULL,
+            blob_digest TEXT NOT NULL CHECK (length(blob_digest) = 64),
+            size        INTEGER NOT NULL CHECK (size >= 0),
+            chunk_size  INTEGER NOT NULL CHECK (chunk_size > 0),
+            chunk_count INTEGER NOT NULL CHECK (chunk_count >= 0),
+            created_ms  INTEGER NOT NULL,
+            stored_ms   INTEGER NOT NULL,
+            complete    INTEGER NOT NULL DEFAULT 0 CHECK (complete IN (0, 1))
+        ) STRICT;
+
+        -- Chunks of a release still being pushed (resumable); deleted when the release completes.
+        CREATE TABLE release_chunks (
+            release_version TEXT NOT NULL REFERENCES releases(version) ON DELETE CASCADE,
+            chunk_index     INTEGER NOT NULL CHECK (chunk_index >= 0),
+            received_ms     INTEGER NOT NULL,
+            PRIMARY KEY (release_version, chunk_index)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE rollouts (
+            id                     INTEGER PRIMARY KEY,
+            release_version        TEXT NOT NULL REFERENCES releases(version),
+            clusters_json          TEXT NOT NULL,
+            max_unavailable        INTEGER NOT NULL CHECK (max_unavailable >= 1),
+            max_parallel_clusters  INTEGER NOT NULL CHECK (max_parallel_clusters >= 1),
+            canary_clusters        INTEGER NOT NULL CHECK (canary_clusters >= 0),
+            failure_budget_percent INTEGER NOT NULL CHECK (failure_budget_percent BETWEEN 0 AND 100),
+            health_timeout_s       INTEGER NOT NULL CHECK (health_timeout_s >= 1),
+            rollback               INTEGER NOT NULL CHECK (rollback IN (0, 1)),
+            state                  TEXT NOT NULL
+                CHECK (state IN ('requested', 'running', 'paused', 'succeeded', 'failed', 'aborted')),
+            state_reason           TEXT,
+            created_by_role        TEXT NOT NULL,
+            created_by_id          TEXT NOT NULL,
+            created_ms             INTEGER NOT NULL,
+            started_ms             INTEGER,
+            finished_ms            INTEGER,
+            updated_ms             INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX rollouts_state ON rollouts(state);
+
+        CREATE TABLE rollout_clusters (
+            rollout_id  INTEGER NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,
+            cluster_id  INTEGER NOT NULL REFERENCES clusters(id),
+            position    INTEGER NOT NULL CHECK (position >= 0),
+            wave        INTEGER NOT NULL CHECK (wave >= 0),
+            state       TEXT NOT NULL CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'aborted')),
+            reason      TEXT,
+            started_ms  INTEGER,
+            finished_ms INTEGER,
+            updated_ms  INTEGER NOT NULL,
+            PRIMARY KEY (rollout_id, cluster_id),
+            UNIQUE (rollout_id, position)
+        ) STRICT;
+
+        CREATE TABLE rollout_agents (
+            rollout_id INTEGER NOT NULL,
+            agent_id   TEXT NOT NULL REFERENCES agents(id),
+            cluster_id INTEGER NOT NULL,
+            state      TEXT NOT NULL CHECK (state IN
+                ('pending', 'instructed', 'downloading', 'installing', 'healthy', 'failed', 'rolled-back')),
+            bytes      INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+            entered_ms INTEGER NOT NULL,
+            deadline_ms INTEGER,
+            error      TEXT,
+            PRIMARY KEY (rollout_id, agent_id),
+            FOREIGN KEY (rollout_id, cluster_id) REFERENCES rollout_clusters(rollout_id, cluster_id) ON DELETE CASCADE
+        ) STRICT;
+        CREATE INDEX rollout_agents_cluster ON rollout_agents(rollout_id, cluster_id, state);
+        CREATE INDEX rollout_agents_agent ON rollout_agents(agent_id);
+
+        -- The audit log: who (from the peer's certificate) did what, when. Append-only.
+        CREATE TABLE events (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            time_ms    INTEGER NOT NULL,
+            actor_role TEXT NOT NULL,
+            actor_id   TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            subject    TEXT NOT NULL,
+            detail     TEXT NOT NULL
+        ) STRICT;
+        """)
+
+    /// Version 2: the timeout sweep and the audit-log filters stop scanning whole tables
+    /// (20,000 agents per rollout, an event per transition).
+    static let version2 = Migration(version: 2, summary: "indexes for deadlines and event filters", sql: """
+        CREATE INDEX rollout_agents_deadline ON rollout_agents(deadline_ms) WHERE deadline_ms IS NOT NULL;
+        CREATE INDEX events_subject ON events(subject, id);
+        CREATE INDEX events_kind ON events(kind, id);
+        """)
+}
