@@ -41,12 +41,14 @@ public final class RPCClient: Sendable {
     }
 
     private let state = Mutex(State())
+    private let interceptors: [any ClientInterceptor]
 
     public init(
         target: SocketAddress, tls: TLSContext, from local: SocketAddress? = nil,
         expectedRole: PeerIdentity.Role? = nil, settings: Settings = .rpcDefaults,
-        options: RPCOptions = RPCOptions(), backoff: Backoff = Backoff()
+        options: RPCOptions = RPCOptions(), backoff: Backoff = Backoff(), interceptors: [any ClientInterceptor] = []
     ) {
+        self.interceptors = interceptors
         precondition(tls.side == .client, "an RPCClient needs a client TLS context")
         self.target = target
         self.tls = tls
@@ -85,7 +87,8 @@ public final class RPCClient: Sendable {
                 throw RPCError(.unavailable, "\(target) presented a certificate for \(transport.peer), not a \(expectedRole.rawValue)")
             }
             let connection = RPCConnection(
-                transport: transport, side: .client, peer: transport.peer, settings: settings, options: options, loop: loop)
+                transport: transport, side: .client, peer: transport.peer, settings: settings, options: options, loop: loop,
+                interceptors: interceptors)
             Task(executorPreference: loop) { await connection.run() }
             state.withLock { state in
                 state.current = connection

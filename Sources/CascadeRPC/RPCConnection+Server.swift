@@ -74,10 +74,15 @@ extension RPCConnection {
             method: head.method, peer: peer, metadata: head.metadata,
             deadline: timeout.map { MonotonicTime.now() + $0 })
         let call = ServerCall(context: context, connection: self, streamID: streamID)
-        let task = Task(executorPreference: method.onEventLoop ? loop : nil) {
+        let interceptors = router?.interceptors ?? []
+        let task = Task(executorPreference: method.onEventLoop ? loop : nil) { [router] in
             var trailers: CallTrailers
             do {
-                try await method.handler(call)
+                if interceptors.isEmpty {
+                    try await method.handler(call)
+                } else {
+                    try await router!.run({ try await method.handler(call) }, context: context)
+                }
                 trailers = CallTrailers()
             } catch let error as RPCError {
                 trailers = CallTrailers(code: error.code, message: error.message)

@@ -16,14 +16,17 @@ public final class RPCConnection: Sendable {
     let localSettings: Settings
     let options: RPCOptions
     let router: RPCRouter?
+    let clientInterceptors: [any ClientInterceptor]
     let outbound = OutboundQueue()
     let state: Mutex<ConnectionState>
 
     public init(
         transport: any ByteStream, side: Side, peer: PeerIdentity?, settings: Settings = .rpcDefaults,
-        router: RPCRouter? = nil, options: RPCOptions = RPCOptions(), loop: EventLoop = EventLoopGroup.shared.next()
+        router: RPCRouter? = nil, options: RPCOptions = RPCOptions(), loop: EventLoop = EventLoopGroup.shared.next(),
+        interceptors: [any ClientInterceptor] = []
     ) {
         self.options = options
+        self.clientInterceptors = interceptors
         self.transport = transport
         self.side = side
         self.peer = peer

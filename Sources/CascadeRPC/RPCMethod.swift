@@ -137,6 +137,12 @@ extension RPCConnection {
     public func unary<Request, Response>(
         _ method: RPCMethod<Request, Response>, _ request: Request, options: CallOptions = CallOptions()
     ) async throws -> Response {
+        try await intercepted(method.name, options) { options in try await plainUnary(method, request, options: options) }
+    }
+
+    private func plainUnary<Request, Response>(
+        _ method: RPCMethod<Request, Response>, _ request: Request, options: CallOptions
+    ) async throws -> Response {
         let requestBytes = request.serializedBytes()
         let (id, timer, sent) = try await startCall(method.name, options: options, onlyMessage: requestBytes)
         defer { closeCall(id, timer: timer) }
@@ -154,38 +160,43 @@ extension RPCConnection {
         _ method: RPCMethod<Request, Response>, _ request: Request, options: CallOptions = CallOptions(),
         _ body: (MessageStream<Response>) async throws -> Void
     ) async throws {
-        let (id, timer, _) = try await startCall(method.name, options: options)
-        defer { closeCall(id, timer: timer) }
-        try await send(request.serializedBytes(), on: id, endStream: true)
-        try await body(MessageStream(next: { try await self.receive(on: id) }))
+        try await intercepted(method.name, options) { options in
+            let (id, timer, _) = try await startCall(method.name, options: options)
+            defer { closeCall(id, timer: timer) }
+            try await send(request.serializedBytes(), on: id, endStream: true)
+            try await body(MessageStream(next: { try await self.receive(on: id) }))
+        }
     }
 
     public func clientStreaming<Request, Response>(
         _ method: RPCMethod<Request, Response>, options: CallOptions = CallOptions(),
         _ body: (StreamWriter<Request>) async throws -> Void
     ) async throws -> Response {
-        let (id, timer, _) = try await startCall(method.name, options: options)
-        defer { closeCall(id, timer: timer) }
-        try await body(StreamWriter(write: { try await self.send($0, on: id) }))
-        try await finishSending(on: id)
-        guard let bytes = try await receive(on: id) else {
-            throw RPCError(.internal, "\(method.name) ended without a response")
+        try await intercepted(method.name, options) { options in
+            let (id, timer, _) = try await startCall(method.name, options: options)
+            defer { closeCall(id, timer: timer) }
+            try await body(StreamWriter(write: { try await self.send($0, on: id) }))
+            try await finishSending(on: id)
+            guard let bytes = try await receive(on: id) else {
+                throw RPCError(.internal, "\(method.name) ended without a response")
+            }
+            let response = try Self.decode(Response.self, bytes)
+            try await expectTrailers(method.name, on: id)
+            return response
         }
-        let response = try Self.decode(Response.self, bytes)
-        try await expectTrailers(method.name, on: id)
-        return response
     }
 
     public func bidirectional<Request, Response, Result: Sendable>(
         _ method: RPCMethod<Request, Response>, options: CallOptions = CallOptions(),
         _ body: (StreamWriter<Request>, MessageStream<Response>) async throws -> Result
     ) async throws -> Result {
-        let (id, timer, _) = try await startCall(method.name, options: options)
-        defer { closeCall(id, timer: timer) }
-        let result = try await body(
-            StreamWriter(write: { try await self.send($0, on: id) }),
-            MessageStream(next: { try await self.receive(on: id) }))
-        return result
+        try await intercepted(method.name, options) { options in
+            let (id, timer, _) = try await startCall(method.name, options: options)
+            defer { closeCall(id, timer: timer) }
+            return try await body(
+                StreamWriter(write: { try await self.send($0, on: id) }),
+                MessageStream(next: { try await self.receive(on: id) }))
+        }
     }
 
     /// After the one response of a unary or client-streaming call only trailers may come; a

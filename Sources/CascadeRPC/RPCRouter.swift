@@ -21,8 +21,17 @@ public final class RPCRouter: Sendable {
     }
 
     private let methods = Mutex<[String: Registered]>([:])
+    private let interceptorList = Mutex<[any ServerInterceptor]>([])
 
     public init() {}
+
+    /// Adds an interceptor around every handler; the first added runs outermost. Add them
+    /// before the server starts.
+    public func intercept(_ interceptor: any ServerInterceptor) {
+        interceptorList.withLock { $0.append(interceptor) }
+    }
+
+    var interceptors: [any ServerInterceptor] { interceptorList.withLock { $0 } }
 
     /// Registers the raw form every call shape is built on. `onEventLoop: true` runs the
     /// handler on the connection's event-loop thread (no thread hand-off): only for handlers

@@ -118,12 +118,19 @@ struct InMemoryPair {
     let server: RPCConnection
     let log = ServerLog()
 
-    init(clientRole: PeerIdentity.Role = .agent, settings: Settings = Settings()) throws {
+    init(
+        clientRole: PeerIdentity.Role = .agent, settings: Settings = Settings(),
+        clientInterceptors: [any ClientInterceptor] = [], serverInterceptors: [any ServerInterceptor] = []
+    ) throws {
         let (a, b) = InMemoryByteStream.pair()
+        let router = makeRouter(log: log)
+        for interceptor in serverInterceptors { router.intercept(interceptor) }
         server = RPCConnection(
             transport: b, side: .server, peer: try PeerIdentity(role: clientRole, id: "member-1"),
-            settings: settings, router: makeRouter(log: log))
-        client = RPCConnection(transport: a, side: .client, peer: try PeerIdentity(role: .agent, id: "leader-1"), settings: settings)
+            settings: settings, router: router)
+        client = RPCConnection(
+            transport: a, side: .client, peer: try PeerIdentity(role: .agent, id: "leader-1"), settings: settings,
+            interceptors: clientInterceptors)
         let server = self.server
         let client = self.client
         Task { await server.run() }
