@@ -51,7 +51,13 @@ let package = Package(
         .target(name: "CascadeInstall", dependencies: ["CascadeCrypto"], swiftSettings: strict),
         // The process pair: the upgrader and the agent's supervision of it (the programs' logic).
         .target(name: "CascadeUpgrader", dependencies: ["CascadeInstall", "CascadeCrypto"], swiftSettings: strict),
-        .target(name: "CascadeAgent", dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeCrypto"], swiftSettings: strict),
+        // The agent's fleet side: coordinator session, leader and member roles, verified downloads.
+        .target(
+            name: "CascadeAgentRuntime",
+            dependencies: ["CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire"],
+            swiftSettings: strict
+        ),
+        .target(name: "CascadeAgent", dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeCrypto", "CascadeAgentRuntime"], swiftSettings: strict),
         .executableTarget(name: "cascade-agent", dependencies: ["CascadeAgent"], swiftSettings: strict),
         .executableTarget(name: "cascade-upgrader", dependencies: ["CascadeUpgrader"], swiftSettings: strict),
 
@@ -88,6 +94,11 @@ let package = Package(
         .testTarget(
             name: "CascadeAgentTests",
             dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeAgent", "CascadeTestSupport", "cascade-agent", "cascade-upgrader"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CascadeAgentRuntimeTests",
+            dependencies: ["CascadeAgentRuntime", "CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(name: "CascadeCLITests", dependencies: ["CascadeCLI"], swiftSettings: strict),

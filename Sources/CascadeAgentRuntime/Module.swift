@@ -1,0 +1,1 @@
+// CascadeAgentRuntime: placeholder until the module's first file lands.
