@@ -1,0 +1,112 @@
+import CascadeAPI
+import CascadeCrypto
+import CascadeStore
+
+// Store records ↔ API messages. Clusters are named on the wire by their prefix string
+// ("127.0.1.0/24"), which is stable and readable; the store's row id stays internal.
+
+extension CascadeAPI.AgentRole {
+    init(_ role: CascadeStore.AgentRole) {
+        self = role == .leader ? .leader : .member
+    }
+}
+
+extension CascadeAPI.AgentRolloutState {
+    init(_ state: RolloutAgentState) {
+        switch state {
+        case .pending: self = .pending
+        case .instructed: self = .instructed
+        case .downloading: self = .downloading
+        case .installing: self = .installing
+        case .healthy: self = .healthy
+        case .failed: self = .failed
+        case .rolledBack: self = .rolledBack
+        }
+    }
+
+    /// nil for values a report may not carry (unspecified, unknown).
+    var storeState: RolloutAgentState? {
+        switch self {
+        case .pending: .pending
+        case .instructed: .instructed
+        case .downloading: .downloading
+        case .installing: .installing
+        case .healthy: .healthy
+        case .failed: .failed
+        case .rolledBack: .rolledBack
+        case .unspecified, .unknown: nil
+        }
+    }
+}
+
+extension CascadeAPI.RolloutState {
+    init(_ state: CascadeStore.RolloutState) {
+        switch state {
+        case .requested: self = .requested
+        case .running: self = .running
+        case .paused: self = .paused
+        case .succeeded: self = .succeeded
+        case .failed: self = .failed
+        case .aborted: self = .aborted
+        }
+    }
+}
+
+extension ClusterPhase {
+    init(_ state: RolloutClusterState, leaderTurn: Bool) {
+        switch state {
+        case .pending: self = .pending
+        case .running: self = leaderTurn ? .leader : .members
+        case .succeeded: self = .succeeded
+        case .failed: self = .failed
+        case .aborted: self = .aborted
+        }
+    }
+}
+
+extension CascadeAPI.RolloutPolicy {
+    init(_ policy: CascadeStore.RolloutPolicy) {
+        self.init(
+            maxUnavailable: UInt32(policy.maxUnavailable), maxParallelClusters: UInt32(policy.maxParallelClusters),
+            canaryClusters: UInt32(policy.canaryClusters), failureBudgetPercent: UInt32(policy.failureBudgetPercent),
+            healthTimeoutSeconds: UInt32(policy.healthTimeoutSeconds), rollback: policy.rollback)
+    }
+}
+
+extension Timestamp {
+    var unixMilliseconds: UInt64 { UInt64(max(0, milliseconds)) }
+}
+
+extension AgentRecord {
+    var idle: IdleRatios { IdleRatios(cpu: cpuIdle, memory: memoryIdle) }
+    var memberAddress: String { SocketText.hostPort(address, port) }
+
+    func info(connected: Bool) -> AgentInfo {
+        AgentInfo(
+            agentID: id, address: address, memberPort: UInt32(clamping: port), clusterID: clusterPrefix,
+            role: CascadeAPI.AgentRole(role), mainVersion: mainVersion, upgraderVersion: upgraderVersion, idle: idle,
+            lastSeenMs: lastSeen.unixMilliseconds, connected: connected, registeredAtMs: registeredAt.unixMilliseconds)
+    }
+}
+
+enum SocketText {
+    /// "ip:port", with brackets around IPv6 addresses.
+    static func hostPort(_ address: String, _ port: Int) -> String {
+        address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
+    }
+}
+
+extension ReleaseRecord {
+    func info(chunksPresent: Int) -> ReleaseInfo {
+        let manifestDigest = SHA256.hash(release.manifest)
+        return ReleaseInfo(
+            name: release.name, version: release.version, size: UInt64(release.size), chunkSize: UInt32(release.chunkSize),
+            chunkCount: UInt32(release.chunkCount), sha256: release.blobDigest, keyID: release.keyID,
+            createdAt: UInt64(max(0, release.createdAt.milliseconds / 1000)), pushedAtMs: storedAt.unixMilliseconds,
+            chunksPresent: UInt32(chunksPresent), complete: isComplete, manifestSHA256: manifestDigest)
+    }
+
+    var signedManifest: SignedManifest {
+        SignedManifest(manifestBytes: release.manifest, signature: release.signature, keyID: release.keyID)
+    }
+}

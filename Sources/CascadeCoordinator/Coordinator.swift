@@ -1,0 +1,123 @@
+import CascadeAPI
+public import CascadeNet
+import CascadeCrypto
+import CascadeRPC
+import CascadeStore
+import Foundation
+import Synchronization
+
+/// A coordinator failed to start: one sentence saying what and why.
+public struct CoordinatorError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The server of record: agents register and report here, operators push releases and run
+/// rollouts here, and the rollout engine drives every active rollout from the database.
+public final class Coordinator: Sendable {
+    public let configuration: CoordinatorConfiguration
+    let store: StoreExecutor
+    let blobs: BlobStore
+    let verifier: ReleaseVerifier
+    let hub = SessionHub()
+    let engine: RolloutEngine
+    public let metrics = CoordinatorMetrics()
+    let manifests = ManifestCache()
+    private let running = Mutex<(server: RPCServer?, engine: Task<Void, Never>?)>((nil, nil))
+
+    /// Opens (and migrates) the database and loads the trusted release keys.
+    public init(configuration: CoordinatorConfiguration) throws {
+        self.configuration = configuration
+        do {
+            try FileManager.default.createDirectory(
+                atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw CoordinatorError("cannot create the data directory \(configuration.dataDirectory): \(error.localizedDescription)")
+        }
+        do {
+            store = try StoreExecutor(dataDirectory: configuration.dataDirectory, configuration: configuration.store)
+            blobs = try BlobStore(dataDirectory: configuration.dataDirectory)
+        } catch {
+            throw CoordinatorError("cannot open the store in \(configuration.dataDirectory): \(error.message)")
+        }
+        var keys: [Ed25519PublicKey] = []
+        for path in configuration.trustedKeyFiles {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw CoordinatorError("cannot read the trusted key file \(path)")
+            }
+            do {
+                keys.append(try Ed25519PublicKey(pemRepresentation: text))
+            } catch {
+                throw CoordinatorError("the trusted key file \(path) does not hold an Ed25519 public key: \(error)")
+            }
+        }
+        verifier = ReleaseVerifier(trustedKeys: keys)
+        engine = RolloutEngine()
+    }
+
+    /// Binds the listener, starts serving and starts the rollout engine. Returns the address
+    /// actually bound (port 0 picks one).
+    @discardableResult
+    public func start() throws -> SocketAddress {
+        let tls = try TLSContext(configuration: configuration.tls, side: .server)
+        let router = RPCRouter()
+        registerAgentMethods(on: router)
+        registerReleaseMethods(on: router)
+        registerRolloutMethods(on: router)
+        registerFleetMethods(on: router)
+        let server = try RPCServer(bindingTo: configuration.listenAddress, tls: tls, router: router)
+        server.start()
+        let engineTask = Task { await self.runEngine() }
+        running.withLock { $0 = (server, engineTask) }
+        return server.localAddress
+    }
+
+    /// Stops the engine, ends agent sessions and drains calls in flight (up to `drainTimeout`).
+    public func shutdown(drainTimeout: Duration = .seconds(5)) async {
+        let (server, engineTask) = running.withLock { state in
+            defer { state = (nil, nil) }
+            return state
+        }
+        engineTask?.cancel()
+        hub.closeAll()
+        await server?.shutdown(drainTimeout: drainTimeout)
+        await engineTask?.value
+    }
+
+    /// The engine's loop: one step per interval (a timer, not a wait for some condition).
+    private func runEngine() async {
+        while !Task.isCancelled {
+            await step()
+            try? await Task.sleep(for: configuration.engineInterval)
+        }
+    }
+}
+
+/// Counters for benchmarks and logs.
+public final class CoordinatorMetrics: Sendable {
+    let chunkBytesServed = Atomic<UInt64>(0)
+    let reportsHandled = Atomic<UInt64>(0)
+    let registrations = Atomic<UInt64>(0)
+
+    /// Artifact bytes sent to agents by FetchChunks (the coordinator's egress for releases).
+    public var chunkBytes: UInt64 { chunkBytesServed.load(ordering: .relaxed) }
+    public var reports: UInt64 { reportsHandled.load(ordering: .relaxed) }
+    public var registered: UInt64 { registrations.load(ordering: .relaxed) }
+}
+
+/// Decoded manifests of stored releases, by version (they never change once stored).
+final class ManifestCache: Sendable {
+    private let entries = Mutex<[String: Manifest]>([:])
+
+    func manifest(for record: ReleaseRecord) throws(RPCError) -> Manifest {
+        if let cached = entries.withLock({ $0[record.version] }) { return cached }
+        let manifest: Manifest
+        do {
+            manifest = try Manifest(serializedBytes: record.release.manifest)
+        } catch {
+            throw RPCError(.dataLoss, "the stored manifest of \(record.version) does not decode: \(error.message)")
+        }
+        entries.withLock { $0[record.version] = manifest }
+        return manifest
+    }
+}

@@ -1,0 +1,42 @@
+public import CascadeNet
+public import CascadeStore
+
+/// Everything a coordinator needs to run. Every field but the paths has a default.
+public struct CoordinatorConfiguration: Sendable {
+    /// Holds `cascade.db` and `blobs/` (created if missing, 0700).
+    public var dataDirectory: String
+    /// Where agents and operators connect. Default 0.0.0.0:7400.
+    public var listenAddress: SocketAddress
+    /// The coordinator's certificate (SAN `cascade://coordinator/<id>`), key and the fleet CA.
+    public var tls: TLSConfiguration
+    /// PEM files of the Ed25519 public keys whose signatures releases must carry.
+    public var trustedKeyFiles: [String]
+    /// Clustering, weights, liveness and per-state timeouts.
+    public var store: StoreConfiguration
+    /// How often agents report (sent to them in their assignment). Default 5 s.
+    public var reportInterval: Duration
+    /// How often the rollout engine re-evaluates active rollouts. Default 1 s.
+    public var engineInterval: Duration
+    /// How long an instruction may go unanswered before it is sent again. Default 15 s.
+    public var resendInterval: Duration
+    /// Bad chunks from one leader, within one rollout, after which it is replaced. Default 3.
+    public var badChunkLimit: Int
+
+    public init(
+        dataDirectory: String, tls: TLSConfiguration, trustedKeyFiles: [String],
+        listenAddress: SocketAddress? = nil, store: StoreConfiguration = StoreConfiguration(),
+        reportInterval: Duration = .seconds(5), engineInterval: Duration = .seconds(1),
+        resendInterval: Duration = .seconds(15), badChunkLimit: Int = 3
+    ) {
+        self.dataDirectory = dataDirectory
+        self.tls = tls
+        self.trustedKeyFiles = trustedKeyFiles
+        // The literal is well formed, so parsing it cannot fail.
+        self.listenAddress = listenAddress ?? (try! SocketAddress(ip: "0.0.0.0", port: 7400))
+        self.store = store
+        self.reportInterval = reportInterval
+        self.engineInterval = engineInterval
+        self.resendInterval = resendInterval
+        self.badChunkLimit = badChunkLimit
+    }
+}

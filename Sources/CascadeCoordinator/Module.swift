@@ -1,1 +1,0 @@
-// CascadeCoordinator: placeholder until the module's first file lands.

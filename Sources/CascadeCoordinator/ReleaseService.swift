@@ -1,0 +1,114 @@
+import CascadeAPI
+import CascadeCrypto
+import CascadeRPC
+import CascadeStore
+
+/// Releases: push (verified, resumable), status, list, show. Operators only (the methods'
+/// role lists); every change is an event with the operator's identity.
+extension Coordinator {
+    func registerReleaseMethods(on router: RPCRouter) {
+        router.clientStreaming(OperatorService.pushRelease) { requests, context in
+            try await self.push(requests, context)
+        }
+        router.unary(OperatorService.releaseStatus) { query, _ in
+            try await mapped {
+                try await self.store.run { store throws(StoreError) -> ReleaseStatusResponse in
+                    guard let record = try store.release(version: query.version) else { throw StoreError(.notFound, "no release \(query.version)") }
+                    let present = try store.receivedChunks(version: query.version)
+                    return ReleaseStatusResponse(release: record.info(chunksPresent: record.isComplete ? record.release.chunkCount : present.count),
+                                                 present: record.isComplete ? Array(0..<record.release.chunkCount) : present)
+                }
+            }
+        }
+        router.unary(OperatorService.listReleases) { _, _ in
+            try await mapped {
+                try await self.store.run { store throws(StoreError) -> ListReleasesResponse in
+                    var infos: [ReleaseInfo] = []
+                    for record in try store.releases() {
+                        let present = record.isComplete ? record.release.chunkCount : try store.receivedChunks(version: record.version).count
+                        infos.append(record.info(chunksPresent: present))
+                    }
+                    return ListReleasesResponse(releases: infos)
+                }
+            }
+        }
+        router.unary(OperatorService.showRelease) { query, _ in
+            try await mapped {
+                try await self.store.run { store throws(StoreError) -> ShowReleaseResponse in
+                    guard let record = try store.release(version: query.version) else { throw StoreError(.notFound, "no release \(query.version)") }
+                    let present = record.isComplete ? record.release.chunkCount : try store.receivedChunks(version: record.version).count
+                    return ShowReleaseResponse(release: record.info(chunksPresent: present), signedManifest: record.signedManifest)
+                }
+            }
+        }
+    }
+
+    /// The first message carries the signed manifest, the rest carry chunks (any order, any
+    /// subset: a resumed push sends only what ReleaseStatus says is missing). The release
+    /// completes when every chunk is stored and the whole artifact verifies.
+    private func push(_ requests: MessageStream<PushReleaseRequest>, _ context: ServerContext) async throws -> PushReleaseResponse {
+        let actor = EventActor.operator(context.peer?.id ?? "unknown")
+        var manifest: Manifest?
+        var version = ""
+        for try await request in requests {
+            if let signed = request.signedManifest {
+                guard manifest == nil else { throw APIError.invalid("a push carries one signed manifest, first") }
+                let verified = try mapped { try verifier.verify(signed) }
+                do {
+                    _ = try ReleaseVersion(verified.version)
+                } catch {
+                    throw error.rpcError
+                }
+                version = verified.version
+                try await mapped { try await record(signed, verified, actor: actor) }
+                manifest = verified
+            }
+            if let chunk = request.chunk {
+                guard let manifest else { throw APIError.invalid("the signed manifest must come before the chunks") }
+                try mapped { try manifest.verify(chunk) }
+                let index = Int(chunk.index)
+                let data = chunk.data
+                let blobs = self.blobs
+                let stored = version
+                _ = try await mapped {
+                    try await store.run { store throws(StoreError) in
+                        try store.storeChunk(version: stored, index: index, bytes: data, blobs: blobs)
+                    }
+                }
+            }
+        }
+        guard manifest != nil else { throw APIError.invalid("the push carried no signed manifest") }
+        let blobs = self.blobs
+        let stored = version
+        let info = try await mapped {
+            try await store.run { store throws(StoreError) -> ReleaseInfo in
+                let missing = try store.missingChunks(version: stored)
+                if missing.isEmpty {
+                    let record = try store.finishRelease(version: stored, blobs: blobs, actor: actor)
+                    return record.info(chunksPresent: record.release.chunkCount)
+                }
+                let record = try store.release(version: stored)!
+                return record.info(chunksPresent: record.release.chunkCount - missing.count)
+            }
+        }
+        if info.complete { log("release \(version) is complete (pushed by \(actor))") }
+        return PushReleaseResponse(release: info)
+    }
+
+    /// Creates the release row, or accepts a resumed push of the very same signed manifest.
+    private func record(_ signed: SignedManifest, _ manifest: Manifest, actor: EventActor) async throws {
+        let release = NewRelease(
+            version: manifest.version, name: manifest.name, manifest: signed.manifestBytes, signature: signed.signature,
+            keyID: signed.keyID, blobDigest: manifest.sha256, size: Int64(manifest.size), chunkSize: Int(manifest.chunkSize),
+            chunkCount: manifest.chunkCount, createdAt: Timestamp(milliseconds: Int64(clamping: manifest.createdAt) * 1000))
+        try await store.run { store throws(StoreError) in
+            if let existing = try store.release(version: release.version) {
+                guard existing.release.manifest == release.manifest, existing.release.signature == release.signature else {
+                    throw StoreError(.alreadyExists, "release \(release.version) already exists with a different manifest")
+                }
+                return
+            }
+            _ = try store.createRelease(release, actor: actor)
+        }
+    }
+}

@@ -1,0 +1,262 @@
+import CascadeAPI
+import CascadeStore
+import Synchronization
+
+/// What the engine remembers between steps: which instructions it sent, so it re-sends them
+/// only when they may have been lost. Losing this (a restart) only causes re-sends; the
+/// database alone decides what happens.
+struct EngineMemory: Sendable {
+    /// (rollout, cluster) → the leader and epoch that got the cluster order, and when.
+    var orders: [ClusterKey: (leader: String, epoch: Int64, at: Timestamp)] = [:]
+    /// (rollout, cluster) → the member cued to send the second instruction, and when.
+    var cues: [ClusterKey: (member: String, at: Timestamp)] = [:]
+    /// Rollouts whose pause was announced to their leaders.
+    var pauseAnnounced: Set<Int64> = []
+}
+
+struct ClusterKey: Hashable, Sendable {
+    let rollout: Int64
+    let cluster: Int64
+}
+
+/// The engine's state between steps.
+final class RolloutEngine: Sendable {
+    let memory = Mutex(EngineMemory())
+}
+
+/// What one engine step decided: instructions to send and leader changes to announce.
+struct StepOutcome: Sendable {
+    var sends: [(agentID: String, instruction: Instruction)] = []
+    var leaderChanges: [LeaderChange] = []
+    var memory: EngineMemory
+}
+
+extension Coordinator {
+    /// One pass over every active rollout. The decisions run on the store's queue against the
+    /// database; the instructions go out afterwards.
+    func step() async {
+        let connected = hub.connected
+        let memory = engine.memory.withLock { $0 }
+        let resend = configuration.resendInterval
+        let manifests = self.manifests
+        do {
+            let outcome = try await store.run { store throws(StoreError) -> StepOutcome in
+                var stepper = RolloutStepper(
+                    store: store, connected: connected, manifests: manifests,
+                    outcome: StepOutcome(memory: memory), now: Timestamp.now(), resend: resend)
+                try stepper.run()
+                return stepper.outcome
+            }
+            engine.memory.withLock { $0 = outcome.memory }
+            for send in outcome.sends { hub.send(send.instruction, to: send.agentID) }
+            for change in outcome.leaderChanges { await announce(change) }
+        } catch {
+            log("rollout engine step failed: \(error.message)")
+        }
+    }
+}
+
+/// The rollout engine's decisions for one step (DESIGN.md §1 steps 3–7), made synchronously
+/// against the store. Level-triggered: each step looks at the rows as they are and does what
+/// is missing, so a restarted coordinator simply continues.
+struct RolloutStepper {
+    let store: CoordinatorStore
+    let connected: Set<String>
+    let manifests: ManifestCache
+    var outcome: StepOutcome
+    let now: Timestamp
+    let resend: Duration
+    let actor = EventActor.coordinator()
+
+    mutating func run() throws(StoreError) {
+        // Leaders whose heartbeats stopped without their session ending are replaced here.
+        outcome.leaderChanges += try store.reconcileLeaders()
+        let expired = try store.failExpiredRolloutAgents()
+        for row in expired { log("agent \(row.agentID) timed out in rollout \(row.rolloutID): \(row.error ?? "")") }
+        for rollout in try store.activeRollouts() {
+            try advance(rollout)
+        }
+    }
+
+    private mutating func advance(_ initial: RolloutRecord) throws(StoreError) {
+        var rollout = initial
+        if rollout.state == .requested {
+            rollout = try store.transitionRollout(id: rollout.id, to: .running, reason: "started by the engine", actor: actor)
+        }
+        let clusters = try store.rolloutClusters(rolloutID: rollout.id)
+        if rollout.state == .paused {
+            if !outcome.memory.pauseAnnounced.contains(rollout.id) {
+                control(rollout, .pause, "paused by an operator", clusters: clusters)
+                outcome.memory.pauseAnnounced.insert(rollout.id)
+            }
+            return
+        }
+        if outcome.memory.pauseAnnounced.remove(rollout.id) != nil {
+            control(rollout, .resume, "resumed", clusters: clusters)
+        }
+        guard rollout.state == .running else { return }
+        let agents = try store.rolloutAgents(rolloutID: rollout.id)
+
+        // The failure budget covers the whole rollout: past it, nothing more is started.
+        let bad = agents.filter { $0.state == .failed || $0.state == .rolledBack }.count
+        if bad > 0, bad * 100 > rollout.policy.failureBudgetPercent * max(agents.count, 1) {
+            let reason = "the failure budget of \(rollout.policy.failureBudgetPercent)% is spent: \(bad) of \(agents.count) agents failed"
+            _ = try store.transitionRollout(id: rollout.id, to: .failed, reason: reason, actor: actor)
+            control(rollout, .abort, reason, clusters: clusters)
+            log("rollout \(rollout.id) failed: \(reason)")
+            return
+        }
+
+        var states = Dictionary(uniqueKeysWithValues: clusters.map { ($0.clusterID, $0.state) })
+        for cluster in clusters where cluster.state == .running {
+            states[cluster.clusterID] = try drive(rollout, cluster, agents.filter { $0.clusterID == cluster.clusterID })
+        }
+        try startClusters(rollout, clusters, &states)
+
+        if states.values.allSatisfy(\.isTerminal) {
+            let failed = states.values.filter { $0 == .failed }.count
+            if failed == 0 {
+                _ = try store.transitionRollout(id: rollout.id, to: .succeeded, reason: "every cluster succeeded", actor: actor)
+                log("rollout \(rollout.id) succeeded")
+            } else {
+                let reason = "\(failed) of \(states.count) clusters failed"
+                _ = try store.transitionRollout(id: rollout.id, to: .failed, reason: reason, actor: actor)
+                log("rollout \(rollout.id) failed: \(reason)")
+            }
+        }
+    }
+
+    /// Starts pending clusters in plan order, wave by wave, up to the parallel limit.
+    private mutating func startClusters(
+        _ rollout: RolloutRecord, _ clusters: [RolloutClusterRecord], _ states: inout [Int64: RolloutClusterState]
+    ) throws(StoreError) {
+        var running = states.values.filter { $0 == .running }.count
+        for cluster in clusters where states[cluster.clusterID] == .pending {
+            guard running < rollout.policy.maxParallelClusters else { return }
+            // A later wave waits until every cluster of the earlier waves has finished.
+            let earlierOpen = clusters.contains { $0.wave < cluster.wave && !(states[$0.clusterID]?.isTerminal ?? true) }
+            if earlierOpen { return }
+            _ = try store.transitionRolloutCluster(
+                rolloutID: rollout.id, clusterID: cluster.clusterID, to: .running, reason: "started (wave \(cluster.wave))", actor: actor)
+            states[cluster.clusterID] = .running
+            running += 1
+            // Agents already on the target version have nothing to do.
+            for agent in try store.agents(inCluster: cluster.clusterID) where agent.mainVersion == rollout.releaseVersion {
+                if let row = try store.rolloutAgent(rolloutID: rollout.id, agentID: agent.id), row.state == .pending {
+                    _ = try store.transitionRolloutAgent(
+                        rolloutID: rollout.id, agentID: agent.id, to: .healthy, error: nil, actor: actor)
+                }
+            }
+            let rows = try store.rolloutAgents(rolloutID: rollout.id, clusterID: cluster.clusterID)
+            var started = cluster
+            started.state = .running
+            states[cluster.clusterID] = try drive(rollout, started, rows)
+        }
+    }
+
+    /// One running cluster: members first (through the leader), then the leader (second
+    /// instruction through the best upgraded member), then done.
+    private mutating func drive(
+        _ rollout: RolloutRecord, _ cluster: RolloutClusterRecord, _ rows: [RolloutAgentRecord]
+    ) throws(StoreError) -> RolloutClusterState {
+        guard let record = try store.cluster(id: cluster.clusterID), let leaderID = record.leaderID else {
+            return .running  // no live agent to lead it yet; the leader sweep will name one.
+        }
+        let key = ClusterKey(rollout: rollout.id, cluster: cluster.clusterID)
+        let members = rows.filter { $0.agentID != leaderID }
+        let leaderRow = rows.first { $0.agentID == leaderID }
+        if members.allSatisfy(\.state.isTerminal) {
+            switch leaderRow?.state {
+            case .healthy?, nil:
+                return try finish(rollout, cluster, .succeeded, "every agent is healthy on \(rollout.releaseVersion)")
+            case .failed?, .rolledBack?:
+                return try finish(rollout, cluster, .failed, "the leader \(leaderID) did not upgrade: \(leaderRow?.error ?? "")")
+            default:
+                break
+            }
+            // The leader's turn (the patent's second instruction).
+            let healthy = members.filter { $0.state == .healthy }
+            if healthy.isEmpty && !members.isEmpty {
+                return try finish(rollout, cluster, .failed, "no member upgraded, so the leader \(leaderID) is not upgraded")
+            }
+            if leaderRow?.state != .pending { return .running }  // the leader is upgrading.
+            if let sixth = try bestHealthyMember(healthy) {
+                if outcome.memory.cues[key].map({ $0.member != sixth || now.since($0.at) >= resend }) ?? true {
+                    outcome.sends.append((sixth, Instruction(
+                        leaderEpoch: UInt64(record.leaderEpoch),
+                        secondInstructionCue: SecondInstructionCue(rolloutID: UInt64(rollout.id), releaseVersion: rollout.releaseVersion))))
+                    outcome.memory.cues[key] = (sixth, now)
+                    log("rollout \(rollout.id), \(cluster.prefix): \(sixth) is cued to tell the leader \(leaderID) to upgrade")
+                }
+            } else if members.isEmpty, connected.contains(leaderID) {
+                // A cluster of one: the coordinator instructs its only agent directly.
+                try orderLeaderDirectly(rollout, cluster, record, key)
+            }
+            return .running
+        }
+        // Members still at work: make sure the current leader has the cluster's order.
+        let sent = outcome.memory.orders[key]
+        let stale = sent.map { $0.leader != leaderID || $0.epoch != record.leaderEpoch || now.since($0.at) >= resend } ?? true
+        if stale, connected.contains(leaderID), let order = try clusterOrder(rollout, rows) {
+            outcome.sends.append((leaderID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), clusterRollout: order)))
+            outcome.memory.orders[key] = (leaderID, record.leaderEpoch, now)
+        }
+        return .running
+    }
+
+    private mutating func finish(
+        _ rollout: RolloutRecord, _ cluster: RolloutClusterRecord, _ state: RolloutClusterState, _ reason: String
+    ) throws(StoreError) -> RolloutClusterState {
+        _ = try store.transitionRolloutCluster(rolloutID: rollout.id, clusterID: cluster.clusterID, to: state, reason: reason, actor: actor)
+        log("rollout \(rollout.id), \(cluster.prefix): \(state.rawValue): \(reason)")
+        return state
+    }
+
+    /// The upgraded member with the highest idle weight that is live and connected (the
+    /// patent's sixth server); ties by id.
+    private func bestHealthyMember(_ healthy: [RolloutAgentRecord]) throws(StoreError) -> String? {
+        var candidates: [LeaderCandidate] = []
+        for row in healthy {
+            guard let agent = try store.agent(id: row.agentID), connected.contains(agent.id) else { continue }
+            candidates.append(LeaderCandidate(id: agent.id, weight: agent.weight, isLive: agent.isLive))
+        }
+        return LeaderElection.best(candidates)?.id
+    }
+
+    private func clusterOrder(_ rollout: RolloutRecord, _ rows: [RolloutAgentRecord]) throws(StoreError) -> ClusterRolloutOrder? {
+        guard let release = try store.release(version: rollout.releaseVersion) else { return nil }
+        let members = rows.map { row in
+            MemberStatus(
+                agentID: row.agentID, connected: connected.contains(row.agentID),
+                progress: AgentProgress(
+                    rolloutID: UInt64(rollout.id), state: AgentRolloutState(row.state), releaseVersion: rollout.releaseVersion,
+                    bytesDone: UInt64(max(0, row.bytes)), error: row.error ?? ""))
+        }
+        return ClusterRolloutOrder(
+            rolloutID: UInt64(rollout.id), releaseVersion: rollout.releaseVersion, signedManifest: release.signedManifest,
+            policy: CascadeAPI.RolloutPolicy(rollout.policy), members: members)
+    }
+
+    private mutating func orderLeaderDirectly(
+        _ rollout: RolloutRecord, _ cluster: RolloutClusterRecord, _ record: ClusterRecord, _ key: ClusterKey
+    ) throws(StoreError) {
+        guard let leaderID = record.leaderID, let release = try store.release(version: rollout.releaseVersion) else { return }
+        if let sent = outcome.memory.cues[key], sent.member == leaderID, now.since(sent.at) < resend { return }
+        let order = UpgradeOrder(
+            rolloutID: UInt64(rollout.id), releaseVersion: rollout.releaseVersion, signedManifest: release.signedManifest,
+            healthTimeoutSeconds: UInt32(rollout.policy.healthTimeoutSeconds), rollback: rollout.policy.rollback,
+            fetch: FetchHint(rolloutID: UInt64(rollout.id), source: .coordinator, reason: "the cluster has no other member"))
+        outcome.sends.append((leaderID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), upgrade: order)))
+        outcome.memory.cues[key] = (leaderID, now)
+    }
+
+    /// Tells the leaders of the rollout's running clusters to pause, resume or abort.
+    private mutating func control(_ rollout: RolloutRecord, _ action: RolloutAction, _ reason: String, clusters: [RolloutClusterRecord]) {
+        for cluster in clusters where cluster.state == .running {
+            guard let record = try? store.cluster(id: cluster.clusterID), let leaderID = record.leaderID else { continue }
+            outcome.sends.append((leaderID, Instruction(
+                leaderEpoch: UInt64(record.leaderEpoch),
+                control: RolloutControl(rolloutID: UInt64(rollout.id), action: action, reason: reason))))
+        }
+    }
+}

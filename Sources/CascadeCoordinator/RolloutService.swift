@@ -1,0 +1,148 @@
+import CascadeAPI
+import CascadeRPC
+import CascadeStore
+
+/// Rollouts: start, pause, resume, abort, status, watch, list. Operators only.
+extension Coordinator {
+    func registerRolloutMethods(on router: RPCRouter) {
+        router.unary(OperatorService.startRollout) { request, context in
+            try await self.startRollout(request, context)
+        }
+        router.unary(OperatorService.pauseRollout) { request, context in
+            try await self.transition(request, to: .paused, action: "pause", context)
+        }
+        router.unary(OperatorService.resumeRollout) { request, context in
+            try await self.transition(request, to: .running, action: "resume", context)
+        }
+        router.unary(OperatorService.abortRollout) { request, context in
+            let status = try await self.transition(request, to: .aborted, action: "abort", context)
+            await self.announceAbort(Int64(clamping: request.rolloutID), reason: request.reason)
+            return status
+        }
+        router.unary(OperatorService.getRollout) { query, _ in
+            try await self.status(query.rolloutID, includeAgents: query.includeAgents)
+        }
+        router.serverStreaming(OperatorService.watchRollout) { query, writer, _ in
+            try await self.watch(query, writer)
+        }
+        router.unary(OperatorService.listRollouts) { request, _ in
+            let ids = try await mapped {
+                try await self.store.run { store throws(StoreError) in try store.rollouts().map(\.id) }
+            }
+            var rollouts: [RolloutStatus] = []
+            let limit = request.limit == 0 ? 50 : Int(request.limit)
+            for id in ids.reversed() where request.beforeID == 0 || UInt64(id) < request.beforeID {
+                rollouts.append(try await self.status(UInt64(id), includeAgents: false))
+                if rollouts.count == limit { break }
+            }
+            return ListRolloutsResponse(rollouts: rollouts)
+        }
+    }
+
+    private func startRollout(_ request: StartRolloutRequest, _ context: ServerContext) async throws -> RolloutStatus {
+        let actor = EventActor.operator(context.peer?.id ?? "unknown")
+        let policy = CascadeStore.RolloutPolicy(
+            clusters: request.clusters, maxUnavailable: Int(request.policy.effectiveMaxUnavailable),
+            maxParallelClusters: Int(request.policy.effectiveMaxParallelClusters), canaryClusters: Int(request.policy.canaryClusters),
+            failureBudgetPercent: Int(request.policy.failureBudgetPercent),
+            healthTimeoutSeconds: Int(request.policy.effectiveHealthTimeoutSeconds), rollback: request.policy.rollback)
+        let target: ReleaseVersion
+        do {
+            target = try ReleaseVersion(request.releaseVersion)
+        } catch {
+            throw error.rpcError
+        }
+        let id = try await mapped {
+            try await store.run { store throws(StoreError) -> Int64 in
+                guard let release = try store.release(version: request.releaseVersion) else {
+                    throw StoreError(.notFound, "no release \(request.releaseVersion); push it first")
+                }
+                guard release.isComplete else {
+                    throw StoreError(.failedPrecondition, "release \(request.releaseVersion) is not completely pushed yet")
+                }
+                if let active = try store.activeRollouts().first {
+                    throw StoreError(.failedPrecondition, "rollout \(active.id) (\(active.releaseVersion)) is still \(active.state.rawValue); finish or abort it first")
+                }
+                // Going down needs an explicit, recorded rollback (DESIGN.md §4).
+                let newer = try store.agents().filter { agent in
+                    guard let running = try? ReleaseVersion(agent.mainVersion) else { return false }
+                    return running > target
+                }
+                if !newer.isEmpty && !policy.rollback {
+                    throw StoreError(.failedPrecondition,
+                        "\(newer.count) agents run a version newer than \(request.releaseVersion) (for example \(newer[0].id) on \(newer[0].mainVersion)); use --rollback to go down")
+                }
+                return try store.createRollout(release: request.releaseVersion, policy: policy, actor: actor).id
+            }
+        }
+        log("rollout \(id) of \(request.releaseVersion) requested by \(actor)")
+        await step()
+        return try await status(UInt64(id), includeAgents: false)
+    }
+
+    private func transition(
+        _ request: RolloutControlRequest, to next: CascadeStore.RolloutState, action: String, _ context: ServerContext
+    ) async throws -> RolloutStatus {
+        let actor = EventActor.operator(context.peer?.id ?? "unknown")
+        let id = Int64(clamping: request.rolloutID)
+        let reason = request.reason.isEmpty ? "\(action) by \(actor)" : request.reason
+        try await mapped {
+            try await store.run { store throws(StoreError) in
+                guard let rollout = try store.rollout(id: id) else { throw StoreError(.notFound, "no rollout \(id)") }
+                guard rollout.state.canTransition(to: next) else {
+                    throw StoreError(.illegalTransition, "rollout \(id) is \(rollout.state.rawValue) and cannot \(action)")
+                }
+                _ = try store.transitionRollout(id: id, to: next, reason: reason, actor: actor)
+            }
+        }
+        log("rollout \(id): \(action) by \(actor)")
+        await step()
+        return try await status(request.rolloutID, includeAgents: false)
+    }
+
+    /// An aborted rollout is no longer active, so the engine does not see it: tell the
+    /// leaders of its clusters here.
+    private func announceAbort(_ id: Int64, reason: String) async {
+        let sends = (try? await store.run { store throws(StoreError) -> [(String, Instruction)] in
+            var sends: [(String, Instruction)] = []
+            for cluster in try store.rolloutClusters(rolloutID: id) {
+                guard let record = try store.cluster(id: cluster.clusterID), let leader = record.leaderID else { continue }
+                sends.append((leader, Instruction(
+                    leaderEpoch: UInt64(record.leaderEpoch),
+                    control: RolloutControl(rolloutID: UInt64(id), action: .abort, reason: reason.isEmpty ? "aborted by an operator" : reason))))
+            }
+            return sends
+        }) ?? []
+        for (agent, instruction) in sends { hub.send(instruction, to: agent) }
+    }
+
+    func status(_ rolloutID: UInt64, includeAgents: Bool) async throws -> RolloutStatus {
+        let id = Int64(clamping: rolloutID)
+        let connected = hub.connected
+        return try await mapped {
+            try await store.run { store throws(StoreError) -> RolloutStatus in
+                guard let rollout = try store.rollout(id: id) else { throw StoreError(.notFound, "no rollout \(rolloutID)") }
+                return try RolloutStatusBuilder(store: store, connected: connected).status(rollout, includeAgents: includeAgents)
+            }
+        }
+    }
+
+    /// Sends a snapshot now and whenever it changes (at most every `minIntervalMs`, default
+    /// 500 ms), ending after the rollout's final state.
+    private func watch(_ query: RolloutQuery, _ writer: StreamWriter<RolloutStatus>) async throws {
+        let interval = Duration.milliseconds(query.minIntervalMs == 0 ? 500 : max(100, Int(query.minIntervalMs)))
+        var lastSent: RolloutStatus?
+        while true {
+            let current = try await status(query.rolloutID, includeAgents: query.includeAgents)
+            // The timestamp alone changing is not news.
+            var key = current
+            key.updatedAtMs = 0
+            if key != lastSent {
+                try await writer.write(current)
+                lastSent = key
+            }
+            if current.state.isTerminal { return }
+            try await Task.sleep(for: interval)
+        }
+    }
+}
