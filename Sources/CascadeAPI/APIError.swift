@@ -3,9 +3,11 @@ public import CascadeRPC
 /// The statuses Cascade handlers answer with for the conditions services.md §5 names, so every
 /// program words them the same way and callers can rely on the codes.
 public enum APIError {
-    /// An instruction, report or call carries a leader epoch older than the receiver's.
+    /// An instruction, report or call carries a leader epoch other than the receiver's.
     public static func staleEpoch(_ got: UInt64, current: UInt64) -> RPCError {
-        RPCError(.failedPrecondition, "leader epoch \(got) is stale: the current epoch is \(current)")
+        got < current
+            ? RPCError(.failedPrecondition, "leader epoch \(got) is stale: the current epoch is \(current)")
+            : RPCError(.failedPrecondition, "leader epoch \(got) is newer than this node's epoch \(current): register again")
     }
 
     /// An agent acted for another id, or a member of another cluster called a leader.
@@ -38,8 +40,9 @@ public enum APIError {
     }
 }
 
-/// Refuses anything stamped with an epoch older than `current` (FAILED_PRECONDITION); a newer
-/// epoch is accepted, since the coordinator may have moved on before the receiver heard.
+/// Accepts only the receiver's own epoch (services.md §3.5): a lower one comes from a stale
+/// leader, a higher one means the receiver's own assignment is stale. Either way the sender or
+/// the receiver must `Register` again, so both are FAILED_PRECONDITION.
 public func checkEpoch(_ got: UInt64, current: UInt64) throws(RPCError) {
-    guard got >= current else { throw APIError.staleEpoch(got, current: current) }
+    guard got == current else { throw APIError.staleEpoch(got, current: current) }
 }

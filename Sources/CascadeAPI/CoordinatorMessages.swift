@@ -115,7 +115,7 @@ public struct Assignment: WireMessage, Hashable, Sendable {
     /// Where the leader serves `cascade.Leader`: "ip:port", "[ipv6]:port" for IPv6.
     public var leaderAddress: String
     public var leaderEpoch: UInt64
-    /// How often the agent sends a heartbeat report, in milliseconds.
+    /// How often the agent sends a heartbeat report, in milliseconds; 0 means 5000.
     public var reportIntervalMs: UInt32
     /// For a leader: the agent ids of its members, the only ones it serves.
     public var memberIDs: [String]
@@ -132,6 +132,12 @@ public struct Assignment: WireMessage, Hashable, Sendable {
         self.leaderEpoch = leaderEpoch
         self.reportIntervalMs = reportIntervalMs
         self.memberIDs = memberIDs
+    }
+
+    public static let defaultReportIntervalMs: UInt32 = 5000
+
+    public var effectiveReportIntervalMs: UInt32 {
+        reportIntervalMs == 0 ? Self.defaultReportIntervalMs : reportIntervalMs
     }
 
     public init(from reader: inout MessageReader) throws(WireError) {

@@ -163,12 +163,13 @@ extension Manifest {
         }
     }
 
-    /// `verifyChunk` for a received `Chunk`; its optional `sha256` hint must agree too.
+    /// `verifyChunk` for a received `Chunk`; its courtesy `sha256`, if present, must agree too.
     public func verify(_ chunk: Chunk) throws(ReleaseError) {
-        if let hint = chunk.sha256, Int(chunk.index) < chunkCount, hint != chunkHashes[Int(chunk.index)] {
+        let index = Int(chunk.index)
+        try verifyChunk(index: index, bytes: chunk.data)
+        if let claimed = chunk.sha256, claimed != chunkHashes[index] {
             throw ReleaseError(.chunkHashMismatch,
-                "chunk \(chunk.index) of release \(version) claims SHA-256 \(hint.hex), the manifest says \(chunkHashes[Int(chunk.index)].hex)")
+                "chunk \(index) of release \(version) claims SHA-256 \(claimed.hex), the manifest says \(chunkHashes[index].hex)")
         }
-        try verifyChunk(index: Int(chunk.index), bytes: chunk.data)
     }
 }

@@ -1,5 +1,5 @@
 /// A release version: dot-separated decimal numbers with an optional pre-release suffix,
-/// `1.10.2`, `2.0-rc1` (services.md §4.3).
+/// `1.10.2`, `2.0-rc1` (services.md §4.4).
 ///
 /// Numbers compare numerically (`1.10` > `1.9`); missing trailing numbers count as 0, so
 /// `1.2` == `1.2.0`. A pre-release orders before its release (`2.0-rc1` < `2.0`), and suffixes
