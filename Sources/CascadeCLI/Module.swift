@@ -1,1 +1,0 @@
-// CascadeCLI: placeholder until the module's first file lands.

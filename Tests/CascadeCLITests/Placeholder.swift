@@ -1,1 +1,0 @@
-// CascadeCLITests: placeholder until the first tests land.
