@@ -30,6 +30,7 @@ extension CoordinatorStore {
     /// Starts (or resumes) a push: records the verified manifest as an incomplete release.
     /// Pushing the same manifest and signature again returns the existing row, so an
     /// interrupted push resumes; a different release under the same version is refused.
+    @discardableResult
     public func createRelease(_ release: NewRelease, actor: EventActor) throws(StoreError) -> ReleaseRecord {
         try Self.validate(release)
         return try database.transaction { () throws(StoreError) -> ReleaseRecord in

@@ -115,16 +115,21 @@ extension CoordinatorStore {
             let now = clock()
             var failed: [RolloutAgentRecord] = []
             for expired in try expiredRolloutAgents(at: now) {
-                let seconds = expired.deadline.map { $0.since(expired.enteredAt) } ?? .zero
+                let allowed = (expired.deadline?.milliseconds ?? 0) - expired.enteredAt.milliseconds
                 failed.append(try transitionAgentInTransaction(
                     rolloutID: expired.rolloutID, agentID: expired.agentID, to: .failed,
-                    error: "timed out: \(expired.state.rawValue) for longer than \(seconds)", actor: actor))
+                    error: "timed out: \(expired.state.rawValue) for longer than \(Self.seconds(allowed))", actor: actor))
             }
             return failed
         }
     }
 
     // MARK: - Helpers
+
+    /// "120 s", or "1.5 s" when not whole.
+    static func seconds(_ milliseconds: Int64) -> String {
+        milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(Double(milliseconds) / 1000) s"
+    }
 
     private func requireRolloutAgent(_ rolloutID: Int64, _ agentID: String) throws(StoreError) -> RolloutAgentRecord {
         guard let record = try rolloutAgent(rolloutID: rolloutID, agentID: agentID) else {

@@ -42,7 +42,8 @@ final class Statement {
             case .real(let number):
                 status = sqlite3_bind_double(handle, index, number)
             case .text(let text):
-                status = sqlite3_bind_text(handle, index, text, -1, cascade_sqlite_transient())
+                // The byte count, not -1: text may hold NUL characters.
+                status = sqlite3_bind_text(handle, index, text, Int32(text.utf8.count), cascade_sqlite_transient())
             case .blob(let bytes):
                 // An empty array may have no base address; bind a zero-length blob, not NULL.
                 status = bytes.isEmpty

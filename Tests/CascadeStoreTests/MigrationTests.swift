@@ -1,0 +1,86 @@
+@testable import CascadeStore
+import CascadeTestSupport
+import Testing
+
+@Suite("Schema migrations")
+struct MigrationTests {
+    func names(_ database: Database, type: String) throws -> [String] {
+        try database.query("SELECT name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%' ORDER BY name", [.text(type)]) {
+            $0.text(0)
+        }
+    }
+
+    @Test("an empty database migrates to the newest version with every table and index")
+    func fromEmpty() throws {
+        let directory = try TemporaryDirectory()
+        let database = try Database(path: directory.file("db"))
+        #expect(try Migrator.version(of: database) == 0)
+        let result = try Migrator.migrate(database)
+        #expect(result.from == 0)
+        #expect(result.to == 2)
+        #expect(Schema.latestVersion == 2)
+        #expect(try names(database, type: "table") == [
+            "agents", "clusters", "events", "release_chunks", "releases", "rollout_agents", "rollout_clusters", "rollouts",
+        ])
+        #expect(try names(database, type: "index") == [
+            "agents_cluster", "events_kind", "events_subject", "rollout_agents_agent", "rollout_agents_cluster",
+            "rollout_agents_deadline", "rollouts_state",
+        ])
+        // Migrating again is a no-op.
+        #expect(try Migrator.migrate(database) == (2, 2))
+    }
+
+    @Test("a version 1 database with rows migrates to version 2 and keeps its rows")
+    func fromPrevious() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("db")
+        do {
+            let database = try Database(path: path)
+            #expect(try Migrator.migrate(database, to: 1) == (0, 1))
+            #expect(try !names(database, type: "index").contains("rollout_agents_deadline"))
+            try database.execute("INSERT INTO clusters (prefix, created_ms, updated_ms) VALUES ('10.0.0.0/24', 1, 1)")
+            try database.execute("""
+                INSERT INTO agents (id, address, port, cluster_id, main_version, upgrader_version, role, cpu_idle, mem_idle,
+                                    last_seen_ms, state, registered_ms)
+                VALUES ('a1', '10.0.0.5', 7000, 1, '1.0', '1.0', 'member', 0.5, 0.25, 10, 'online', 10)
+                """)
+            try database.execute(
+                "INSERT INTO events (time_ms, actor_role, actor_id, kind, subject, detail) VALUES (5, 'operator', 'o', 'k', 's', 'd')")
+        }
+        let store = try CoordinatorStore(path: path)
+        #expect(try store.schemaVersion == 2)
+        #expect(try names(store.database, type: "index").contains("rollout_agents_deadline"))
+        let agent = try #require(try store.agent(id: "a1"))
+        #expect(agent.clusterPrefix == "10.0.0.0/24")
+        #expect(agent.memoryIdle == 0.25)
+        #expect(try store.events().map(\.detail) == ["d"])
+        // The deadline sweep's query uses the new index.
+        let plan = try store.database.query(
+            "EXPLAIN QUERY PLAN SELECT agent_id FROM rollout_agents WHERE deadline_ms IS NOT NULL AND deadline_ms <= 5"
+        ) { $0.text(3) }
+        #expect(plan.contains { $0.contains("rollout_agents_deadline") })
+    }
+
+    @Test("a database from a newer schema is refused")
+    func tooNew() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("db")
+        do {
+            let database = try Database(path: path)
+            try database.executeScript("PRAGMA user_version = 99")
+        }
+        let error = #expect(throws: StoreError.self) { try CoordinatorStore(path: path) }
+        #expect(error?.code == .schemaTooNew)
+        #expect(error?.message == "the database \(path) has schema version 99; this build knows versions up to 2")
+    }
+
+    @Test("a failing migration leaves the previous version and no partial tables")
+    func failingMigration() throws {
+        let directory = try TemporaryDirectory()
+        let database = try Database(path: directory.file("db"))
+        let broken = Migration(version: 2, summary: "broken", sql: "CREATE TABLE half (x INTEGER); CREATE TABLE agents (x INTEGER);")
+        #expect(throws: StoreError.self) { try Migrator.migrate(database, migrations: [Schema.version1, broken]) }
+        #expect(try Migrator.version(of: database) == 1)
+        #expect(try !names(database, type: "table").contains("half"))
+    }
+}

@@ -1,1 +1,0 @@
-// CascadeStoreTests: placeholder until the first tests land.
