@@ -109,15 +109,8 @@ final class Database {
 
     /// Runs several `;`-separated statements without parameters (migrations, pragmas).
     func executeScript(_ sql: String) throws(StoreError) {
-        var message: UnsafeMutablePointer<CChar>?
-        let status = sqlite3_exec(handle, sql, nil, nil, &message)
-        guard status == SQLITE_OK else {
-            let detail = message.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(status))
-            sqlite3_free(message)
-            var error = Database.error(handle, status, "running a script", sql: sql)
-            error = StoreError(error.code, "running a script failed: \(detail)", sqliteCode: status, context: sql)
-            throw error
-        }
+        let status = sqlite3_exec(handle, sql, nil, nil, nil)
+        guard status == SQLITE_OK else { throw Database.error(handle, status, "running a script", sql: sql) }
     }
 
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }

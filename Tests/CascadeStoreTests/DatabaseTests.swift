@@ -88,3 +88,23 @@ struct DatabaseTests {
         #expect(error?.message == "statement expects 1 parameters, got 0")
     }
 }
+
+@Suite("Locking")
+struct LockingTests {
+    @Test("a write blocked by another process's transaction fails with busy after the busy timeout")
+    func busy() throws {
+        let directory = try TemporaryDirectory()
+        let store = try CoordinatorStore(
+            dataDirectory: directory.path, configuration: StoreConfiguration(busyTimeout: .milliseconds(50)))
+        let other = try Database(path: store.path)
+        try other.executeScript("BEGIN IMMEDIATE")
+        let error = #expect(throws: StoreError.self) {
+            try store.registerAgent(AgentRegistration(
+                id: "a1", address: "127.0.1.1", port: 1, mainVersion: "1", upgraderVersion: "1", cpuIdle: 0, memoryIdle: 0))
+        }
+        #expect(error?.code == .busy)
+        #expect(error?.message == "running a script failed: database is locked")
+        try other.executeScript("ROLLBACK")
+        #expect(try store.agents().isEmpty)
+    }
+}

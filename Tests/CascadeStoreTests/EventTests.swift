@@ -1,0 +1,35 @@
+@testable import CascadeStore
+import Testing
+
+@Suite("Audit log")
+struct EventTests {
+    @Test("events keep actor, time, kind, subject and detail, and filter by id, kind and subject")
+    func filters() throws {
+        let fixture = try StoreFixture()
+        let store = fixture.store
+        let first = try store.appendEvent(actor: .operator("alice"), kind: "custom.one", subject: "x:1", detail: "one")
+        fixture.clock.advance(.seconds(1))
+        try store.appendEvent(actor: .agent("a1"), kind: "custom.two", subject: "x:2", detail: "two")
+        try store.appendEvent(actor: .coordinator(), kind: "custom.one", subject: "x:2", detail: "three")
+        let all = try store.events()
+        #expect(all.map(\.detail) == ["one", "two", "three"])
+        #expect(all[0] == EventRecord(
+            id: first, time: Timestamp(milliseconds: 1_700_000_000_000), actor: EventActor(role: "operator", id: "alice"),
+            kind: "custom.one", subject: "x:1", detail: "one"))
+        #expect(all[1].time == Timestamp(milliseconds: 1_700_000_001_000))
+        #expect(all[2].actor.description == "coordinator/coordinator")
+        #expect(try store.events(afterID: first).map(\.detail) == ["two", "three"])
+        #expect(try store.events(kind: "custom.one").map(\.detail) == ["one", "three"])
+        #expect(try store.events(subject: "x:2").map(\.detail) == ["two", "three"])
+        #expect(try store.events(kind: "custom.one", subject: "x:2").map(\.detail) == ["three"])
+        #expect(try store.events(limit: 1).map(\.detail) == ["one"])
+        #expect(try store.recentEvents(limit: 2).map(\.detail) == ["two", "three"])
+    }
+
+    @Test("timestamps print as ISO 8601 in UTC")
+    func timestampText() {
+        #expect(Timestamp(milliseconds: 1_700_000_000_250).description == "2023-11-14T22:13:20.250Z")
+        #expect(Timestamp(milliseconds: -1).description == "1969-12-31T23:59:59.999Z")
+        #expect((Timestamp(milliseconds: 0) + .milliseconds(1500)).milliseconds == 1500)
+    }
+}
