@@ -58,8 +58,9 @@ public struct IdleWeights: Hashable, Sendable, CustomStringConvertible {
     public var cpu: UInt32
     public var memory: UInt32
 
-    /// CPU and memory count equally unless configured otherwise.
-    public static let `default` = IdleWeights(cpu: 1, memory: 1)
+    /// 0.6 and 0.4 as integer parts: CPU counts more, since serving chunks (hashing, TLS) is
+    /// CPU-bound. The same order as the coordinator's default weights (services.md §2.3).
+    public static let `default` = IdleWeights(cpu: 3, memory: 2)
 
     public init(cpu: UInt32, memory: UInt32) {
         self.cpu = cpu

@@ -169,17 +169,19 @@ public struct ReleaseStatusResponse: WireMessage, Hashable, Sendable {
         self.presentBitmap = presentBitmap
     }
 
-    /// Builds the bitmap from the indexes held.
+    /// Builds the bitmap from the indexes held; indexes outside the release are ignored.
     public init(release: ReleaseInfo?, present: some Sequence<Int>) {
-        var bitmap = [UInt8](repeating: 0, count: (Int(release?.chunkCount ?? 0) + 7) / 8)
-        for index in present where index >= 0 && index / 8 < bitmap.count {
+        let count = Int(release?.chunkCount ?? 0)
+        var bitmap = [UInt8](repeating: 0, count: (count + 7) / 8)
+        for index in present where index >= 0 && index < count {
             bitmap[index / 8] |= 1 << UInt8(index % 8)
         }
         self.init(release: release, presentBitmap: bitmap)
     }
 
+    /// Whether chunk `index` is held; bits past the release's chunk count never count.
     public func hasChunk(_ index: Int) -> Bool {
-        guard index >= 0 && index / 8 < presentBitmap.count else { return false }
+        guard index >= 0 && index < Int(release?.chunkCount ?? 0) && index / 8 < presentBitmap.count else { return false }
         return presentBitmap[index / 8] & (1 << UInt8(index % 8)) != 0
     }
 
