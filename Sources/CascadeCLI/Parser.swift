@@ -69,6 +69,11 @@ struct Parser {
             }
             return .run(chain: chain, options: options, positionals: try assign(loose, to: command.positionals))
         } catch {
+            // "--help" anywhere (before "--") wins over mistakes elsewhere on the line.
+            let beforeSeparator = words.prefix { $0 != "--" }
+            if error.kind == .usage, beforeSeparator.contains("--help") || beforeSeparator.contains("-h") {
+                return .help(chain)
+            }
             throw error.at(path())
         }
     }
