@@ -172,3 +172,16 @@ extension CoordinatorStore {
         return try requireRolloutAgent(rolloutID, agentID)
     }
 }
+
+extension CoordinatorStore {
+    /// The patent's sixth server: among the cluster's live members (not its leader) that are
+    /// healthy in this rollout, the one with the highest idle weight (ties by smallest id). It
+    /// sends the leader the second instruction. Nil when no member qualifies.
+    public func bestHealthyMember(rolloutID: Int64, clusterID: Int64) throws(StoreError) -> AgentRecord? {
+        let leaderID = try cluster(id: clusterID)?.leaderID
+        let healthy = Set(try rolloutAgents(rolloutID: rolloutID, clusterID: clusterID).filter { $0.state == .healthy }.map(\.agentID))
+        let members = try agents(inCluster: clusterID).filter { $0.id != leaderID && healthy.contains($0.id) }
+        let best = LeaderElection.best(members.map { LeaderCandidate(id: $0.id, weight: $0.weight, isLive: $0.isLive) })
+        return members.first { $0.id == best?.id }
+    }
+}

@@ -151,4 +151,20 @@ struct RolloutAgentTests {
         }
         #expect(try fixture.store.rolloutAgents(rolloutID: id, clusterID: 1).map(\.agentID) == ["a1", "a2", "a3"])
     }
+
+    @Test("the sixth server is the live healthy member with the highest weight, never the leader")
+    func sixthServer() throws {
+        let (fixture, id) = try Self.running()  // a1 leads, a2 is a member
+        let store = fixture.store
+        try fixture.register("a3", "127.0.1.3", cpu: 0.9, memory: 0.9)
+        try fixture.register("a4", "127.0.1.4", cpu: 0.1, memory: 0.1)
+        for agent in ["a3", "a4"] { _ = try store.addRolloutAgent(rolloutID: id, agentID: agent) }
+        #expect(try store.bestHealthyMember(rolloutID: id, clusterID: 1) == nil)
+        for agent in ["a1", "a2", "a3", "a4"] {
+            _ = try store.transitionRolloutAgent(rolloutID: id, agentID: agent, to: agent == "a2" ? .failed : .healthy, actor: .agent(agent))
+        }
+        #expect(try store.bestHealthyMember(rolloutID: id, clusterID: 1)?.id == "a3")
+        try store.markAgentOffline(id: "a3", reason: "restarting")
+        #expect(try store.bestHealthyMember(rolloutID: id, clusterID: 1)?.id == "a4")
+    }
 }
