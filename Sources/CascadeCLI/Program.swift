@@ -1,5 +1,13 @@
 /// A program: its command tree, where its config file lives, and the `run` entry that maps
-/// errors to exit codes (`exit(await program.run(Array(CommandLine.arguments.dropFirst())))`).
+/// errors to exit codes. An executable's `main.swift` is one line: `exit(await program.main())`.
+///
+///     let program = Program(Command("cascadectl", summary: "Operate a Cascade fleet.",
+///         options: [.value("config", valueName: "PATH", help: "Config file.", global: true, configurable: false)],
+///         subcommands: [Command("rollout", summary: "Rollouts.", subcommands: [
+///             Command("start", summary: "Start a rollout.",
+///                     options: [.value("release", valueName: "VERSION", help: "Release.", required: true)],
+///                     run: { context in context.print(try context.arguments.string("release")) }),
+///         ])]), configOption: "config", defaultConfigPath: "~/.config/cascade/cascadectl.conf")
 public struct Program: Sendable {
     /// The root command; its name is the program name used in messages.
     public let root: Command
@@ -68,6 +76,11 @@ public struct Program: Sendable {
         } catch {
             throw error.at(path)
         }
+    }
+
+    /// Runs with the process's arguments, environment and standard streams; returns the exit code.
+    public func main() async -> Int32 {
+        await run(Array(CommandLine.arguments.dropFirst()), environment: .process)
     }
 
     /// Parses and runs; returns the exit code (0, 1 or 2) after printing help, output or the error.
