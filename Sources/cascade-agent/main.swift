@@ -1,1 +1,6 @@
-print("not built yet")
+import CascadeAgent
+#if canImport(Glibc)
+import Glibc
+#endif
+
+exit(AgentCommandLine.main(Array(CommandLine.arguments.dropFirst())))

@@ -1,1 +1,6 @@
-print("not built yet")
+import CascadeUpgrader
+#if canImport(Glibc)
+import Glibc
+#endif
+
+exit(UpgraderCommandLine.main(Array(CommandLine.arguments.dropFirst())))

@@ -1,1 +1,0 @@
-// CascadeAgent: placeholder until the module's first file lands.

@@ -1,0 +1,54 @@
+public import CascadeInstall
+import CascadeUpgrader
+import Foundation
+
+/// How the main program hands a verified release to the upgrader. The fleet runtime calls
+/// `stage` with the verified bundle (and the manifest's size as the limit), then `handOff`;
+/// `cascade-agent upgrade` does the same from the command line and then `waitForOutcome`.
+public struct ReleaseHandoff: Sendable {
+    public let layout: AgentLayout
+
+    public init(layout: AgentLayout) {
+        self.layout = layout
+    }
+
+    /// Unpacks `bundle` safely into `<root>/main/releases/<VERSION>`; returns the version.
+    public func stage(bundle: String, limits: UnpackLimits = .standard) throws(InstallError) -> String {
+        guard layout.isInstalled else {
+            throw InstallError(.layout, "\(layout.root) has no installed agent; run `cascade-agent install` first")
+        }
+        let lock = try FileLock.acquireWaiting(layout.switchLock)
+        defer { withExtendedLifetime(lock) {} }
+        return try ReleaseStore(layout: layout).add(bundle: bundle, limits: limits)
+    }
+
+    /// Asks the upgrader to switch the main program to the staged `version`. Returns once the
+    /// upgrader accepted; the caller (when it is the main program) is stopped soon after.
+    /// `retry` tries a version that failed before.
+    public func handOff(version: String, retry: Bool = false) throws(InstallError) {
+        let reply = try ControlSocket.request(layout.socketPath, "UPGRADE-MAIN \(version)\(retry ? " retry" : "")")
+        guard reply.hasPrefix("OK") else {
+            throw InstallError(.refused, reply.hasPrefix("ERR ") ? String(reply.dropFirst(4)) : "the upgrader answered \"\(reply)\"")
+        }
+    }
+
+    /// Waits for the upgrade to `version` asked for at `since` (seconds since 1970) to settle:
+    /// the main program's result and, when it was upgraded, the upgrader's.
+    public func waitForOutcome(version: String, since: Double, timeout: Duration) throws(InstallError) -> [UpgradeResult] {
+        let records = AgentRecords(layout: layout)
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        func fresh(_ program: Program) -> UpgradeResult? {
+            guard let result = records.lastResult(program), result.version == version, result.time >= since else { return nil }
+            return result
+        }
+        while clock.now < deadline {
+            if let main = fresh(.main) {
+                guard main.outcome == .upgraded else { return [main] }
+                if let upgrader = fresh(.upgrader) { return [main, upgrader] }
+            }
+            pollPause(.milliseconds(100))
+        }
+        throw InstallError(.timeout, "the upgrade to \(version) did not settle within \(timeout); see `cascade-agent status`")
+    }
+}

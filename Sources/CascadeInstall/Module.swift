@@ -1,1 +1,0 @@
-// CascadeInstall: placeholder until the module's first file lands.

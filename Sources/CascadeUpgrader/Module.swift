@@ -1,1 +1,0 @@
-// CascadeUpgrader: placeholder until the module's first file lands.

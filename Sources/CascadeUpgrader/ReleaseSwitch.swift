@@ -1,0 +1,111 @@
+public import CascadeInstall
+
+/// Switches one program to a new release, run by the *other* program of the pair:
+/// record → stop → switch `current` → start → wait for health → confirm (or roll back).
+/// Every step is persisted first in the switch record, so a crash anywhere is settled by
+/// `SwitchJournal.repair` at the next start. Fault points (debug builds) are named
+/// "<program>-after-record", "-after-stop", "-after-switch", "-after-start", "-after-confirm".
+public struct ReleaseSwitch: Sendable {
+    public let layout: AgentLayout
+    public let supervisor: PeerSupervisor
+    public let config: AgentConfig
+
+    public init(supervisor: PeerSupervisor, config: AgentConfig) {
+        self.layout = supervisor.layout
+        self.supervisor = supervisor
+        self.config = config
+    }
+
+    private var program: Program { supervisor.program }
+    private var store: ReleaseStore { ReleaseStore(layout: layout) }
+    private var journal: SwitchJournal { SwitchJournal(layout: layout) }
+
+    /// Upgrades to `version` (already in releases/); `healthy` says whether the started pid has
+    /// reported healthy. Returns the recorded result; throws only when nothing was changed.
+    public func perform(to version: String, healthy: (Int32) -> Bool) throws(InstallError) -> UpgradeResult {
+        let from = try withSwitchLock { () throws(InstallError) -> String in
+            guard try journal.load(program) == nil else {
+                throw InstallError(.refused, "a switch of \(program) is already in progress")
+            }
+            guard let from = store.currentVersion(program) else {
+                throw InstallError(.layout, "\(program) has no current release in \(layout.root)")
+            }
+            guard from != version else { throw InstallError(.refused, "\(program) already runs \(version)") }
+            _ = try ReleaseCheck.validate(layout.releaseDirectory(program, version))
+            try journal.save(SwitchRecord(program: program, from: from, to: version, phase: .prepared))
+            return from
+        }
+        Log.info("upgrading \(program) from \(from) to \(version)")
+        fault("after-record")
+        supervisor.pause()
+        defer { supervisor.resume() }
+        supervisor.stop(grace: config.stopGrace)
+        fault("after-stop")
+        try withSwitchLock { () throws(InstallError) in
+            try journal.save(SwitchRecord(program: program, from: from, to: version, phase: .switched))
+            try store.point(program, at: version)
+        }
+        fault("after-switch")
+        let failure: String?
+        do throws(InstallError) {
+            let pid = try supervisor.start()
+            fault("after-start")
+            failure = waitHealthy(pid, version: version, healthy: healthy)
+        } catch {
+            failure = error.message
+        }
+        if let failure {
+            return try rollBack(from: from, to: version, reason: failure)
+        }
+        try withSwitchLock { () throws(InstallError) in
+            try journal.save(SwitchRecord(program: program, from: from, to: version, phase: .confirmed))
+        }
+        fault("after-confirm")
+        let result = UpgradeResult(program: program, version: version, outcome: .upgraded, reason: "upgraded from \(from)")
+        try withSwitchLock { () throws(InstallError) in
+            try store.point(program, current: false, at: from)
+            store.prune(program)
+            try AgentRecords(layout: layout).recordResult(result)
+            try journal.clear(program)
+        }
+        Log.info("\(program) upgraded from \(from) to \(version)")
+        return result
+    }
+
+    /// nil when healthy within the deadline, else why not.
+    private func waitHealthy(_ pid: Int32, version: String, healthy: (Int32) -> Bool) -> String? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + config.healthDeadline
+        while clock.now < deadline {
+            if healthy(pid) { return nil }
+            if !supervisor.childIsRunning(pid) { return "\(program) \(version) exited before reporting healthy" }
+            pollPause(.milliseconds(20))
+        }
+        return "\(program) \(version) did not report healthy within \(config.healthDeadline)"
+    }
+
+    private func rollBack(from: String, to version: String, reason: String) throws(InstallError) -> UpgradeResult {
+        Log.info("rolling \(program) back to \(from): \(reason)")
+        supervisor.stop(grace: config.stopGrace)
+        let result = UpgradeResult(program: program, version: version, outcome: .rolledBack, reason: reason)
+        try withSwitchLock { () throws(InstallError) in
+            try store.point(program, at: from)
+            let records = AgentRecords(layout: layout)
+            try records.recordFailure(program, version: version, reason: reason)
+            try records.recordResult(result)
+            try journal.clear(program)
+        }
+        _ = try? supervisor.start()
+        return result
+    }
+
+    private func fault(_ step: String) {
+        FaultPoint.hit("\(program.rawValue)-\(step)", layout: layout)
+    }
+
+    private func withSwitchLock<T>(_ body: () throws(InstallError) -> T) throws(InstallError) -> T {
+        let lock = try FileLock.acquireWaiting(layout.switchLock)
+        defer { withExtendedLifetime(lock) {} }
+        return try body()
+    }
+}

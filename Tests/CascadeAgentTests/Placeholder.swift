@@ -1,1 +1,0 @@
-// CascadeAgentTests: placeholder until the first tests land.

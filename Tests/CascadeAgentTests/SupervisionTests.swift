@@ -1,0 +1,74 @@
+import CascadeAgent
+import CascadeInstall
+import CascadeTestSupport
+import Foundation
+import Testing
+
+@Suite("Mutual supervision")
+struct SupervisionTests {
+    @Test("the upgrader starts the main program; status shows both versions and pids")
+    func pairStarts() async throws {
+        let pair = try AgentPair()
+        defer { pair.stop() }
+        try pair.start()
+        let pids = try await pair.waitSettled(main: "1.0", upgrader: "1.0")
+        #expect(pids.main != pids.upgrader)
+        let (status, process) = try await pair.cli(["status", "--root", pair.layout.root])
+        #expect(status == 0)
+        let line = try await process.line(startingWith: "  process:          running, pid \(pids.main)")
+        #expect(line.hasSuffix("version 1.0"))
+    }
+
+    @Test("a main program killed with SIGKILL is restarted by the upgrader")
+    func mainIsRestarted() async throws {
+        let pair = try AgentPair()
+        defer { pair.stop() }
+        try pair.start()
+        let before = try await pair.waitSettled(main: "1.0", upgrader: "1.0")
+        kill(before.main, SIGKILL)
+        let after = try await waitUntil(within: .seconds(10), "a new main program") {
+            pair.settled(main: "1.0", upgrader: "1.0").flatMap { $0.main != before.main ? $0 : nil }
+        }
+        #expect(after.upgrader == before.upgrader)
+    }
+
+    @Test("an upgrader killed with SIGKILL is restarted by the main program")
+    func upgraderIsRestarted() async throws {
+        let pair = try AgentPair()
+        defer { pair.stop() }
+        try pair.start()
+        let before = try await pair.waitSettled(main: "1.0", upgrader: "1.0")
+        kill(before.upgrader, SIGKILL)
+        let after = try await waitUntil(within: .seconds(10), "a new upgrader") {
+            pair.settled(main: "1.0", upgrader: "1.0").flatMap { $0.upgrader != before.upgrader ? $0 : nil }
+        }
+        #expect(after.main == before.main)
+        // The restarted upgrader is not the main program's parent, yet it still watches it.
+        kill(after.main, SIGKILL)
+        _ = try await waitUntil(within: .seconds(10), "a main program restarted by the new upgrader") {
+            pair.settled(main: "1.0", upgrader: "1.0").flatMap { $0.main != after.main ? $0 : nil }
+        }
+    }
+
+    @Test("a main program that keeps dying is reported as a crash loop")
+    func crashLoopIsReported() async throws {
+        let pair = try AgentPair(behavior: ["main=exit-at-start"])
+        defer { pair.stop() }
+        try pair.start()
+        let reason = try await waitUntil(within: .seconds(15), "a crash loop record") { pair.status(.main).crashLoop }
+        #expect(reason.contains("restarted"))
+        #expect(pair.status(.upgrader).running != nil, "the upgrader keeps running")
+    }
+
+    @Test("stop ends both programs and neither restarts the other")
+    func stopEndsThePair() async throws {
+        let pair = try AgentPair()
+        defer { pair.stop() }
+        try pair.start()
+        _ = try await pair.waitSettled(main: "1.0", upgrader: "1.0")
+        let (status, _) = try await pair.cli(["stop", "--root", pair.layout.root])
+        #expect(status == 0)
+        #expect(!FileLock.isHeld(pair.layout.lockFile(.main)))
+        #expect(!FileLock.isHeld(pair.layout.lockFile(.upgrader)))
+    }
+}
