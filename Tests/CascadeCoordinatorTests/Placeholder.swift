@@ -1,1 +1,0 @@
-// CascadeCoordinatorTests: placeholder until the first tests land.

@@ -1,0 +1,189 @@
+import CascadeAPI
+import CascadeCoordinator
+import CascadeRPC
+import CascadeTestSupport
+import Testing
+
+/// The fleet as these tests build it: agents named a<subnet>-<n> on 127.0.<subnet>.<n+10>,
+/// registered in the order given (the first agent of a subnet leads it: leaders are stable).
+func makeAgents(_ fixture: CoordinatorFixture, _ spec: [(id: String, cpu: Double)], version: String = "1.0") async throws -> [String: FakeAgent] {
+    var agents: [String: FakeAgent] = [:]
+    for (id, cpu) in spec {
+        let subnet = id.dropFirst().prefix { $0 != "-" }
+        let host = 10 + Int(id.split(separator: "-")[1])!
+        let agent = try FakeAgent(fixture, id: id, address: "127.0.\(subnet).\(host)")
+        _ = try await agent.register(version: version, cpu: cpu)
+        try await agent.connect()
+        agents[id] = agent
+    }
+    return agents
+}
+
+func rolloutStatus(_ fixture: CoordinatorFixture, _ id: UInt64) async throws -> RolloutStatus {
+    try await fixture.operatorClient.unary(OperatorService.getRollout, RolloutQuery(rolloutID: id, includeAgents: true))
+}
+
+func waitForRollout(_ fixture: CoordinatorFixture, _ id: UInt64, _ state: RolloutState) async throws -> RolloutStatus {
+    let deadline = ContinuousClock.now + .seconds(15)
+    while true {
+        let status = try await rolloutStatus(fixture, id)
+        if status.state == state { return status }
+        guard ContinuousClock.now < deadline else { throw TestFailure("rollout \(id) is \(status.state), not \(state): \(status.message)") }
+        try await Task.sleep(for: .milliseconds(20))  // poll interval, bounded by the deadline above
+    }
+}
+
+func waitForAgent(_ fixture: CoordinatorFixture, _ id: UInt64, _ agent: String, _ state: AgentRolloutState) async throws {
+    let deadline = ContinuousClock.now + .seconds(15)
+    while try await rolloutStatus(fixture, id).agents.first(where: { $0.agentID == agent })?.progress.state != state {
+        guard ContinuousClock.now < deadline else { throw TestFailure("\(agent) never became \(state) in rollout \(id)") }
+        try await Task.sleep(for: .milliseconds(20))  // poll interval, bounded by the deadline above
+    }
+}
+
+/// Walks a member through the states an upgrading agent reports.
+func upgrade(_ agent: FakeAgent, rollout: UInt64) {
+    agent.report(.instructed, rollout: rollout)
+    agent.report(.downloading, rollout: rollout, bytes: 150_000)
+    agent.report(.installing, rollout: rollout, bytes: 300_000)
+    agent.report(.healthy, rollout: rollout)
+}
+
+@Suite("Coordinator rollout engine")
+struct RolloutFlowTests {
+    @Test("clusters go one at a time: members through their leader, then the leader after the best upgraded member is cued")
+    func fullRollout() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5), ("a1-03", 0.7), ("a2-02", 0.8), ("a2-01", 0.3)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let started = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(
+            releaseVersion: "1.1", policy: RolloutPolicy(maxUnavailable: 1, maxParallelClusters: 1)))
+        let id = started.rolloutID
+
+        let order = try await agents["a1-01"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        #expect(order.clusterRollout?.members.map(\.agentID).sorted() == ["a1-01", "a1-02", "a1-03"])
+        #expect(order.clusterRollout?.signedManifest != nil)
+        #expect(agents["a2-02"]!.instructions.allSatisfy { $0.clusterRollout == nil })
+
+        upgrade(agents["a1-02"]!, rollout: id)
+        upgrade(agents["a1-03"]!, rollout: id)
+        // a1-03 has the higher idle weight of the two upgraded members: it is the sixth server.
+        _ = try await agents["a1-03"]!.instruction("the second-instruction cue") { $0.secondInstructionCue?.rolloutID == id }
+        #expect(agents["a1-02"]!.instructions.allSatisfy { $0.secondInstructionCue == nil })
+        upgrade(agents["a1-01"]!, rollout: id)
+
+        // Then the second cluster.
+        _ = try await agents["a2-02"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        upgrade(agents["a2-01"]!, rollout: id)
+        _ = try await agents["a2-01"]!.instruction("the second-instruction cue") { $0.secondInstructionCue?.rolloutID == id }
+        upgrade(agents["a2-02"]!, rollout: id)
+
+        let done = try await waitForRollout(fixture, id, .succeeded)
+        #expect(done.totals.healthy == 5)
+        #expect(done.clusterProgress.map(\.phase) == [.succeeded, .succeeded])
+        #expect(Set(done.agents.map(\.progress.state)) == [.healthy])
+        let events = try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000, rolloutID: id))
+        #expect(events.events.contains { $0.kind == "rollout.created" && $0.actor == "operator/alice" })
+        #expect(events.events.contains { $0.kind == "rollout.state" && $0.detail.contains("succeeded") })
+    }
+
+    @Test("a leader that drops mid-rollout is replaced by the best live member, which gets the order with the next epoch")
+    func failover() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5), ("a1-03", 0.7)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let id = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(releaseVersion: "1.1")).rolloutID
+        let first = try await agents["a1-01"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        upgrade(agents["a1-02"]!, rollout: id)
+        try await waitForAgent(fixture, id, "a1-02", .healthy)
+
+        agents["a1-01"]!.disconnect()
+        let promoted = try await agents["a1-03"]!.instruction("its promotion") {
+            $0.assignment?.role == .leader && $0.assignment?.leaderEpoch == first.leaderEpoch + 1
+        }
+        #expect(promoted.assignment?.leaderID == "a1-03")
+        let told = try await agents["a1-02"]!.instruction("the new leader") { $0.assignment?.leaderID == "a1-03" }
+        #expect(told.assignment?.leaderEpoch == first.leaderEpoch + 1)
+        let order = try await agents["a1-03"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        #expect(order.leaderEpoch == first.leaderEpoch + 1)
+        // The acting leader continues from the database: a1-02 is already done.
+        #expect(order.clusterRollout?.members.first { $0.agentID == "a1-02" }?.progress?.state == .healthy)
+        let events = try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000))
+        #expect(events.events.contains { $0.kind == "cluster.leader-changed" && $0.detail.contains("a1-03") })
+    }
+
+    @Test("a spent failure budget fails the rollout, the leader is told to abort and is never upgraded")
+    func failureBudget() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5), ("a1-03", 0.7)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let id = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(releaseVersion: "1.1")).rolloutID
+        _ = try await agents["a1-01"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        agents["a1-02"]!.report(.instructed, rollout: id)
+        agents["a1-02"]!.report(.installing, rollout: id)
+        agents["a1-02"]!.report(.rolledBack, rollout: id, error: "the new main program did not report healthy within 60 s")
+        let failed = try await waitForRollout(fixture, id, .failed)
+        #expect(failed.message.contains("failure budget of 0% is spent: 1 of 3 agents failed"))
+        _ = try await agents["a1-01"]!.instruction("the abort") { $0.control?.action == .abort && $0.control?.rolloutID == id }
+        #expect(failed.agents.first { $0.agentID == "a1-01" }?.progress.state == .pending)
+        #expect(agents.values.allSatisfy { agent in agent.instructions.allSatisfy { $0.secondInstructionCue == nil } })
+    }
+
+    @Test("pause, resume and abort follow the state machine; illegal moves are FAILED_PRECONDITION")
+    func transitions() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let ops = fixture.operatorClient
+        let id = try await ops.unary(OperatorService.startRollout, StartRolloutRequest(releaseVersion: "1.1")).rolloutID
+        _ = try await waitForRollout(fixture, id, .running)
+        #expect(try await ops.unary(OperatorService.pauseRollout, RolloutControlRequest(rolloutID: id)).state == .paused)
+        _ = try await agents["a1-01"]!.instruction("the pause") { $0.control?.action == .pause }
+        let again = await #expect(throws: RPCError.self) {
+            _ = try await ops.unary(OperatorService.pauseRollout, RolloutControlRequest(rolloutID: id))
+        }
+        #expect(again?.code == .failedPrecondition)
+        #expect(again?.message == "rollout \(id) is paused and cannot pause")
+        #expect(try await ops.unary(OperatorService.resumeRollout, RolloutControlRequest(rolloutID: id)).state == .running)
+        _ = try await agents["a1-01"]!.instruction("the resume") { $0.control?.action == .resume }
+        #expect(try await ops.unary(OperatorService.abortRollout, RolloutControlRequest(rolloutID: id, reason: "test")).state == .aborted)
+        _ = try await agents["a1-01"]!.instruction("the abort") { $0.control?.action == .abort }
+        let late = await #expect(throws: RPCError.self) {
+            _ = try await ops.unary(OperatorService.resumeRollout, RolloutControlRequest(rolloutID: id))
+        }
+        #expect(late?.code == .failedPrecondition)
+        let missing = await #expect(throws: RPCError.self) {
+            _ = try await ops.unary(OperatorService.pauseRollout, RolloutControlRequest(rolloutID: 99))
+        }
+        #expect(missing?.code == .notFound)
+    }
+
+    @Test("rolling out a lower version than the fleet runs needs an explicit rollback")
+    func rollbackNeedsFlag() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9)], version: "2.0")
+        defer { for agent in agents.values { agent.disconnect() } }
+        let refused = await #expect(throws: RPCError.self) {
+            _ = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(releaseVersion: "1.1"))
+        }
+        #expect(refused?.code == .failedPrecondition)
+        #expect(refused?.message.contains("use --rollback") == true)
+        let status = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(
+            releaseVersion: "1.1", policy: RolloutPolicy(rollback: true)))
+        #expect(status.policy.rollback)
+        // A cluster of one: the coordinator orders its only agent directly, from the coordinator.
+        let order = try await agents["a1-01"]!.instruction("the direct order") { $0.upgrade?.rolloutID == status.rolloutID }
+        #expect(order.upgrade?.fetch?.source == .coordinator)
+        #expect(order.upgrade?.rollback == true)
+    }
+}
