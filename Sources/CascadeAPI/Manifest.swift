@@ -43,16 +43,25 @@ public struct Manifest: WireMessage, Hashable, Sendable {
 
     /// The number of chunks `size` and `chunkSize` call for (nil when chunkSize is 0).
     public var expectedChunkCount: UInt64? {
-        chunkSize == 0 ? nil : (size + UInt64(chunkSize) - 1) / UInt64(chunkSize)
+        chunkSize == 0 ? nil : Self.chunks(size: size, chunkSize: chunkSize)
     }
 
-    /// Byte offset of chunk `index` in the artifact.
+    /// ceil(size / chunkSize), without the overflow `size + chunkSize - 1` has for huge sizes.
+    static func chunks(size: UInt64, chunkSize: UInt32) -> UInt64 {
+        let (whole, rest) = size.quotientAndRemainder(dividingBy: UInt64(chunkSize))
+        return rest == 0 ? whole : whole + 1
+    }
+
+    /// Byte offset of chunk `index` (0...chunkCount) in the artifact.
     public func offset(ofChunk index: Int) -> UInt64 {
-        UInt64(index) * UInt64(chunkSize)
+        precondition(index >= 0 && index <= APILimits.maxChunkCount, "chunk index \(index) is outside 0...\(APILimits.maxChunkCount)")
+        return UInt64(index) * UInt64(chunkSize)
     }
 
-    /// Size of chunk `index`: `chunkSize`, or the remainder for the last chunk.
+    /// Size of chunk `index`: `chunkSize`, or the remainder for the last chunk; 0 for an index
+    /// past the end (or negative), so any index from the wire is safe to ask about.
     public func size(ofChunk index: Int) -> Int {
+        guard index >= 0 && index <= APILimits.maxChunkCount else { return 0 }
         let start = offset(ofChunk: index)
         guard start < size else { return 0 }
         return Int(min(UInt64(chunkSize), size - start))

@@ -23,7 +23,7 @@ public struct ManifestBuilder: Sendable {
             throw ReleaseError(.inconsistentManifest, "chunk size \(chunkSize) is outside 1...\(APILimits.maxChunkSize)")
         }
         let file = try ChunkFile(path: path, chunkSize: Int(chunkSize))
-        let needed = (file.size + UInt64(chunkSize) - 1) / UInt64(chunkSize)
+        let needed = Manifest.chunks(size: file.size, chunkSize: chunkSize)
         guard needed <= UInt64(APILimits.maxChunkCount) else {
             throw ReleaseError(.inconsistentManifest,
                 "\(path) (\(file.size) bytes) needs \(needed) chunks of \(chunkSize) bytes, more than the limit of \(APILimits.maxChunkCount); use larger chunks")

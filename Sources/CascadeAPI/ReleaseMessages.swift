@@ -171,7 +171,7 @@ public struct ReleaseStatusResponse: WireMessage, Hashable, Sendable {
 
     /// Builds the bitmap from the indexes held; indexes outside the release are ignored.
     public init(release: ReleaseInfo?, present: some Sequence<Int>) {
-        let count = Int(release?.chunkCount ?? 0)
+        let count = Self.chunkCount(of: release)
         var bitmap = [UInt8](repeating: 0, count: (count + 7) / 8)
         for index in present where index >= 0 && index < count {
             bitmap[index / 8] |= 1 << UInt8(index % 8)
@@ -181,13 +181,19 @@ public struct ReleaseStatusResponse: WireMessage, Hashable, Sendable {
 
     /// Whether chunk `index` is held; bits past the release's chunk count never count.
     public func hasChunk(_ index: Int) -> Bool {
-        guard index >= 0 && index < Int(release?.chunkCount ?? 0) && index / 8 < presentBitmap.count else { return false }
+        guard index >= 0 && index < Self.chunkCount(of: release) && index / 8 < presentBitmap.count else { return false }
         return presentBitmap[index / 8] & (1 << UInt8(index % 8)) != 0
     }
 
     /// The chunk indexes still missing, in order.
     public var missingChunks: [Int] {
-        (0..<Int(release?.chunkCount ?? 0)).filter { !hasChunk($0) }
+        (0..<Self.chunkCount(of: release)).filter { !hasChunk($0) }
+    }
+
+    /// The release's chunk count, never more than a manifest may hold (a peer's number is not
+    /// allowed to size our allocations).
+    private static func chunkCount(of release: ReleaseInfo?) -> Int {
+        min(Int(release?.chunkCount ?? 0), APILimits.maxChunkCount)
     }
 
     public init(from reader: inout MessageReader) throws(WireError) {

@@ -18,6 +18,8 @@ public enum APILimits {
 
 /// An enumeration carried as a uint32 varint. Values a reader does not know are kept
 /// (`unknown(n)`), never rejected: a newer peer may send states this build has never seen.
+/// `unknown(n)` is only for values without a case of their own; decoding never makes
+/// `unknown(1)` where a named case exists.
 public protocol WireEnum: Hashable, Sendable, CustomStringConvertible {
     init(wireValue: UInt32)
     var wireValue: UInt32 { get }

@@ -46,6 +46,7 @@ struct ReleaseTests {
         #expect(manifest.sha256 == SHA256.hash(data))
         #expect(manifest.createdAt == 7 && manifest.keyID.isEmpty)
         #expect(manifest.size(ofChunk: 2) == 2 && manifest.offset(ofChunk: 2) == 8 && manifest.size(ofChunk: 3) == 0)
+        #expect(manifest.size(ofChunk: -1) == 0 && manifest.size(ofChunk: .max) == 0)
         // An exact multiple of the chunk size has no short last chunk.
         #expect(try build(Array(repeating: 1, count: 8)).0.chunkCount == 2)
         // The default chunk size is 1 MiB.
@@ -127,6 +128,7 @@ struct ReleaseTests {
         ("zero chunk size", "the manifest's chunk size is 0"),
         ("huge chunks", "the manifest's chunk size 4194304 exceeds the limit of 2097152 bytes"),
         ("too many chunks", "a 68719476737-byte artifact in 1048576-byte chunks needs 65537 chunks, more than the limit of 65536"),
+        ("largest size", "a 18446744073709551615-byte artifact in 4-byte chunks needs 4611686018427387904 chunks, more than the limit of 65536"),
         ("too few hashes", "the manifest lists 2 chunk hashes but 10 bytes in 4-byte chunks make 3"),
         ("too many hashes", "the manifest lists 4 chunk hashes but 10 bytes in 4-byte chunks make 3"),
         ("key mismatch", "the manifest names key \"0000000000000000\" but is signed by key KEY"),
@@ -142,6 +144,7 @@ struct ReleaseTests {
         case "zero chunk size": manifest.chunkSize = 0
         case "huge chunks": manifest.chunkSize = 4 << 20
         case "too many chunks": manifest.chunkSize = 1 << 20; manifest.size = (1 << 36) + 1
+        case "largest size": manifest.size = .max
         case "too few hashes": manifest.chunkHashes.removeLast()
         case "too many hashes": manifest.chunkHashes.append(manifest.sha256)
         case "key mismatch": manifest.keyID = "0000000000000000"; signedKeyID = key.publicKey.keyID

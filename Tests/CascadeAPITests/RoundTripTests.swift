@@ -70,6 +70,8 @@ struct RoundTripTests {
         #expect(status.hasChunk(9) && !status.hasChunk(1) && !status.hasChunk(10) && !status.hasChunk(-1))
         #expect(status.missingChunks == [1, 3, 4, 5, 6, 7, 8])
         #expect(ReleaseStatusResponse().missingChunks == [])
+        // A chunk count no manifest can have does not size an allocation.
+        #expect(ReleaseStatusResponse(release: ReleaseInfo(chunkCount: .max)).missingChunks.count == APILimits.maxChunkCount)
     }
 
     @Test("policy zero values mean the documented defaults")
