@@ -52,7 +52,7 @@ public final class AgentDaemon: Sendable {
     public static func run(root: String, hooks: AgentHooks) -> Int32 {
         let layout = AgentLayout(root: root)
         do throws(InstallError) {
-            guard let lock = try PairStartup.lock(layout, .main, standby: false) else {
+            guard let (lock, _) = try PairStartup.lock(layout, .main, standby: false) else {
                 Log.info("another main program already runs for \(layout.root)")
                 return PeerSupervisor.alreadyRunningStatus
             }

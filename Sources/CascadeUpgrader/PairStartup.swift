@@ -8,15 +8,32 @@ import Glibc
 /// take its lock (one instance per root), repair interrupted switches, re-run itself from
 /// `current` if it is not the current release, and publish "pid version".
 public enum PairStartup {
-    /// The held lock; nil when another instance runs. A standby waits for that instance to go.
-    public static func lock(_ layout: AgentLayout, _ program: Program, standby: Bool) throws(InstallError) -> FileLock? {
+    /// The held lock; nil when another instance runs. A standby waits for that instance to go
+    /// (and `tookOver` says it did).
+    public static func lock(
+        _ layout: AgentLayout, _ program: Program, standby: Bool
+    ) throws(InstallError) -> (lock: FileLock, tookOver: Bool)? {
         guard Posix.fileType(layout.stateDirectory) == S_IFDIR else {
             throw InstallError(.layout, "\(layout.root) is not an agent root (no state directory); run `cascade-agent install` first")
         }
-        if let lock = try FileLock.tryAcquire(layout.lockFile(program)) { return lock }
+        if let lock = try FileLock.tryAcquire(layout.lockFile(program)) { return (lock, false) }
         guard standby else { return nil }
-        Log.info("another \(program) runs; standing by")
-        return try FileLock.acquireWaiting(layout.lockFile(program))
+        Log.info("\(program) already runs; standing by")
+        while true {
+            if let lock = try takeOverUnlessSwitching(layout, program) { return (lock, true) }
+            while Posix.fileType(layout.switchRecord(program)) != nil && FileLock.isHeld(layout.lockFile(program.peer)) {
+                pollPause(.milliseconds(100))
+            }
+        }
+    }
+
+    /// Waits for the lock; gives it back (nil) when it was free only because the peer stopped
+    /// this program to switch it: the release the peer starts next must get it, not a standby
+    /// still running the old one.
+    private static func takeOverUnlessSwitching(_ layout: AgentLayout, _ program: Program) throws(InstallError) -> FileLock? {
+        let lock = try FileLock.acquireWaiting(layout.lockFile(program))
+        if Posix.fileType(layout.switchRecord(program)) != nil && FileLock.isHeld(layout.lockFile(program.peer)) { return nil }
+        return lock
     }
 
     /// Settles interrupted switches: always those of the peer (this program switches the peer,

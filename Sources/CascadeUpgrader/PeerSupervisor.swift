@@ -87,7 +87,7 @@ public final class PeerSupervisor: Sendable {
                     Log.info("crash loop: \(reason)")
                     AgentRecords(layout: layout).setCrashLoop(program, reason: reason)
                 }
-                Log.info("\(program) is not running; restarting it in \(delay)")
+                Log.info("\(program) is not running; starting it in \(delay)")
                 state.nextStart = now + delay
             }
             if let due = state.nextStart, now >= due {

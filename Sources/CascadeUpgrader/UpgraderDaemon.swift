@@ -26,16 +26,17 @@ public final class UpgraderDaemon: Sendable {
     public static func run(root: String, standby: Bool) -> Int32 {
         let layout = AgentLayout(root: root)
         do throws(InstallError) {
-            guard let lock = try PairStartup.lock(layout, .upgrader, standby: standby) else {
+            guard let (lock, tookOver) = try PairStartup.lock(layout, .upgrader, standby: standby) else {
                 Log.info("another upgrader already runs for \(layout.root)")
                 return PeerSupervisor.alreadyRunningStatus
             }
-            if standby && Posix.fileType(layout.stoppedMarker) != nil { return 0 }
+            // A standby that outlived a `cascade-agent stop` must not bring the pair back.
+            if tookOver && Posix.fileType(layout.stoppedMarker) != nil { return 0 }
             if TestBehavior.active(.exitAtStart, for: .upgrader) {
                 Log.info("test behaviour: exiting at start")
                 return 1
             }
-            if !standby { unlink(layout.stoppedMarker) }
+            unlink(layout.stoppedMarker)
             let config = try AgentConfig.load(layout)
             try PairStartup.repair(layout, .upgrader)
             try PairStartup.reexecIfStale(layout, .upgrader)

@@ -40,8 +40,10 @@ final class AgentPair: Sendable {
 
     deinit { stop() }
 
-    /// Starts the upgrader as systemd would (it starts the main program), in a new process group.
-    func start(environment extra: [String: String] = [:]) throws {
+    /// Starts the upgrader as systemd would (it starts the main program), in a new process
+    /// group; returns its pid.
+    @discardableResult
+    func start(environment extra: [String: String] = [:], standby: Bool = false) throws -> Int32 {
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "CASCADE_FAULT_POINT")
         environment.merge(extra) { $1 }
@@ -57,7 +59,7 @@ final class AgentPair: Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        let words: [String] = [binary, "--root", layout.root]
+        let words: [String] = [binary, "--root", layout.root] + (standby ? ["--standby"] : [])
         let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
@@ -66,6 +68,7 @@ final class AgentPair: Sendable {
         guard result == 0 else { throw TestFailure("cannot start \(binary): \(String(cString: strerror(result)))") }
         groups.withLock { $0.append(pid) }
         children.withLock { $0.append(pid) }
+        return pid
     }
 
     /// SIGKILLs every process group this pair started (and any pid the root names), then

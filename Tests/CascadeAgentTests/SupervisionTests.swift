@@ -60,7 +60,7 @@ struct SupervisionTests {
         #expect(pair.status(.upgrader).running != nil, "the upgrader keeps running")
     }
 
-    @Test("stop ends both programs and neither restarts the other")
+    @Test("stop ends both programs, neither restarts the other, and a later start brings them back")
     func stopEndsThePair() async throws {
         let pair = try AgentPair()
         defer { pair.stop() }
@@ -70,5 +70,33 @@ struct SupervisionTests {
         #expect(status == 0)
         #expect(!FileLock.isHeld(pair.layout.lockFile(.main)))
         #expect(!FileLock.isHeld(pair.layout.lockFile(.upgrader)))
+        // Started again as systemd does (--standby finds no other upgrader), the pair comes back.
+        try pair.start(standby: true)
+        _ = try await pair.waitSettled(main: "1.0", upgrader: "1.0")
+    }
+}
+
+@Suite("The systemd standby")
+struct StandbyTests {
+    @Test("a standby upgrader waits through an upgrade and takes over from a killed upgrader on the current release")
+    func standbyTakesOver() async throws {
+        let pair = try AgentPair()
+        defer { pair.stop() }
+        try pair.start()
+        _ = try await pair.waitSettled(main: "1.0", upgrader: "1.0")
+        let standby = try pair.start(standby: true)
+        _ = try await waitUntil(within: .seconds(10), "the standby to stand by") {
+            pair.log.contains("upgrader[\(standby)]: the upgrader already runs; standing by") ? true : nil
+        }
+        let bundle = try TestBundles.make("1.1", in: pair.directory)
+        let (status, process) = try await pair.cli(["upgrade", "--root", pair.layout.root, "--timeout", "20", bundle])
+        #expect(status == 0, "\(process.standardError)\n\(pair.log)")
+        let upgraded = try await pair.waitSettled(main: "1.1", upgrader: "1.1")
+        #expect(upgraded.upgrader != standby, "the standby did not steal the switch")
+        kill(upgraded.upgrader, SIGKILL)
+        let after = try await waitUntil(within: .seconds(10), "a new upgrader on 1.1") {
+            pair.settled(main: "1.1", upgrader: "1.1").flatMap { $0.upgrader != upgraded.upgrader ? $0 : nil }
+        }
+        #expect(after.main == upgraded.main)
     }
 }
