@@ -1,0 +1,117 @@
+import CascadeAPI
+import CascadeNet
+import CascadeRPC
+
+/// The agent's link to the coordinator: Register, then the Session stream (reports up,
+/// instructions down); on any failure, back off, register again and reopen.
+extension AgentRuntime {
+    func runCoordinatorLink() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await refreshAssignment()
+                failures = 0
+                try await holdSession()
+                log("the coordinator session ended; registering again")
+            } catch {
+                if Task.isCancelled { return }
+                log("coordinator link: \(error)")
+            }
+            failures += 1
+            await pause(configuration.retryBackoff.delay(afterFailures: failures))
+        }
+    }
+
+    func registerRequest() -> RegisterRequest {
+        let state = core.value
+        return RegisterRequest(
+            address: configuration.bindAddress, memberPort: UInt32(memberPort), mainVersion: state.mainVersion,
+            upgraderVersion: configuration.upgraderVersion, idle: idle.current, resume: state.progress,
+            hostname: configuration.hostname)
+    }
+
+    /// Asks the coordinator for this agent's assignment and adopts it.
+    func refreshAssignment() async throws {
+        let assignment = try await coordinator.unary(CoordinatorService.register, registerRequest(), options: callOptions)
+        counters.withLock { $0.registrations += 1 }
+        adopt(assignment)
+    }
+
+    private func holdSession() async throws {
+        let connection = try await coordinator.connection()
+        try await connection.bidirectional(CoordinatorService.session) { writer, instructions in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await self.pumpReports(to: writer, signals: [self.progressChanged, self.clusterChanged]) {
+                        self.counters.withLock { $0.reportsSent += 1 }
+                        return self.report(forCoordinator: true)
+                    }
+                }
+                group.addTask {
+                    for try await instruction in instructions {
+                        self.handleCoordinatorInstruction(instruction)
+                    }
+                }
+                _ = try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    func report(forCoordinator: Bool) -> AgentReport {
+        let state = core.value
+        return AgentReport(
+            leaderEpoch: state.epoch, heartbeat: heartbeat(), progress: state.progress,
+            cluster: forCoordinator ? clusterReport() : nil)
+    }
+
+    /// Adopts an assignment unless its epoch is older than the one already held.
+    func adopt(_ assignment: Assignment) {
+        let held = core.withLock { state -> UInt64? in
+            guard assignment.leaderEpoch >= state.epoch else { return state.epoch }
+            state.assignment = assignment
+            state.epoch = assignment.leaderEpoch
+            if !assignment.agentID.isEmpty { state.agentID = assignment.agentID }
+            if assignment.reportIntervalMs > 0 { state.reportInterval = .milliseconds(Int64(assignment.reportIntervalMs)) }
+            return nil
+        }
+        if let held {
+            refuse("an assignment with leader epoch \(assignment.leaderEpoch), older than the held epoch \(held)")
+            return
+        }
+        configuration.onEvent(.assigned(role: assignment.role, leaderID: assignment.leaderID, epoch: assignment.leaderEpoch))
+        if assignment.role == .leader {
+            stopMemberLink()
+            forgetLeaderClients(except: "")
+            activateLeader(assignment)
+        } else {
+            deactivateLeader()
+            forgetLeaderClients(except: assignment.leaderAddress)
+            followLeader(assignment)
+        }
+    }
+
+    /// Instructions from the coordinator: refused when their epoch is older than the held one,
+    /// so a deposed leader's era can never steer this agent.
+    func handleCoordinatorInstruction(_ instruction: Instruction) {
+        let held = core.value.epoch
+        guard instruction.leaderEpoch >= held else {
+            refuse("a coordinator instruction with leader epoch \(instruction.leaderEpoch), older than the held epoch \(held)")
+            return
+        }
+        if let assignment = instruction.assignment { adopt(assignment) }
+        if let order = instruction.clusterRollout { startClusterRollout(order) }
+        if let control = instruction.control {
+            controlRollout(control)
+            controlOwnUpgrade(control)
+        }
+        if let hint = instruction.fetchHint { adoptFetchHint(hint) }
+        if let cue = instruction.secondInstructionCue { sendSecondInstruction(cue) }
+        if let order = instruction.upgrade { startUpgrade(order, origin: .coordinator) }
+    }
+
+    func adoptFetchHint(_ hint: FetchHint) {
+        core.withLock { $0.fetchHint = hint }
+        log("fetch hint for rollout \(hint.rolloutID): from the \(hint.source) (\(hint.reason))")
+    }
+}

@@ -1,0 +1,414 @@
+import CascadeAPI
+import CascadeCrypto
+import CascadeNet
+import CascadeRPC
+
+/// One member's Join stream, as the leader holds it: instructions queue here and the stream's
+/// handler writes them out in order.
+final class MemberSession: Sendable {
+    let memberID: String
+    let instructions: AsyncStream<Instruction>
+    let outbound: AsyncStream<Instruction>.Continuation
+
+    init(memberID: String) {
+        self.memberID = memberID
+        (instructions, outbound) = AsyncStream.makeStream(of: Instruction.self)
+    }
+
+    func send(_ instruction: Instruction) { outbound.yield(instruction) }
+    func end() { outbound.finish() }
+}
+
+/// The rollout a leader runs in its cluster.
+struct LeaderRollout: Sendable {
+    var order: ClusterRolloutOrder
+    let manifest: Manifest
+    let artifact: StagedArtifact
+    var pacer: RolloutPacer
+    var fetch: Task<Void, Never>?
+    var secondInstructionFrom: String?
+    var bytesReceived: UInt64 = 0
+    var bytesServed: UInt64 = 0
+}
+
+struct LeaderState: Sendable {
+    var active = false
+    var epoch: UInt64 = 0
+    var clusterID = ""
+    var memberIDs: Set<String> = []
+    var sessions: [String: MemberSession] = [:]
+    var heartbeats: [String: Heartbeat] = [:]
+    var progress: [String: AgentProgress] = [:]
+    var rollout: LeaderRollout?
+}
+
+/// `cascade.Leader`, served by every agent and answered only while it leads: members join,
+/// fetch chunks (served from the staged file while the leader is still receiving it) and, at
+/// the end, the sixth server sends the second instruction.
+extension AgentRuntime {
+    func registerLeaderMethods(on router: RPCRouter) {
+        router.bidirectional(LeaderService.join) { reports, writer, context in
+            let member = try self.authorizeMember(context, epoch: LeaderEpochMetadata.value(in: context.metadata))
+            let session = MemberSession(memberID: member)
+            self.open(session)
+            defer { self.close(session) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await instruction in session.instructions { try await writer.write(instruction) }
+                }
+                group.addTask {
+                    var first = true
+                    for try await report in reports {
+                        self.memberReported(member, report, joined: first)
+                        first = false
+                    }
+                }
+                _ = try await group.next()
+                group.cancelAll()
+            }
+        }
+        router.serverStreaming(LeaderService.fetchChunks) { request, writer, context in
+            _ = try self.authorizeMember(context, epoch: LeaderEpochMetadata.value(in: context.metadata))
+            try await self.serveChunks(request, to: writer)
+        }
+        router.unary(LeaderService.upgradeLeader) { request, context in
+            try self.acceptSecondInstruction(request, context: context)
+        }
+    }
+
+    /// FAILED_PRECONDITION unless this agent leads now (under the caller's epoch, when it says
+    /// one); PERMISSION_DENIED unless the caller's certificate names a member of the cluster.
+    func authorizeMember(_ context: ServerContext, epoch: UInt64?) throws -> String {
+        let me = core.value
+        let verdict = leader.withLock { state -> RPCError? in
+            guard state.active else {
+                return APIError.notLeader(me.agentID, leaderID: me.assignment?.leaderID ?? "")
+            }
+            guard let peer = context.peer, peer.role == .agent, state.memberIDs.contains(peer.id) else {
+                return APIError.notYours("\(context.peer.map { "\($0)" } ?? "an anonymous peer") is not a member of cluster \(state.clusterID)")
+            }
+            if let epoch, epoch != state.epoch {
+                return epoch < state.epoch
+                    ? APIError.staleEpoch(epoch, current: state.epoch)
+                    : RPCError(.failedPrecondition, "leader epoch \(epoch) is not this leader's epoch \(state.epoch)")
+            }
+            return nil
+        }
+        if let verdict { throw verdict }
+        return context.peer!.id
+    }
+
+    // MARK: - Role changes
+
+    func activateLeader(_ assignment: Assignment) {
+        let dropped = leader.withLock { state -> [MemberSession] in
+            let epochChanged = state.epoch != assignment.leaderEpoch
+            state.active = true
+            state.epoch = assignment.leaderEpoch
+            state.clusterID = assignment.clusterID
+            state.memberIDs = Set(assignment.memberIDs)
+            // Members joined under another epoch or no longer in the cluster rejoin (or leave).
+            let gone = state.sessions.values.filter { epochChanged || !state.memberIDs.contains($0.memberID) }
+            for session in gone { state.sessions[session.memberID] = nil }
+            return gone
+        }
+        for session in dropped { session.end() }
+        log("leading cluster \(assignment.clusterID) under epoch \(assignment.leaderEpoch) with \(assignment.memberIDs.count) members")
+        tick()
+    }
+
+    func deactivateLeader() {
+        let (sessions, fetch) = leader.withLock { state -> ([MemberSession], Task<Void, Never>?) in
+            guard state.active || !state.sessions.isEmpty else { return ([], nil) }
+            let sessions = Array(state.sessions.values)
+            let fetch = state.rollout?.fetch
+            state = LeaderState()
+            return (sessions, fetch)
+        }
+        fetch?.cancel()
+        for session in sessions { session.end() }
+    }
+
+    // MARK: - Member sessions
+
+    private func open(_ session: MemberSession) {
+        let replaced = leader.withLock { state -> MemberSession? in
+            defer { state.sessions[session.memberID] = session }
+            return state.sessions[session.memberID]
+        }
+        replaced?.end()
+        tick()
+    }
+
+    private func close(_ session: MemberSession) {
+        session.end()
+        leader.withLock { state in
+            guard state.sessions[session.memberID] === session else { return }
+            state.sessions[session.memberID] = nil
+            if state.rollout?.secondInstructionFrom == nil { state.rollout?.pacer.forgetCue(of: session.memberID) }
+        }
+        clusterChanged.notify()
+    }
+
+    /// `joined`: the first report of a new Join stream, the one moment a member that says
+    /// nothing of the rollout may be sent its order again.
+    private func memberReported(_ member: String, _ report: AgentReport, joined: Bool) {
+        leader.withLock { state in
+            guard report.leaderEpoch == state.epoch else { return }
+            if let heartbeat = report.heartbeat { state.heartbeats[member] = heartbeat }
+            if let progress = report.progress { state.progress[member] = progress }
+            let current = report.progress.flatMap { $0.rolloutID == state.rollout?.pacer.rolloutID ? $0 : nil }
+            state.rollout?.pacer.update(member, progress: current, mainVersion: report.heartbeat?.mainVersion, rejoined: joined)
+        }
+        clusterChanged.notify()
+        tick()
+    }
+
+    // MARK: - The rollout
+
+    /// The coordinator's order to run a rollout here (again, after a failover: the members'
+    /// recorded states say who is done, so nobody is instructed twice or skipped).
+    func startClusterRollout(_ order: ClusterRolloutOrder) {
+        guard leader.value.active else {
+            refuse("a cluster rollout \(order.rolloutID) while not leading")
+            return
+        }
+        if leader.value.rollout?.pacer.rolloutID == order.rolloutID {
+            tick()
+            return
+        }
+        let manifest: Manifest
+        let artifact: StagedArtifact
+        do {
+            // Never forward a release that does not verify against the pinned keys.
+            manifest = try acceptableManifest(order.signedManifest, version: order.releaseVersion, rollback: order.policy.rollback)
+            artifact = try staging.artifact(for: order.signedManifest!, manifest: manifest)
+        } catch {
+            refuse("cluster rollout \(order.rolloutID) of \(order.releaseVersion): \(error)")
+            setProgress(AgentProgress(rolloutID: order.rolloutID, state: .failed, releaseVersion: order.releaseVersion, error: "refused: \(error)"))
+            return
+        }
+        let started = leader.withLock { state -> Task<Void, Never>? in
+            guard state.active else { return nil }
+            state.rollout?.fetch?.cancel()
+            var pacer = RolloutPacer(order: order, memberIDs: Array(state.memberIDs))
+            for (member, progress) in state.progress where progress.rolloutID == order.rolloutID {
+                pacer.update(member, progress: progress, mainVersion: state.heartbeats[member]?.mainVersion, rejoined: false)
+            }
+            let fetch = Task { await self.fetchFromCoordinator(artifact, rolloutID: order.rolloutID) }
+            state.rollout = LeaderRollout(order: order, manifest: manifest, artifact: artifact, pacer: pacer, fetch: fetch)
+            return fetch
+        }
+        guard started != nil else { return }
+        if core.value.progress?.rolloutID != order.rolloutID {
+            setProgress(AgentProgress(rolloutID: order.rolloutID, state: .pending, releaseVersion: order.releaseVersion))
+        }
+        log("running rollout \(order.rolloutID) (\(order.releaseVersion)) in the cluster, \(artifact.verifiedChunks)/\(manifest.chunkCount) chunks staged")
+        tick()
+    }
+
+    /// Pause stops new first instructions; resume continues; abort stops them for good and
+    /// tells the members in flight.
+    func controlRollout(_ control: RolloutControl) {
+        let inFlight = leader.withLock { state -> [MemberSession] in
+            guard state.rollout?.pacer.rolloutID == control.rolloutID else { return [] }
+            state.rollout?.pacer.apply(control.action)
+            guard control.action == .abort, let pacer = state.rollout?.pacer else { return [] }
+            return pacer.states.filter { RolloutPacer.isInFlight($0.value) }.compactMap { state.sessions[$0.key] }
+        }
+        let epoch = leader.value.epoch
+        for session in inFlight { session.send(Instruction(leaderEpoch: epoch, control: control)) }
+        log("rollout \(control.rolloutID): \(control.action) (\(control.reason))")
+        tick()
+    }
+
+    /// Sends whatever the rollout's pace allows now: first instructions (jittered), and the
+    /// cue to the sixth server once every member is done.
+    func tick() {
+        let jitter = configuration.startJitter
+        let (orders, cue, epoch) = leader.withLock { state -> ([(MemberSession, UpgradeOrder)], (MemberSession, SecondInstructionCue)?, UInt64) in
+            guard state.active, var rollout = state.rollout else { return ([], nil, 0) }
+            let connected = Set(state.sessions.keys)
+            let order = UpgradeOrder(
+                rolloutID: rollout.order.rolloutID, releaseVersion: rollout.order.releaseVersion,
+                signedManifest: rollout.order.signedManifest, healthTimeoutSeconds: rollout.order.policy.healthTimeoutSeconds,
+                rollback: rollout.order.policy.rollback)
+            let orders = rollout.pacer.nextToInstruct(connected: connected).compactMap { id in state.sessions[id].map { ($0, order) } }
+            var cue: (MemberSession, SecondInstructionCue)?
+            if rollout.secondInstructionFrom == nil,
+               let chosen = rollout.pacer.memberToCue(idle: state.heartbeats.mapValues(\.idle), connected: connected),
+               let session = state.sessions[chosen] {
+                cue = (session, SecondInstructionCue(rolloutID: rollout.order.rolloutID, releaseVersion: rollout.order.releaseVersion))
+            }
+            state.rollout = rollout
+            return (orders, cue, state.epoch)
+        }
+        for (session, order) in orders {
+            configuration.onEvent(.memberInstructed(session.memberID, rolloutID: order.rolloutID))
+            Task {
+                // Jittered starts: members do not all hit the leader in the same millisecond.
+                await pause(.nanoseconds(Int64.random(in: 0...max(0, jitter.nanosecondsValue))))
+                session.send(Instruction(leaderEpoch: epoch, upgrade: order))
+            }
+        }
+        if let (session, cue) = cue {
+            log("every member is done: \(session.memberID) sends the second instruction")
+            session.send(Instruction(leaderEpoch: epoch, secondInstructionCue: cue))
+        }
+        if !orders.isEmpty || cue != nil { clusterChanged.notify() }
+    }
+
+    // MARK: - Fetch once, serve many
+
+    /// Fetches the release from the coordinator once (resuming from the last verified chunk
+    /// after any failure) while members are already being served what has arrived.
+    private func fetchFromCoordinator(_ artifact: StagedArtifact, rolloutID: UInt64) async {
+        var failures = 0
+        let source = ChunkSource(kind: .coordinator, client: coordinator)
+        while !artifact.isComplete && !Task.isCancelled {
+            let before = artifact.verifiedChunks
+            do {
+                try await ChunkDownloader.fetch(into: artifact, from: source, options: CallOptions()) { bytes in
+                    self.counters.withLock { $0.bytesFromCoordinator += UInt64(bytes) }
+                    self.leader.withLock { state in
+                        if state.rollout?.pacer.rolloutID == rolloutID { state.rollout?.bytesReceived += UInt64(bytes) }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                log("fetching \(artifact.manifest.version) from the coordinator failed: \(error)")
+                failures = artifact.verifiedChunks > before ? 1 : failures + 1
+                await pause(configuration.retryBackoff.delay(afterFailures: failures))
+            }
+        }
+        if artifact.isComplete { log("staged \(artifact.manifest.version) (\(artifact.manifest.size) bytes)") }
+    }
+
+    private func serveChunks(_ request: FetchChunksRequest, to writer: StreamWriter<Chunk>) async throws {
+        let artifact = try await artifactToServe(version: request.version, sha256: request.artifactSHA256)
+        let manifest = artifact.manifest
+        let first = Int(request.firstIndex)
+        guard first <= manifest.chunkCount else {
+            throw RPCError(.outOfRange, "chunk \(first) does not exist: release \(manifest.version) has \(manifest.chunkCount) chunks")
+        }
+        let end = request.maxChunks == 0 ? manifest.chunkCount : min(manifest.chunkCount, first + Int(request.maxChunks))
+        let corrupt = configuration.faults.corruptServedChunks
+        for index in first..<end {
+            try await artifact.waitForChunk(index)
+            var data = try artifact.readChunk(index)
+            if corrupt.contains(UInt32(index)), !data.isEmpty { data[0] ^= 0xFF }
+            try await writer.write(Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index]))
+            counters.withLock { $0.bytesServed += UInt64(data.count) }
+            leader.withLock { state in
+                if state.rollout?.artifact === artifact { state.rollout?.bytesServed += UInt64(data.count) }
+            }
+        }
+    }
+
+    /// The staged artifact a member asks for; waits a little for the coordinator's order when a
+    /// member (after a failover) asks before this new leader has heard of the rollout.
+    private func artifactToServe(version: String, sha256: SHA256Digest?) async throws -> StagedArtifact {
+        let deadline = ContinuousClock.now + configuration.timeouts.artifactWait
+        while true {
+            let current = leader.withLock { $0.rollout?.artifact }
+            if let current, current.manifest.version == version, sha256 == nil || current.manifest.sha256 == sha256 {
+                return current
+            }
+            guard ContinuousClock.now < deadline else {
+                throw RPCError(.unavailable, "this leader has no staged release \(version) (yet)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    // MARK: - The second instruction
+
+    private func acceptSecondInstruction(_ request: UpgradeLeaderRequest, context: ServerContext) throws -> UpgradeLeaderResponse {
+        let member = try authorizeMember(context, epoch: request.leaderEpoch)
+        guard request.senderID == member else {
+            throw APIError.notYours("the request says sender \(request.senderID) but the certificate says \(member)")
+        }
+        enum Verdict { case refused(RPCError), repeated, accepted(LeaderRollout) }
+        let verdict = leader.withLock { state -> Verdict in
+            guard let rollout = state.rollout, rollout.pacer.rolloutID == request.rolloutID else {
+                return .refused(APIError.unknownRollout(request.rolloutID))
+            }
+            if rollout.secondInstructionFrom != nil { return .repeated }
+            guard rollout.pacer.allTerminal else {
+                return .refused(RPCError(.failedPrecondition, "members of cluster \(state.clusterID) are still upgrading"))
+            }
+            state.rollout?.secondInstructionFrom = member
+            return .accepted(rollout)
+        }
+        switch verdict {
+        case .refused(let error): throw error
+        case .repeated: return UpgradeLeaderResponse(alreadyUpgrading: true)
+        case .accepted(let rollout):
+            log("second instruction from \(member): the leader upgrades now")
+            configuration.onEvent(.secondInstructionReceived(from: member, rolloutID: request.rolloutID))
+            clusterChanged.notify()
+            startBackground { await self.upgradeSelf(rollout) }
+            return UpgradeLeaderResponse(alreadyUpgrading: false)
+        }
+    }
+
+    /// The leader upgrades last, from the release it staged and served.
+    private func upgradeSelf(_ rollout: LeaderRollout) async {
+        var progress = AgentProgress(
+            rolloutID: rollout.order.rolloutID, state: .installing, releaseVersion: rollout.manifest.version,
+            bytesDone: rollout.manifest.size, bytesTotal: rollout.manifest.size)
+        if let own = core.value.progress, own.rolloutID == progress.rolloutID, own.state == .healthy || own.state == .rolledBack {
+            progressChanged.notify()
+            return
+        }
+        if core.value.mainVersion == rollout.manifest.version {
+            progress.state = .healthy
+            setProgress(progress)
+            return
+        }
+        do {
+            if !rollout.artifact.isComplete { try await rollout.artifact.waitForChunk(rollout.manifest.chunkCount - 1) }
+            try await installStaged(rollout.artifact, progress: progress)
+        } catch {
+            progress.state = .failed
+            progress.error = "\(error)"
+            setProgress(progress)
+        }
+    }
+
+    // MARK: - Reports
+
+    func clusterReport() -> ClusterReport? {
+        leader.withLock { state -> ClusterReport? in
+            guard state.active else { return nil }
+            let rolloutID = state.rollout?.pacer.rolloutID
+            let members = state.memberIDs.sorted().map { id in
+                MemberStatus(
+                    agentID: id, connected: state.sessions[id] != nil, heartbeat: state.heartbeats[id],
+                    progress: state.progress[id].flatMap { $0.rolloutID == rolloutID ? $0 : nil })
+            }
+            return ClusterReport(
+                clusterID: state.clusterID, rolloutID: rolloutID ?? 0, members: members, complete: true,
+                bytesReceived: state.rollout?.bytesReceived ?? 0, bytesServed: state.rollout?.bytesServed ?? 0)
+        }
+    }
+
+    var leaderStatus: LeaderStatus? {
+        leader.withLock { state -> LeaderStatus? in
+            guard state.active, let rollout = state.rollout else { return nil }
+            return LeaderStatus(
+                rolloutID: rollout.pacer.rolloutID, memberStates: rollout.pacer.states,
+                connectedMembers: Set(state.sessions.keys), stagedChunks: rollout.artifact.verifiedChunks,
+                chunkCount: rollout.manifest.chunkCount, peakInFlight: rollout.pacer.peakInFlight,
+                paused: rollout.pacer.paused, aborted: rollout.pacer.aborted,
+                secondInstructionFrom: rollout.secondInstructionFrom)
+        }
+    }
+}
+
+extension Duration {
+    var nanosecondsValue: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,1 +1,0 @@
-// CascadeAgentRuntime: placeholder until the module's first file lands.

@@ -1,0 +1,126 @@
+import CascadeAPI
+import CascadeCrypto
+import CascadeNet
+import CascadeRPC
+import CascadeTestSupport
+import Testing
+@testable import CascadeAgentRuntime
+
+@Suite("Agent runtime: faults")
+struct FaultTests {
+    @Test("A corrupted chunk from the leader is discarded, reported, and fetched from the coordinator")
+    func corruptChunkFromLeader() async throws {
+        let fleet = try Fleet(subnet: "127.0.41", members: ["lead", "m1"], leader: "lead")
+        try fleet.start("lead", host: 1, faults: .init(corruptServedChunks: [7]))
+        try fleet.start("m1", host: 2)
+        try await fleet.waitForSession("lead")
+        _ = try await waitUntil(within: .seconds(10), "m1 to join") {
+            fleet.runtime("lead").leader.value.sessions.count == 1 ? true : nil
+        }
+        fleet.coordinator.startRollout(policy: RolloutPolicy())
+        try await fleet.waitForState("m1", .healthy)
+        let faults = fleet.coordinator.state.value.faults
+        #expect(faults.count == 1)
+        #expect(faults.first?.sourceID == "lead")
+        #expect(faults.first?.chunkIndex == 7)
+        let status = fleet.runtime("m1").status
+        #expect(status.faultsReported == 1)
+        #expect(status.bytesFromLeader == 7 * fleet.chunkSize)
+        #expect(status.bytesFromCoordinator == fleet.size - 7 * fleet.chunkSize)
+        #expect(fleet.installs.installs(of: "m1").map(\.sha256) == [fleet.release.manifest.sha256])
+        await fleet.stopAll()
+    }
+
+    @Test("A member interrupted mid-download resumes from its last verified chunk")
+    func resumeAfterInterruption() async throws {
+        let fleet = try Fleet(subnet: "127.0.42", members: ["solo"], leader: "solo")
+        fleet.coordinator.hold(from: 25)
+        try fleet.start("solo", host: 1)
+        try await fleet.waitForSession("solo")
+        let order = UpgradeOrder(
+            rolloutID: 9, releaseVersion: "1.1.0", signedManifest: fleet.release.signed,
+            fetch: FetchHint(rolloutID: 9, source: .coordinator))
+        fleet.coordinator.send(Instruction(leaderEpoch: 1, upgrade: order), to: "solo")
+        _ = try await waitUntil(within: .seconds(20), "25 chunks staged") {
+            fleet.runtime("solo").status.bytesFromCoordinator == 25 * fleet.chunkSize ? true : nil
+        }
+        try await fleet.stop("solo")
+        fleet.coordinator.hold(from: nil)
+
+        // The same agent starts again (a new process) with its state directory.
+        let again = try fleet.start("solo", host: 1)
+        try await fleet.waitForSession("solo")
+        fleet.coordinator.send(Instruction(leaderEpoch: 1, upgrade: order), to: "solo")
+        try await fleet.waitForState("solo", .healthy)
+        #expect(again.status.bytesFromCoordinator == fleet.size - 25 * fleet.chunkSize)
+        #expect(fleet.installs.installs(of: "solo").map(\.sha256) == [fleet.release.manifest.sha256])
+        await fleet.stopAll()
+    }
+
+    @Test("An instruction with a stale epoch is refused; the same one under the current epoch is obeyed")
+    func staleEpochRefused() async throws {
+        let fleet = try Fleet(subnet: "127.0.43", members: ["solo"], leader: "solo")
+        fleet.coordinator.state.withLock { $0.epoch = 5 }
+        let runtime = try fleet.start("solo", host: 1)
+        try await fleet.waitForSession("solo")
+        let order = UpgradeOrder(
+            rolloutID: 3, releaseVersion: "1.1.0", signedManifest: fleet.release.signed,
+            fetch: FetchHint(rolloutID: 3, source: .coordinator))
+        fleet.coordinator.send(Instruction(leaderEpoch: 4, upgrade: order), to: "solo")
+        fleet.coordinator.send(Instruction(leaderEpoch: 4, assignment: Assignment(agentID: "solo", role: .member, leaderID: "x", leaderEpoch: 4)), to: "solo")
+        _ = try await waitUntil(within: .seconds(10), "two refusals") { runtime.status.refusals == 2 ? true : nil }
+        #expect(runtime.status.progress == nil)
+        #expect(runtime.status.role == .leader)
+        fleet.coordinator.send(Instruction(leaderEpoch: 5, upgrade: order), to: "solo")
+        try await fleet.waitForState("solo", .healthy)
+        #expect(fleet.installs.installs(of: "solo").count == 1)
+        await fleet.stopAll()
+    }
+
+    @Test("A leader refuses a member of another epoch, a non-member, and an early second instruction")
+    func leaderAuthorization() async throws {
+        let fleet = try Fleet(subnet: "127.0.44", members: ["lead", "m1"], leader: "lead")
+        fleet.coordinator.state.withLock { $0.epoch = 3 }
+        let leader = try fleet.start("lead", host: 1)
+        try await fleet.waitForSession("lead")
+        let target = try SocketAddress(ip: "127.0.44.1", port: leader.memberPort)
+        func client(_ id: String) throws -> RPCClient {
+            RPCClient(target: target, tls: try TLSContext(configuration: fleet.pki.configuration(uri: "cascade://agent/\(id)", name: "\(id)-direct"), side: .client))
+        }
+        let member = try client("m1"), stranger = try client("zz")
+        defer { member.close(); stranger.close() }
+        func code(_ body: () async throws -> Void) async -> RPCCode? {
+            do { try await body(); return nil } catch let error as RPCError { return error.code } catch { return .unknown }
+        }
+        let request = UpgradeLeaderRequest(rolloutID: 1, leaderEpoch: 2, senderID: "m1", releaseVersion: "1.1.0")
+        #expect(await code { _ = try await member.unary(LeaderService.upgradeLeader, request) } == .failedPrecondition)
+        var current = request
+        current.leaderEpoch = 3
+        #expect(await code { _ = try await stranger.unary(LeaderService.upgradeLeader, current) } == .permissionDenied)
+        // No rollout yet: nothing to upgrade to.
+        #expect(await code { _ = try await member.unary(LeaderService.upgradeLeader, current) } == .notFound)
+        await fleet.stopAll()
+    }
+
+    @Test("A release signed by an unpinned key is never forwarded nor installed")
+    func unpinnedKeyRefused() async throws {
+        let fleet = try Fleet(subnet: "127.0.45", members: ["lead", "m1"], leader: "lead")
+        try fleet.start("lead", host: 1)
+        try fleet.start("m1", host: 2)
+        try await fleet.waitForSession("lead")
+        try await fleet.waitForSession("m1")
+        let rogue = try Ed25519PrivateKey.generate()
+        let forged = try SignedManifest.sign(fleet.release.manifest, with: rogue)
+        fleet.coordinator.startRollout(policy: RolloutPolicy(), signed: forged)
+        let order = UpgradeOrder(rolloutID: 8, releaseVersion: "1.1.0", signedManifest: forged, fetch: FetchHint(rolloutID: 8, source: .coordinator))
+        fleet.coordinator.send(Instruction(leaderEpoch: 1, upgrade: order), to: "m1")
+        try await fleet.waitForState("lead", .failed)
+        try await fleet.waitForState("m1", .failed)
+        #expect(fleet.runtime("lead").status.progress?.error.contains("not a pinned release key") == true)
+        #expect(fleet.runtime("m1").status.refusals >= 1)
+        #expect(fleet.runtime("lead").status.leader == nil)
+        #expect(fleet.installs.entries.value.isEmpty)
+        #expect(fleet.coordinator.state.value.bytesServed.isEmpty)
+        await fleet.stopAll()
+    }
+}
