@@ -1,1 +1,4 @@
-print("not built yet")
+import CascadeCoordinator
+import Foundation
+
+exit(await CoordinatorCommand.program.main())

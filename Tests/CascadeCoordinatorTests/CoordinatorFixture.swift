@@ -63,8 +63,8 @@ final class CoordinatorFixture: Sendable {
     /// Pushes the manifest and the chunks at `indices` (all by default).
     @discardableResult
     func push(_ release: (signed: SignedManifest, manifest: Manifest, bytes: [UInt8]), indices: [Int]? = nil,
-              tamper: Int? = nil) async throws -> ReleaseInfo? {
-        let connection = try await operatorClient.connection()
+              tamper: Int? = nil, via client: RPCClient? = nil) async throws -> ReleaseInfo? {
+        let connection = try await (client ?? operatorClient).connection()
         let response = try await connection.clientStreaming(OperatorService.pushRelease) { writer in
             try await writer.write(PushReleaseRequest(signedManifest: release.signed))
             for index in indices ?? Array(0..<release.manifest.chunkCount) {
@@ -94,10 +94,14 @@ final class FakeAgent: Sendable {
     private let reports: AsyncStream<AgentReport>
     private let task = Mutex<Task<Void, any Error>?>(nil)
 
-    init(_ fixture: CoordinatorFixture, id: String, address: String) throws {
+    convenience init(_ fixture: CoordinatorFixture, id: String, address: String) throws {
+        try self.init(pki: fixture.pki, coordinator: fixture.address, id: id, address: address)
+    }
+
+    init(pki: TestPKI, coordinator: SocketAddress, id: String, address: String) throws {
         self.id = id
         self.address = address
-        client = try fixture.agentClient(id)
+        client = try CoordinatorFixture.client(pki, coordinator, uri: "cascade://agent/\(id)")
         (reports, outgoing) = AsyncStream<AgentReport>.makeStream()
     }
 

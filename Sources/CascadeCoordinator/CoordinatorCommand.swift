@@ -1,0 +1,128 @@
+public import CascadeCLI
+import CascadeNet
+import CascadeStore
+import Dispatch
+import Foundation
+
+/// `cascade-coordinator`: the command line of the server of record.
+public enum CoordinatorCommand {
+    public static let program = Program(
+        Command(
+            "cascade-coordinator", summary: "Run the Cascade coordinator: the fleet's database, artifact store and rollout engine.",
+            discussion: """
+                Agents and operators connect over mutual TLS 1.3. The certificate must carry the SAN URI
+                cascade://coordinator/<id>; --ca is the fleet CA that signed every agent and operator
+                certificate. Releases are accepted only if signed by a --trusted-key.
+                Stops gracefully on SIGTERM or SIGINT (drains calls in flight).
+
+                Example:
+                  cascade-coordinator --data /var/lib/cascade --listen 0.0.0.0:7400 \\
+                    --ca ca.pem --cert coordinator.pem --key coordinator.key --trusted-key release.pub.pem
+                """,
+            options: [
+                .value("config", valueName: "FILE", help: "Read options from FILE (key = value lines).",
+                       environment: "CASCADE_COORDINATOR_CONFIG", configurable: false),
+                .value("data", valueName: "DIR", help: "Data directory: cascade.db (SQLite) and blobs/.", required: true),
+                .value("listen", valueName: "HOST:PORT", help: "Address to serve on (port 0 picks one).", default: "0.0.0.0:7400"),
+                .value("ca", valueName: "FILE", help: "Fleet CA certificate (PEM).", environment: "CASCADE_CA", required: true),
+                .value("cert", valueName: "FILE", help: "Coordinator certificate (PEM).", environment: "CASCADE_CERT", required: true),
+                .value("key", valueName: "FILE", help: "Coordinator private key (PEM, unencrypted).", environment: "CASCADE_KEY", required: true),
+                .value("trusted-key", valueName: "FILE", help: "Ed25519 public key (PEM) that may sign releases; repeatable.",
+                       repeatable: true, required: true),
+                .value("ipv4-prefix", valueName: "BITS", help: "IPv4 prefix length that forms a cluster.", default: "24"),
+                .value("ipv6-prefix", valueName: "BITS", help: "IPv6 prefix length that forms a cluster.", default: "64"),
+                .value("cpu-weight", valueName: "W", help: "Idle weight = W × cpu idle + memory-weight × memory idle.", default: "0.6"),
+                .value("memory-weight", valueName: "W", help: "Memory coefficient of the idle weight.", default: "0.4"),
+                .value("report-interval", valueName: "DURATION", help: "How often agents report.", default: "5s"),
+                .value("liveness-timeout", valueName: "DURATION", help: "Silence after which an agent is lost (a lost leader is replaced).", default: "30s"),
+                .value("engine-interval", valueName: "DURATION", help: "How often the rollout engine re-evaluates rollouts.", default: "1s"),
+            ],
+            run: run),
+        configOption: "config")
+
+    private static func run(_ context: CommandContext) async throws {
+        let arguments = context.arguments
+        let listen: SocketAddress
+        do {
+            listen = try SocketAddress(parsing: try arguments.string("listen"))
+        } catch let error as NetError {
+            throw context.usageError("--listen: \(error.message)")
+        }
+        let weights: IdleWeights
+        let prefixes: PrefixLengths
+        do {
+            weights = try IdleWeights(cpu: try number(arguments, "cpu-weight"), memory: try number(arguments, "memory-weight"))
+            prefixes = try PrefixLengths(ipv4: try arguments.int("ipv4-prefix"), ipv6: try arguments.int("ipv6-prefix"))
+        } catch let error as StoreError {
+            throw context.usageError(error.message)
+        }
+        let configuration = CoordinatorConfiguration(
+            dataDirectory: try arguments.string("data"),
+            tls: TLSConfiguration(
+                trustRootsFile: try arguments.string("ca"), certificateChainFile: try arguments.string("cert"),
+                privateKeyFile: try arguments.string("key")),
+            trustedKeyFiles: arguments.list("trusted-key"), listenAddress: listen,
+            store: StoreConfiguration(prefixLengths: prefixes, weights: weights, livenessTimeout: try arguments.duration("liveness-timeout")),
+            reportInterval: try arguments.duration("report-interval"), engineInterval: try arguments.duration("engine-interval"))
+        let coordinator: Coordinator
+        let bound: SocketAddress
+        do {
+            coordinator = try Coordinator(configuration: configuration)
+            bound = try coordinator.start()
+        } catch {
+            throw CLIError.failure("cannot start: \(error)")
+        }
+        context.print("cascade-coordinator: listening on \(bound), data in \(configuration.dataDirectory)")
+        let signal = await SignalWaiter.wait(for: [SIGTERM, SIGINT])
+        context.print("cascade-coordinator: signal \(signal), draining and stopping")
+        await coordinator.shutdown()
+        context.print("cascade-coordinator: stopped")
+    }
+
+    private static func number(_ arguments: ParsedArguments, _ name: String) throws -> Double {
+        guard let value = try arguments.typed(name, expected: "a number such as 0.6", parse: { Double($0) }) else {
+            throw CLIError.usage("--\(name) needs a value")
+        }
+        return value
+    }
+}
+
+/// Waits for the first of some signals (the default action — dying — is turned off for them).
+enum SignalWaiter {
+    static func wait(for signals: [Int32]) async -> Int32 {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            let fired = SignalOnce(continuation)
+            for number in signals {
+                Foundation.signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler { fired.fire(number) }
+                source.resume()
+                fired.keep(source)
+            }
+        }
+    }
+}
+
+/// Resumes the waiter once, whichever signal comes first, and keeps the sources alive.
+private final class SignalOnce: @unchecked Sendable {
+    // @unchecked: every field is touched under `lock`.
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Int32, Never>?
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(_ continuation: CheckedContinuation<Int32, Never>) {
+        self.continuation = continuation
+    }
+
+    func keep(_ source: any DispatchSourceSignal) {
+        lock.withLock { sources.append(source) }
+    }
+
+    func fire(_ number: Int32) {
+        let waiter = lock.withLock { () -> CheckedContinuation<Int32, Never>? in
+            defer { continuation = nil }
+            return continuation
+        }
+        waiter?.resume(returning: number)
+    }
+}
