@@ -13,7 +13,11 @@ struct TestRelease: Sendable {
 
     init(version: String, size: Int, chunkSize: UInt32, key: Ed25519PrivateKey) throws {
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        var bytes = [UInt8](repeating: 0, count: size)
+        for start in stride(from: 0, to: size, by: 8) {
+            let word = generator.next()
+            for offset in 0..<min(8, size - start) { bytes[start + offset] = UInt8(truncatingIfNeeded: word >> (8 * offset)) }
+        }
         let hashes = stride(from: 0, to: size, by: Int(chunkSize)).map {
             SHA256.hash(Array(bytes[$0..<min(size, $0 + Int(chunkSize))]))
         }

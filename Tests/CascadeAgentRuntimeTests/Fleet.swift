@@ -113,6 +113,10 @@ final class Fleet: Sendable {
             startJitter: .milliseconds(20), faults: faults,
             onEvent: { event in
                 if case .progress(let progress) = event { tracker.record(id, progress) }
+            },
+            log: { line in
+                // CASCADE_TEST_LOG=1 shows what the agents did, when a test needs explaining.
+                if ProcessInfo.processInfo.environment["CASCADE_TEST_LOG"] != nil { print("\(ContinuousClock.now) \(id): \(line)") }
             })
         let runtime = try AgentRuntime(configuration: configuration, installer: installer)
         let task = Task { try await runtime.run() }
@@ -130,7 +134,9 @@ final class Fleet: Sendable {
     }
 
     func stopAll() async {
-        for id in agents.value.keys { try? await stop(id) }
+        await withTaskGroup(of: Void.self) { group in
+            for id in agents.value.keys { group.addTask { try? await self.stop(id) } }
+        }
         await coordinator.stop()
     }
 
