@@ -51,6 +51,8 @@ public final class AgentDaemon: Sendable {
     /// Runs the main program until it is killed; returns an exit status only when it cannot start.
     public static func run(root: String, hooks: AgentHooks) -> Int32 {
         let layout = AgentLayout(root: root)
+        // An upgrader that dies mid-reply must cost an EPIPE, not the main program.
+        signal(SIGPIPE, SIG_IGN)
         do throws(InstallError) {
             guard let (lock, _) = try PairStartup.lock(layout, .main, standby: false) else {
                 Log.info("another main program already runs for \(layout.root)")

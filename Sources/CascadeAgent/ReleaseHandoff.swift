@@ -26,7 +26,8 @@ public struct ReleaseHandoff: Sendable {
     /// upgrader accepted; the caller (when it is the main program) is stopped soon after.
     /// `retry` tries a version that failed before.
     public func handOff(version: String, retry: Bool = false) throws(InstallError) {
-        let reply = try ControlSocket.request(layout.socketPath, "UPGRADE-MAIN \(version)\(retry ? " retry" : "")")
+        // The upgrader answers after the new binary's self-test, hence the generous timeout.
+        let reply = try ControlSocket.request(layout.socketPath, "UPGRADE-MAIN \(version)\(retry ? " retry" : "")", timeout: .seconds(60))
         guard reply.hasPrefix("OK") else {
             throw InstallError(.refused, reply.hasPrefix("ERR ") ? String(reply.dropFirst(4)) : "the upgrader answered \"\(reply)\"")
         }

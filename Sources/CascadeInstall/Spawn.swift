@@ -22,8 +22,7 @@ public enum Spawn {
 
     /// Starts `path` with `arguments`; `standardInput`/`standardOutput` replace fd 0/1 when given.
     public static func start(
-        _ path: String, _ arguments: [String], standardInput: Int32? = nil, standardOutput: Int32? = nil,
-        environment: [String: String]? = nil
+        _ path: String, _ arguments: [String], standardInput: Int32? = nil, standardOutput: Int32? = nil
     ) throws(InstallError) -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -33,14 +32,7 @@ public enum Spawn {
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let result: Int32
-        if let environment {
-            let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-            defer { envp.forEach { free($0) } }
-            result = posix_spawn(&pid, path, &actions, nil, argv, envp)
-        } else {
-            result = posix_spawn(&pid, path, &actions, nil, argv, environ)
-        }
+        let result = posix_spawn(&pid, path, &actions, nil, argv, environ)
         guard result == 0 else {
             throw InstallError(.io, "cannot start \(path): \(String(cString: strerror(result)))")
         }

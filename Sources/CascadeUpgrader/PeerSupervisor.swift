@@ -96,7 +96,9 @@ public final class PeerSupervisor: Sendable {
                 startNow = true
             }
         }
-        if startNow { _ = try? start() }
+        if startNow {
+            do throws(InstallError) { try start() } catch { Log.info("cannot start \(program): \(error.message)") }
+        }
         restartIfStale(now)
     }
 

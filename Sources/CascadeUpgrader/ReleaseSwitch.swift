@@ -95,7 +95,10 @@ public struct ReleaseSwitch: Sendable {
             try records.recordResult(result)
             try journal.clear(program)
         }
-        _ = try? supervisor.start()
+        do throws(InstallError) { try supervisor.start() } catch {
+            // The supervision loop keeps trying (with backoff) once this switch resumes it.
+            Log.info("cannot restart \(program) \(from) after the rollback: \(error.message)")
+        }
         return result
     }
 

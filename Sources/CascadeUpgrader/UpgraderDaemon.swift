@@ -25,6 +25,8 @@ public final class UpgraderDaemon: Sendable {
     /// Runs the upgrader until it is killed; returns an exit status only when it cannot start.
     public static func run(root: String, standby: Bool) -> Int32 {
         let layout = AgentLayout(root: root)
+        // A control client that hangs up early must cost an EPIPE, not the upgrader.
+        signal(SIGPIPE, SIG_IGN)
         do throws(InstallError) {
             guard let (lock, tookOver) = try PairStartup.lock(layout, .upgrader, standby: standby) else {
                 Log.info("another upgrader already runs for \(layout.root)")
