@@ -48,25 +48,40 @@ extension Coordinator {
         let registration = AgentRegistration(
             id: id, address: request.address, port: Int(request.memberPort), mainVersion: request.mainVersion,
             upgraderVersion: request.upgraderVersion, cpuIdle: request.idle.cpu, memoryIdle: request.idle.memory)
-        let assignment = try await mapped {
+        let (assignment, members) = try await mapped {
             try await store.run { store throws(StoreError) in
-                try store.registerAgent(registration, actor: .agent(id))
+                let assignment = try store.registerAgent(registration, actor: .agent(id))
+                return (assignment, try store.agents(inCluster: assignment.cluster.id).map(\.id))
             }
         }
         for change in assignment.leaderChanges { await announce(change) }
         if let progress = request.resume { await apply(progress, from: id, reportedBy: id) }
-        return message(for: assignment)
+        // The leader admits only the members it knows of: tell it about this one.
+        if let leader = assignment.leader, leader.id != id, let view = try? await assignmentView(leader.id) {
+            hub.send(Instruction(leaderEpoch: view.leaderEpoch, assignment: view), to: leader.id)
+        }
+        return message(for: assignment, members: members)
     }
 
-    /// The API form of an assignment, with the leader's member address and the member list.
-    func message(for assignment: AgentAssignment) -> Assignment {
+    /// An agent's assignment as the API states it, read now.
+    func assignmentView(_ agentID: String) async throws -> Assignment {
+        let (assignment, members) = try await store.run { store throws(StoreError) in
+            let assignment = try store.assignment(agentID: agentID)
+            return (assignment, try store.agents(inCluster: assignment.cluster.id).map(\.id))
+        }
+        return message(for: assignment, members: members)
+    }
+
+    /// The API form of an assignment, with the leader's member address; a leader also gets
+    /// its cluster's member ids (it serves only those).
+    func message(for assignment: AgentAssignment, members: [String]) -> Assignment {
         Assignment(
             agentID: assignment.agent.id, role: CascadeAPI.AgentRole(assignment.role), clusterID: assignment.cluster.prefix,
             clusterPrefix: assignment.cluster.prefix, leaderID: assignment.leader?.id ?? "",
             leaderAddress: assignment.leader?.memberAddress ?? "", leaderEpoch: UInt64(assignment.cluster.leaderEpoch),
             reportIntervalMs: UInt32(configuration.reportInterval.components.seconds * 1000
                 + configuration.reportInterval.components.attoseconds / 1_000_000_000_000_000),
-            memberIDs: [])
+            memberIDs: assignment.role == .leader ? members.filter { $0 != assignment.agent.id }.sorted() : [])
     }
 
     private func session(_ reports: MessageStream<AgentReport>, _ writer: StreamWriter<Instruction>, _ context: ServerContext) async throws {
@@ -79,8 +94,7 @@ extension Coordinator {
         }
         defer { pump.cancel() }
         // Tell the agent where it stands now; a restarted coordinator's agents learn it here.
-        if let assignment = try? await store.run({ store throws(StoreError) in try store.assignment(agentID: id) }) {
-            let current = message(for: assignment)
+        if let current = try? await assignmentView(id) {
             hub.send(Instruction(leaderEpoch: current.leaderEpoch, assignment: current), to: id)
         }
         do {
@@ -170,11 +184,12 @@ extension Coordinator {
     /// the cluster's rollout order at once instead of at the next engine step.
     func announce(_ change: LeaderChange) async {
         log("cluster \(change.prefix): leader \(change.previousLeaderID ?? "none") → \(change.leaderID ?? "none") (epoch \(change.epoch)): \(change.reason)")
-        let assignments = (try? await store.run { store throws(StoreError) -> [AgentAssignment] in
-            try store.agents(inCluster: change.clusterID).map { agent throws(StoreError) in try store.assignment(agentID: agent.id) }
-        }) ?? []
+        let (assignments, members) = (try? await store.run { store throws(StoreError) -> ([AgentAssignment], [String]) in
+            let agents = try store.agents(inCluster: change.clusterID)
+            return (try agents.map { agent throws(StoreError) in try store.assignment(agentID: agent.id) }, agents.map(\.id))
+        }) ?? ([], [])
         for assignment in assignments {
-            let current = message(for: assignment)
+            let current = message(for: assignment, members: members)
             hub.send(Instruction(leaderEpoch: current.leaderEpoch, assignment: current), to: assignment.agent.id)
         }
         engine.memory.withLock { memory in

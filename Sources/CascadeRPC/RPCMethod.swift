@@ -106,7 +106,8 @@ extension RPCRouter {
         do {
             return try Request(serializedBytes: bytes)
         } catch {
-            throw RPCError(.invalidArgument, "the \(Request.self) request did not decode: \(error.message)")
+            // rpc.md §6.5: a request that does not decode is INTERNAL (malformed-message).
+            throw RPCError(.internal, "malformed-message: the \(Request.self) request did not decode: \(error.message)")
         }
     }
 }

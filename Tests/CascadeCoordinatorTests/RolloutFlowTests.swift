@@ -61,6 +61,9 @@ struct RolloutFlowTests {
         let started = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(
             releaseVersion: "1.1", policy: RolloutPolicy(maxUnavailable: 1, maxParallelClusters: 1)))
         let id = started.rolloutID
+        // A leader admits only members it knows: it hears of each one as it registers.
+        _ = try await agents["a1-01"]!.instruction("its member list") { $0.assignment?.memberIDs == ["a1-02", "a1-03"] }
+        #expect(agents["a1-02"]!.instructions.allSatisfy { $0.assignment?.memberIDs.isEmpty ?? true })
 
         let order = try await agents["a1-01"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
         #expect(order.clusterRollout?.members.map(\.agentID).sorted() == ["a1-01", "a1-02", "a1-03"])
