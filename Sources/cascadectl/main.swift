@@ -1,1 +1,6 @@
-print("not built yet")
+import CascadeCtl
+#if canImport(Glibc)
+import Glibc
+#endif
+
+exit(await CascadeCtl.program.main())

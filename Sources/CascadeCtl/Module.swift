@@ -1,1 +1,0 @@
-// CascadeCtl: placeholder until the module's first file lands.

@@ -1,0 +1,286 @@
+import CascadeAPI
+import CascadeCLI
+import CascadeCrypto
+import CascadeRPC
+import CascadeWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension CascadeCtl {
+    static let releaseCommand = Command(
+        "release", summary: "Sign, push and inspect releases.",
+        subcommands: [
+            Command(
+                "create", summary: "Write the signed manifest of an artifact (offline; no coordinator needed).",
+                discussion: """
+                Hashes ARTIFACT chunk by chunk (SHA-256 of every chunk and of the whole) and signs the
+                manifest with the Ed25519 key. The manifest goes to --out (default ARTIFACT.manifest).
+
+                Example: cascadectl release create --key release.key --name cascade-agent --version 1.4.0 agent-1.4.0.tar.gz
+                """,
+                options: [
+                    .value("key", short: "k", valueName: "FILE", help: "Ed25519 private key (from 'key generate').",
+                           required: true, configurable: false),
+                    .value("name", valueName: "NAME", help: "Artifact name, e.g. cascade-agent.", required: true),
+                    .value("version", valueName: "VERSION", help: "Release version, e.g. 1.4.0 or 2.0-rc1.", required: true),
+                    .value("chunk-size", valueName: "SIZE", help: "Chunk size (64KiB ... 2MiB).", default: "1MiB"),
+                    .value("out", short: "o", valueName: "FILE", help: "Where to write the manifest (default: ARTIFACT.manifest)."),
+                ],
+                positionals: [PositionalSpec("ARTIFACT", help: "The release artifact (bundle) file.")],
+                run: createRelease),
+            Command(
+                "push", summary: "Upload a signed release; resumes an interrupted push.",
+                discussion: """
+                Asks the coordinator what it already holds and sends only the missing chunks, each checked
+                against the manifest first. Shows progress on standard error when it is a terminal.
+
+                Example: cascadectl release push --manifest agent-1.4.0.tar.gz.manifest agent-1.4.0.tar.gz
+                """,
+                options: [.value("manifest", short: "m", valueName: "FILE",
+                                 help: "The signed manifest (default: ARTIFACT.manifest).")],
+                positionals: [PositionalSpec("ARTIFACT", help: "The artifact the manifest describes.")],
+                run: pushRelease),
+            Command("list", summary: "List the releases the coordinator holds, newest first.", run: listReleases),
+            Command("show", summary: "Show one release.",
+                    positionals: [PositionalSpec("VERSION", help: "The release version.")], run: showRelease),
+        ])
+
+    // MARK: create
+
+    static func createRelease(_ context: CommandContext) async throws {
+        let arguments = context.arguments
+        let artifact = arguments.positional("ARTIFACT")
+        let name = try arguments.string("name")
+        let version = try arguments.string("version")
+        do {
+            _ = try ReleaseVersion(version)
+        } catch {
+            throw context.usageError("invalid value '\(version)' for '--version': \(error.message)")
+        }
+        guard let chunkSize = try arguments.typed("chunk-size", expected: "a size from 4KiB to 2MiB such as 1MiB",
+                                                  parse: parseChunkSize) else { throw context.usageError("missing --chunk-size") }
+        let out = arguments.optionalString("out") ?? artifact + ".manifest"
+        let keyPath = try arguments.string("key")
+        let keyText: String
+        do {
+            keyText = try SecretFile.read(keyPath, limit: 64 * 1024)
+        } catch {
+            throw CLIError.failure(error.message)
+        }
+        let key: Ed25519PrivateKey
+        do {
+            key = try Ed25519PrivateKey(pemRepresentation: keyText)
+        } catch {
+            throw CLIError.failure("\(try arguments.string("key")) is not an Ed25519 private key: \(error.message)")
+        }
+        let signed: SignedManifest, manifest: Manifest
+        do {
+            let built = try ManifestBuilder(chunkSize: chunkSize).build(fileAt: artifact, name: name, version: version)
+            signed = try SignedManifest.sign(built, with: key)
+            manifest = try Manifest(serializedBytes: signed.manifestBytes)
+        } catch let error as ReleaseError {
+            throw CLIError.failure(error.message)
+        } catch let error as CryptoError {
+            throw CLIError.failure("signing failed: \(error.message)")
+        }
+        try FileOutput.replace(out, contents: signed.serializedBytes())
+        try context.emit(
+            Render.json(manifest, signed: signed, file: out),
+            ["release   \(manifest.version) (\(manifest.name))",
+             "size      \(manifest.size) bytes (\(HumanFormat.bytes(manifest.size)))",
+             "chunks    \(manifest.chunkCount) × \(HumanFormat.bytes(manifest.chunkSize))",
+             "sha256    \(manifest.sha256.hex)",
+             "key id    \(signed.keyID)",
+             "manifest  \(out)"])
+    }
+
+    /// `1MiB`, `512KiB`, `64K`, `2M`, or plain bytes; 4 KiB to the protocol's 2 MiB.
+    static func parseChunkSize(_ text: String) -> UInt32? {
+        let units: [(String, UInt64)] = [("KiB", 1024), ("MiB", 1 << 20), ("KB", 1024), ("MB", 1 << 20),
+                                         ("K", 1024), ("M", 1 << 20), ("k", 1024), ("B", 1), ("", 1)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            guard let number = UInt64(text.dropLast(suffix.count)) else { continue }
+            let (value, overflow) = number.multipliedReportingOverflow(by: scale)
+            guard !overflow, value >= 4096, value <= UInt64(APILimits.maxChunkSize) else { return nil }
+            return UInt32(value)
+        }
+        return nil
+    }
+
+    // MARK: push
+
+    static func pushRelease(_ context: CommandContext) async throws {
+        let artifactPath = context.arguments.positional("ARTIFACT")
+        let manifestPath = context.arguments.optionalString("manifest") ?? artifactPath + ".manifest"
+        let signed: SignedManifest, manifest: Manifest
+        do {
+            signed = try SignedManifest(serializedBytes: try FileOutput.read(manifestPath))
+            manifest = try Manifest(serializedBytes: signed.manifestBytes)
+            try manifest.validate()
+        } catch let error as CLIError {
+            throw error
+        } catch let error as WireError {
+            throw CLIError.failure("\(manifestPath) is not a signed manifest: \(error.message)")
+        } catch let error as ReleaseError {
+            throw CLIError.failure("\(manifestPath) is not a usable manifest: \(error.message)")
+        }
+        let artifact = try ArtifactFile(artifactPath)
+        guard artifact.size == manifest.size else {
+            throw CLIError.failure("\(artifactPath) is \(artifact.size) bytes but its manifest says \(manifest.size); is it the right file?")
+        }
+        let connection = try Connection(context)
+        let version = manifest.version
+
+        var missing = Array(0..<manifest.chunkCount)
+        do {
+            let status = try await connection.connect().unary(
+                OperatorService.releaseStatus, ReleaseQuery(version: version), options: CallOptions(timeout: connection.timeout))
+            if let held = status.release {
+                if let digest = held.manifestSHA256, digest != signed.manifestDigest {
+                    throw CLIError.failure("the coordinator already holds release \(version) with a different manifest; a version is signed once, so pick a new version")
+                }
+                missing = status.missingChunks
+            }
+        } catch let error as RPCError where error.code == .notFound {
+            // A new release: send everything.
+        } catch {
+            throw connection.explain(error)
+        }
+        if missing.isEmpty, let info = try? await connection.call(OperatorService.showRelease, ReleaseQuery(version: version)).release,
+           info.complete {
+            if try !context.json { context.print("release \(version) is already complete on the coordinator; nothing to send") }
+            try context.emit(Render.json(info), Render.releaseLines(info))
+            return
+        }
+        let sending = missing.reduce(UInt64(0)) { $0 + UInt64(manifest.size(ofChunk: $1)) }
+        if try !context.json {
+            let held = manifest.chunkCount - missing.count
+            context.print("release \(version): sending \(missing.count) of \(manifest.chunkCount) chunks (\(HumanFormat.bytes(sending)))"
+                          + (held > 0 ? "; the coordinator already holds \(held)" : ""))
+        }
+        let progress = ProgressLine(total: sending, enabled: isatty(2) == 1, write: context.console.writeError)
+        let response: PushReleaseResponse
+        do {
+            response = try await connection.connect().clientStreaming(OperatorService.pushRelease) { writer in
+                try await writer.write(PushReleaseRequest(signedManifest: signed))
+                for index in missing {
+                    let data = try artifact.read(offset: manifest.offset(ofChunk: index), count: manifest.size(ofChunk: index))
+                    do {
+                        try manifest.verifyChunk(index: index, bytes: data)
+                    } catch let error as ReleaseError {
+                        throw CLIError.failure("\(artifactPath) does not match its manifest at chunk \(index) (\(error.message)); was it changed after 'release create'?")
+                    }
+                    try await writer.write(PushReleaseRequest(chunk: Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index])))
+                    progress.add(UInt64(data.count))
+                }
+            }
+        } catch {
+            progress.clear()
+            throw connection.explain(error)
+        }
+        progress.finish()
+        guard let info = response.release else { throw CLIError.failure("the coordinator answered the push without release information") }
+        guard info.complete else {
+            throw CLIError.failure("the coordinator holds \(info.chunksPresent) of \(info.chunkCount) chunks of \(version); run the push again to send the rest")
+        }
+        if try !context.json { context.print("pushed release \(version): complete") }
+        try context.emit(Render.json(info), Render.releaseLines(info))
+    }
+
+    // MARK: list, show
+
+    static func listReleases(_ context: CommandContext) async throws {
+        let connection = try Connection(context)
+        let releases = try await connection.call(OperatorService.listReleases, ListReleasesRequest()).releases
+        try context.emit(.array(releases.map(Render.json)), Render.releaseTable(releases))
+    }
+
+    static func showRelease(_ context: CommandContext) async throws {
+        let connection = try Connection(context)
+        let version = context.arguments.positional("VERSION")
+        let response = try await connection.call(OperatorService.showRelease, ReleaseQuery(version: version))
+        guard let info = response.release else { throw CLIError.failure("no release \(version)") }
+        try context.emit(Render.json(info), Render.releaseLines(info))
+    }
+}
+
+/// An artifact read at chunk offsets with `pread`, never whole.
+final class ArtifactFile: Sendable {
+    let path: String
+    let size: UInt64
+    private let fd: Int32
+
+    init(_ path: String) throws(CLIError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CLIError.failure("cannot open \(path): \(String(cString: strerror(errno)))") }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw CLIError.failure("\(path) is not a regular file")
+        }
+        self.path = path
+        self.fd = fd
+        self.size = UInt64(info.st_size)
+    }
+
+    deinit { close(fd) }
+
+    func read(offset: UInt64, count: Int) throws(CLIError) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, count - filled, off_t(offset) + off_t(filled)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CLIError.failure("reading \(path) failed: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { throw CLIError.failure("\(path) ended early at byte \(offset + UInt64(filled)); was it changed?") }
+            filled += n
+        }
+        return buffer
+    }
+}
+
+/// `12.0 MiB / 100.0 MiB (12%)  45.2 MiB/s` redrawn in place on standard error, at most 5 times a second.
+final class ProgressLine: Sendable {
+    private let total: UInt64
+    private let enabled: Bool
+    private let write: @Sendable (String) -> Void
+    private let start = ContinuousClock.now
+    private let state = Locked<(done: UInt64, drawn: ContinuousClock.Instant?)>((0, nil))
+
+    init(total: UInt64, enabled: Bool, write: @escaping @Sendable (String) -> Void) {
+        self.total = total
+        self.enabled = enabled
+        self.write = write
+    }
+
+    func add(_ bytes: UInt64) {
+        guard enabled else { return }
+        let now = ContinuousClock.now
+        let line: String? = state.withLock { state in
+            state.done += bytes
+            if let drawn = state.drawn, now - drawn < .milliseconds(200), state.done < total { return nil }
+            state.drawn = now
+            return text(state.done, now)
+        }
+        if let line { write("\r\u{1B}[K" + line) }
+    }
+
+    func finish() {
+        guard enabled else { return }
+        let done = state.withLock { $0.done }
+        write("\r\u{1B}[K" + text(done, .now) + "\n")
+    }
+
+    func clear() {
+        if enabled { write("\r\u{1B}[K") }
+    }
+
+    private func text(_ done: UInt64, _ now: ContinuousClock.Instant) -> String {
+        let seconds = seconds(now - start)
+        let rate = seconds > 0 ? Double(done) / seconds : 0
+        return "\(HumanFormat.bytes(done)) / \(HumanFormat.bytes(total)) (\(HumanFormat.percent(done, of: total)))  \(HumanFormat.bytes(Int64(rate)))/s"
+    }
+}

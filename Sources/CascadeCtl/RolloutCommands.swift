@@ -1,0 +1,213 @@
+import CascadeAPI
+import CascadeCLI
+import CascadeCrypto
+import CascadeRPC
+
+extension CascadeCtl {
+    static let idPositional = PositionalSpec("ID", help: "The rollout id.")
+    static let optionalIDPositional = PositionalSpec("ID", help: "The rollout id (default: the latest rollout).", optional: true)
+    static let reasonOption = OptionSpec.value("reason", valueName: "TEXT", help: "Why; recorded in the events table.", configurable: false)
+
+    static let rolloutCommand = Command(
+        "rollout", summary: "Start, control and follow rollouts.",
+        subcommands: [
+            Command(
+                "start", summary: "Start rolling a pushed release out to the fleet.",
+                discussion: """
+                Clusters run in waves: the canary clusters first, then up to --max-parallel-clusters at a
+                time; in each cluster at most --max-unavailable members upgrade at once, the leader last.
+
+                Example: cascadectl rollout start --release 1.4.0 --max-unavailable 2 --canary-clusters 1 --failure-budget 5%
+                """,
+                options: [
+                    .value("release", short: "r", valueName: "VERSION", help: "The release to roll out.", required: true),
+                    .value("clusters", valueName: "A,B", help: "Only these clusters (prefixes); default: all.", repeatable: true),
+                    .value("max-unavailable", valueName: "N", help: "Members of a cluster upgrading at once (default 1)."),
+                    .value("max-parallel-clusters", valueName: "N", help: "Clusters upgrading at once (default 1)."),
+                    .value("canary-clusters", valueName: "N", help: "Clusters in a first wave that must succeed first (default 0)."),
+                    .value("failure-budget", valueName: "P%", help: "Share of a cluster's agents that may fail (default 0%)."),
+                    .value("health-timeout", valueName: "DURATION", help: "Time a new release has to report healthy (default 120s)."),
+                    .flag("rollback", help: "Allow a release lower than the running one (recorded as a rollback).", configurable: false),
+                ],
+                run: startRollout),
+            Command("pause", summary: "Pause a rollout: nothing new starts; upgrades in flight finish.",
+                    options: [reasonOption], positionals: [idPositional], run: { try await control($0, .pause) }),
+            Command("resume", summary: "Resume a paused rollout.",
+                    options: [reasonOption], positionals: [idPositional], run: { try await control($0, .resume) }),
+            Command("abort", summary: "Abort a rollout for good.",
+                    options: [reasonOption], positionals: [idPositional], run: { try await control($0, .abort) }),
+            Command("status", summary: "Show a rollout: state, policy, per-cluster progress.",
+                    options: [.flag("agents", help: "Add one row per agent.", configurable: false)],
+                    positionals: [optionalIDPositional], run: rolloutStatus),
+            Command("list", summary: "List rollouts, newest first.",
+                    options: [.value("limit", valueName: "N", help: "At most this many.", default: "20")], run: listRollouts),
+            Command(
+                "watch", summary: "Follow a rollout live until it ends (exit 0 if it succeeded, 1 otherwise).",
+                discussion: """
+                On a terminal the view is redrawn in place: a progress bar per cluster, agents per state,
+                bytes moved and an ETA. Otherwise (a pipe, a log) it prints a line whenever progress changes.
+                With --json it prints one status object per line.
+                """,
+                positionals: [optionalIDPositional], run: watchRollout),
+        ])
+
+    static func rolloutID(_ context: CommandContext) throws(CLIError) -> UInt64? {
+        guard let text = context.arguments.optionalPositional("ID") else { return nil }
+        guard let id = UInt64(text), id > 0 else {
+            throw context.usageError("invalid rollout id '\(text)': expected a positive number")
+        }
+        return id
+    }
+
+    /// The id given, or the newest rollout's.
+    static func resolvedRolloutID(_ context: CommandContext, _ connection: Connection) async throws(CLIError) -> UInt64 {
+        if let id = try rolloutID(context) { return id }
+        let latest = try await connection.call(OperatorService.listRollouts, ListRolloutsRequest(limit: 1)).rollouts.first
+        guard let latest else { throw CLIError.failure("there are no rollouts yet; start one with 'cascadectl rollout start'") }
+        return latest.rolloutID
+    }
+
+    static func startRollout(_ context: CommandContext) async throws {
+        let arguments = context.arguments
+        let version = try arguments.string("release")
+        do {
+            _ = try ReleaseVersion(version)
+        } catch {
+            throw context.usageError("invalid value '\(version)' for '--release': \(error.message)")
+        }
+        var policy = RolloutPolicy()
+        policy.maxUnavailable = UInt32(try arguments.optionalInt("max-unavailable", in: 1...100_000) ?? 0)
+        policy.maxParallelClusters = UInt32(try arguments.optionalInt("max-parallel-clusters", in: 1...100_000) ?? 0)
+        policy.canaryClusters = UInt32(try arguments.optionalInt("canary-clusters", in: 0...100_000) ?? 0)
+        if let budget = try arguments.optionalPercentage("failure-budget") {
+            guard budget == budget.rounded() else {
+                throw context.usageError("invalid value '\(budget)' for '--failure-budget': expected a whole percentage such as 5%")
+            }
+            policy.failureBudgetPercent = UInt32(budget)
+        }
+        if let timeout = try arguments.optionalDuration("health-timeout") {
+            let whole = timeout.components.seconds
+            guard whole >= 1, whole <= 86_400 else {
+                throw context.usageError("invalid value for '--health-timeout': expected 1s to 24h")
+            }
+            policy.healthTimeoutSeconds = UInt32(whole)
+        }
+        policy.rollback = try arguments.flag("rollback")
+        let request = StartRolloutRequest(
+            releaseVersion: version, clusters: arguments.list("clusters"), policy: policy,
+            clientToken: Hex.encode(SecureRandom.bytes(16)))
+        let connection = try Connection(context)
+        let status = try await connection.call(OperatorService.startRollout, request)
+        try context.emit(Render.json(status), [Render.summary(status)])
+    }
+
+    static func control(_ context: CommandContext, _ action: RolloutAction) async throws {
+        guard let id = try rolloutID(context) else { throw context.usageError("missing argument ID") }
+        let request = RolloutControlRequest(rolloutID: id, reason: context.arguments.optionalString("reason") ?? "")
+        let connection = try Connection(context)
+        let method = switch action {
+        case .pause: OperatorService.pauseRollout
+        case .resume: OperatorService.resumeRollout
+        default: OperatorService.abortRollout
+        }
+        let status = try await connection.call(method, request)
+        try context.emit(Render.json(status), [Render.summary(status)])
+    }
+
+    static func rolloutStatus(_ context: CommandContext) async throws {
+        let connection = try Connection(context)
+        let id = try await resolvedRolloutID(context, connection)
+        let status = try await connection.call(
+            OperatorService.getRollout, RolloutQuery(rolloutID: id, includeAgents: try context.arguments.flag("agents")))
+        try context.emit(Render.json(status), Render.statusLines(status))
+    }
+
+    static func listRollouts(_ context: CommandContext) async throws {
+        let limit = try context.arguments.int("limit", in: 1...1000)
+        let connection = try Connection(context)
+        let rollouts = try await connection.call(OperatorService.listRollouts, ListRolloutsRequest(limit: UInt32(limit))).rollouts
+        try context.emit(.array(rollouts.map(Render.json)), Render.rolloutTable(rollouts))
+    }
+
+    static func watchRollout(_ context: CommandContext) async throws {
+        let connection = try Connection(context)
+        let watcher = RolloutWatcher(context: context, json: try context.json)
+        var id = try await resolvedRolloutID(context, connection)
+        var failures = 0
+        while true {
+            do {
+                try await connection.connect().serverStreaming(
+                    OperatorService.watchRollout, RolloutQuery(rolloutID: id, minIntervalMs: 500)) { stream in
+                    for try await status in stream {
+                        watcher.show(status)
+                        failures = 0
+                    }
+                }
+            } catch {
+                let explained = connection.explain(error)
+                let retryable = (error as? RPCError).map { $0.code == .unavailable || $0.code == .cancelled } ?? false
+                guard retryable, watcher.last != nil, failures < 5 else { throw explained }
+                failures += 1
+                context.printError("\(context.program): \(explained.message); reconnecting")
+                try await Task.sleep(for: .seconds(failures))  // reconnect backoff, not a wait for an outcome
+            }
+            guard let last = watcher.last else {
+                throw CLIError.failure("the coordinator ended the watch without sending a status")
+            }
+            id = last.rolloutID
+            if last.state.isTerminal { break }
+        }
+        let final = watcher.finish()
+        switch final.state {
+        case .succeeded:
+            return
+        case .aborted:
+            throw CLIError.failure("rollout \(final.rolloutID) was aborted" + (final.message.isEmpty ? "" : ": \(final.message)"))
+        default:
+            throw CLIError.failure("rollout \(final.rolloutID) \(final.state)" + (final.message.isEmpty ? "" : ": \(final.message)"))
+        }
+    }
+}
+
+/// The state of one `rollout watch`: the renderer, the ETA estimates, the last status.
+final class RolloutWatcher {
+    private let context: CommandContext
+    private let json: Bool
+    private var renderer: LiveRenderer
+    private var tracker = ETATracker()
+    private let start = ContinuousClock.now
+    private(set) var last: RolloutStatus?
+
+    init(context: CommandContext, json: Bool) {
+        self.context = context
+        self.json = json
+        renderer = LiveRenderer(console: context.console)
+    }
+
+    func show(_ status: RolloutStatus) {
+        last = status
+        if json {
+            context.printJSON(Render.json(status), pretty: false)
+            return
+        }
+        renderer.update(snapshot(status))
+    }
+
+    /// Draws the final state (plain mode: every line that still differs) and returns it.
+    func finish() -> RolloutStatus {
+        let status = last!
+        if !json { renderer.finish(snapshot(status)) }
+        return status
+    }
+
+    private func snapshot(_ status: RolloutStatus) -> LiveSnapshot {
+        let now = ContinuousClock.now - start
+        var etas: [String: Duration] = [:]
+        for cluster in status.clusterProgress {
+            etas[cluster.clusterID] = tracker.observe(
+                cluster.clusterID, done: Int64(Render.finished(cluster.counts)), total: Int64(cluster.counts.total), at: now)
+        }
+        etas[""] = tracker.observe("", done: Int64(Render.finished(status.totals)), total: Int64(status.totals.total), at: now)
+        return Render.snapshot(status, etas: etas)
+    }
+}

@@ -1,0 +1,358 @@
+import CascadeAPI
+import CascadeCrypto
+import CascadeTestSupport
+import Foundation
+import Testing
+
+/// What one finished `cascadectl` run printed.
+struct CtlResult: CustomStringConvertible {
+    let status: Int32
+    let output: String
+    let errorOutput: String
+
+    var lines: [String] { output.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init) }
+    var description: String { "exit \(status)\nstdout:\n\(output)stderr:\n\(errorOutput)" }
+
+    func json() throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(output.utf8))
+    }
+}
+
+/// Runs the real `cascadectl` binary with a clean environment (HOME in a temporary directory,
+/// so no user config file is read) plus `environment`.
+struct Ctl {
+    let home: TemporaryDirectory
+    /// Flags every call gets (connection settings), before the command's own words.
+    var common: [String] = []
+
+    init(fixture: CoordinatorFixture? = nil, uri: String = "cascade://operator/bob") throws {
+        home = try TemporaryDirectory(prefix: "cascadectl-home")
+        if let fixture {
+            let tls = try fixture.pki.configuration(uri: uri)
+            common = ["--coordinator", "\(fixture.address)", "--ca", tls.trustRootsFile,
+                      "--cert", tls.certificateChainFile, "--key", tls.privateKeyFile]
+        }
+    }
+
+    var environment: [String: String] { ["HOME": home.path, "PATH": "/usr/bin:/bin"] }
+
+    /// Runs to completion (killed after `limit`) and returns everything it printed.
+    func run(_ words: [String], environment extra: [String: String] = [:], common useCommon: Bool = true,
+             within limit: Duration = .seconds(20)) async throws -> CtlResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try builtProduct("cascadectl"))
+        process.arguments = (useCommon ? common : []) + words
+        process.environment = environment.merging(extra) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let running = RunningCtl(process: process, out: out, err: err)
+        let seconds = Int(limit.components.seconds)
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: running.collect(killAfter: seconds)) }
+        }
+    }
+
+    /// Starts a long-running command (`rollout watch`) whose lines the test awaits.
+    func start(_ words: [String]) throws -> ChildProcess {
+        let pairs = environment.map { "\($0.key)=\($0.value)" }
+        return try ChildProcess("/usr/bin/env", ["-i"] + pairs + [try builtProduct("cascadectl")] + common + words)
+    }
+}
+
+/// A started process and its pipes, read to the end on a background thread.
+final class RunningCtl: @unchecked Sendable {
+    let process: Process
+    let out: Pipe
+    let err: Pipe
+
+    init(process: Process, out: Pipe, err: Pipe) {
+        self.process = process
+        self.out = out
+        self.err = err
+    }
+
+    /// Blocks until the process exits (SIGKILL after `killAfter` seconds) and its pipes close.
+    func collect(killAfter seconds: Int) -> CtlResult {
+        let pid = process.processIdentifier
+        let killer = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds), execute: killer)
+        let errorData = CtlBox(Data())
+        let group = DispatchGroup()
+        group.enter()
+        let err = self.err
+        DispatchQueue.global().async {
+            let data = err.fileHandleForReading.readDataToEndOfFile()
+            errorData.withLock { $0 = data }
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        killer.cancel()
+        return CtlResult(status: process.terminationStatus, output: String(decoding: outData, as: UTF8.self),
+                         errorOutput: String(decoding: errorData.withLock { $0 }, as: UTF8.self))
+    }
+}
+
+/// A small locked box for test helpers.
+final class CtlBox<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
+
+/// `count` pseudo-random bytes in a file.
+func writeArtifact(_ path: String, size: Int, seed: UInt64) throws -> [UInt8] {
+    var state = seed
+    let bytes = (0..<size).map { _ -> UInt8 in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return UInt8(truncatingIfNeeded: state >> 33)
+    }
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    return bytes
+}
+
+@Suite("cascadectl as a subprocess")
+struct CtlTests {
+    @Test("key generate writes a 0600 private key and its public key, and never overwrites")
+    func keyGenerate() async throws {
+        let ctl = try Ctl()
+        let path = ctl.home.file("release.key")
+        let first = try await ctl.run(["key", "generate", "--out", path])
+        #expect(first.status == 0, "\(first)")
+        let publicKey = try Ed25519PublicKey(pemRepresentation: String(contentsOfFile: path + ".pub", encoding: .utf8))
+        let privateKey = try Ed25519PrivateKey(pemRepresentation: String(contentsOfFile: path, encoding: .utf8))
+        #expect(privateKey.publicKey == publicKey)
+        #expect(first.lines == [
+            "private key  \(path) (mode 0600; keep it offline)",
+            "public key   \(path).pub (trust it on the coordinator)",
+            "key id       \(publicKey.keyID)",
+        ])
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        let again = try await ctl.run(["key", "generate", "--out", path])
+        #expect(again.status == 1)
+        #expect(again.output.isEmpty)
+        #expect(again.errorOutput == "cascadectl: refusing to overwrite \(path): the file already exists\n")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == privateKey.pemRepresentation)
+
+        let json = try await ctl.run(["key", "generate", "--out", ctl.home.file("second.key"), "--json"])
+        let object = try #require(try json.json() as? [String: Any])
+        #expect(object["keyId"] as? String == (try Ed25519PublicKey(
+            pemRepresentation: String(contentsOfFile: ctl.home.file("second.key.pub"), encoding: .utf8)).keyID))
+    }
+
+    @Test("usage errors exit 2 with a hint; typos get a suggestion; --help exits 0")
+    func usage() async throws {
+        let ctl = try Ctl()
+        let typo = try await ctl.run(["rollout", "strat"])
+        #expect(typo.status == 2)
+        #expect(typo.errorOutput == "cascadectl: unknown command 'strat'; did you mean 'start'?\nTry 'cascadectl rollout --help'.\n")
+
+        let missing = try await ctl.run(["rollout", "start"])
+        #expect(missing.status == 2)
+        #expect(missing.errorOutput == "cascadectl: missing required option '--release'\nTry 'cascadectl rollout start --help'.\n")
+
+        let badVersion = try await ctl.run(["release", "create", "--key", "k", "--name", "a", "--version", "v1.2", "file"])
+        #expect(badVersion.status == 2)
+        #expect(badVersion.errorOutput.hasPrefix("cascadectl: invalid value 'v1.2' for '--version': \"v1.2\" is not a release version"))
+
+        let badBudget = try await ctl.run(["rollout", "start", "--release", "1.1", "--failure-budget", "150%"])
+        #expect(badBudget.status == 2)
+        #expect(badBudget.errorOutput.hasPrefix("cascadectl: invalid value '150%' for '--failure-budget'"))
+
+        let help = try await ctl.run(["rollout", "watch", "--help"])
+        #expect(help.status == 0)
+        #expect(help.lines.first == "Usage: cascadectl rollout watch [options] [ID]")
+        #expect(help.lines.contains { $0.contains("--coordinator HOST:PORT") && $0.contains("env: CASCADE_COORDINATOR") })
+    }
+
+    @Test("release create, an interrupted push resumed by release push, list and show")
+    func releases() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        let ctl = try Ctl(fixture: fixture)
+        let keyFile = ctl.home.file("trusted.key")
+        try SecretFile.create(at: keyFile, contents: fixture.signingKey.pemRepresentation)
+        let artifact = ctl.home.file("agent-1.1.tar")
+        _ = try writeArtifact(artifact, size: 300_000, seed: 11)
+
+        let created = try await ctl.run(["release", "create", "--key", keyFile, "--name", "cascade-agent", "--version", "1.1",
+                                         "--chunk-size", "64KiB", artifact], common: false)
+        #expect(created.status == 0, "\(created)")
+        let signed = try SignedManifest(serializedBytes: Array(Data(contentsOf: URL(fileURLWithPath: artifact + ".manifest"))))
+        let manifest = try Manifest(serializedBytes: signed.manifestBytes)
+        #expect(created.lines == [
+            "release   1.1 (cascade-agent)",
+            "size      300000 bytes (293.0 KiB)",
+            "chunks    5 × 64.0 KiB",
+            "sha256    \(manifest.sha256.hex)",
+            "key id    \(fixture.signingKey.publicKey.keyID)",
+            "manifest  \(artifact).manifest",
+        ])
+
+        // An interrupted push: the coordinator holds chunks 0 and 3 only.
+        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: artifact)))
+        let partial = try await fixture.push((signed, manifest, bytes), indices: [0, 3])
+        #expect(partial?.complete == false)
+
+        let pushed = try await ctl.run(["release", "push", "--manifest", artifact + ".manifest", artifact])
+        #expect(pushed.status == 0, "\(pushed)")
+        #expect(pushed.lines.prefix(3) == [
+            "release 1.1: sending 3 of 5 chunks (165.0 KiB); the coordinator already holds 2",
+            "pushed release 1.1: complete",
+            "release   1.1 (cascade-agent)",
+        ])
+        #expect(pushed.lines.contains("chunks    5 of 5 held, 64.0 KiB each"))
+
+        let again = try await ctl.run(["release", "push", artifact])
+        #expect(again.status == 0, "\(again)")
+        #expect(again.lines.first == "release 1.1 is already complete on the coordinator; nothing to send")
+
+        let list = try await ctl.run(["release", "list", "--json"])
+        #expect(list.status == 0, "\(list)")
+        let releases = try #require(try list.json() as? [[String: Any]])
+        #expect(releases.count == 1)
+        #expect(releases.first?["version"] as? String == "1.1")
+        #expect(releases.first?["complete"] as? Bool == true)
+        #expect(releases.first?["size"] as? Int == 300_000)
+
+        let table = try await ctl.run(["release", "list"])
+        #expect(table.lines.first?.hasPrefix("VERSION  NAME ") == true, "\(table)")
+        #expect(table.lines.last?.hasPrefix("1.1      cascade-agent  293.0 KiB     5/5  yes ") == true, "\(table)")
+        #expect(table.lines.count == 2)
+
+        let show = try await ctl.run(["release", "show", "1.1"])
+        #expect(show.lines.contains("complete  yes"), "\(show)")
+        #expect(show.lines.contains("sha256    \(manifest.sha256.hex)"))
+
+        let unknown = try await ctl.run(["release", "show", "9.9"])
+        #expect(unknown.status == 1)
+        #expect(unknown.errorOutput == "cascadectl: no release 9.9\n")
+
+        // A manifest signed by a key the coordinator does not trust is refused with its reason.
+        let stranger = ctl.home.file("stranger.key")
+        #expect(try await ctl.run(["key", "generate", "--out", stranger]).status == 0)
+        let other = ctl.home.file("agent-1.2.tar")
+        _ = try writeArtifact(other, size: 10_000, seed: 12)
+        #expect(try await ctl.run(["release", "create", "-k", stranger, "--name", "cascade-agent", "--version", "1.2", other],
+                                    common: false).status == 0)
+        let refused = try await ctl.run(["release", "push", other])
+        #expect(refused.status == 1)
+        #expect(refused.errorOutput.hasPrefix("cascadectl: "))
+        #expect(refused.errorOutput.contains("key"), "\(refused)")
+    }
+
+    @Test("rollout start, status, pause, pause again (refused), resume, abort; env-var and flag precedence; connection errors")
+    func rolloutControl() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        var ctl = try Ctl(fixture: fixture)
+
+        let started = try await ctl.run(["rollout", "start", "--release", "1.1", "--max-unavailable", "1", "--failure-budget", "50%"])
+        #expect(started.status == 0, "\(started)")
+        #expect(started.lines.count == 1)
+        #expect(started.lines.first?.hasPrefix("rollout 1 (release 1.1) is ") == true, "\(started)")
+
+        let paused = try await ctl.run(["rollout", "pause", "1", "--reason", "maintenance window"])
+        #expect(paused.status == 0, "\(paused)")
+        #expect(paused.lines == ["rollout 1 (release 1.1) is paused: maintenance window"])
+
+        let again = try await ctl.run(["rollout", "pause", "1"])
+        #expect(again.status == 1)
+        #expect(again.output.isEmpty)
+        #expect(again.errorOutput == "cascadectl: rollout 1 is paused and cannot pause\n")
+
+        let status = try await ctl.run(["rollout", "status", "--json", "--agents"])
+        #expect(status.status == 0, "\(status)")
+        let object = try #require(try status.json() as? [String: Any])
+        #expect(object["id"] as? Int == 1)
+        #expect(object["state"] as? String == "paused")
+        #expect((object["policy"] as? [String: Any])?["failureBudgetPercent"] as? Int == 50)
+        #expect((object["agents"] as? [[String: Any]])?.compactMap { $0["agent"] as? String }.sorted() == ["a1-01", "a1-02"])
+
+        let text = try await ctl.run(["rollout", "status", "1"])
+        #expect(text.lines.first == "rollout   1", "\(text)")
+        #expect(text.lines.contains("state     paused: maintenance window"), "\(text)")
+
+        let resumed = try await ctl.run(["rollout", "resume", "1"])
+        #expect(resumed.lines.first?.hasPrefix("rollout 1 (release 1.1) is running") == true, "\(resumed)")
+        let aborted = try await ctl.run(["rollout", "abort", "1", "--reason", "enough"])
+        #expect(aborted.lines == ["rollout 1 (release 1.1) is aborted: enough"], "\(aborted)")
+
+        let list = try await ctl.run(["rollout", "list"])
+        #expect(list.lines.count == 2, "\(list)")
+        #expect(list.lines.last?.hasPrefix(" 1  1.1      aborted") == true, "\(list)")
+
+        // CASCADE_COORDINATOR supplies the address when the flag is absent; the flag wins over it.
+        let address = ctl.common[1]
+        ctl.common.removeFirst(2)
+        let fromEnvironment = try await ctl.run(["rollout", "status", "1"], environment: ["CASCADE_COORDINATOR": address])
+        #expect(fromEnvironment.status == 0, "\(fromEnvironment)")
+        let flagWins = try await ctl.run(["--coordinator", "127.0.0.1:1", "rollout", "status", "1"],
+                                         environment: ["CASCADE_COORDINATOR": address])
+        #expect(flagWins.status == 1)
+        #expect(flagWins.errorOutput.hasPrefix("cascadectl: cannot connect to the coordinator at 127.0.0.1:1: "), "\(flagWins)")
+        #expect(flagWins.errorOutput.hasSuffix("; check --coordinator and --ca\n"), "\(flagWins)")
+
+        // A config file is the last source before the default.
+        let config = ctl.home.file("ctl.conf")
+        try "coordinator = \(address)\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let fromConfig = try await ctl.run(["rollout", "status", "1", "--config", config])
+        #expect(fromConfig.status == 0, "\(fromConfig)")
+
+        // An agent certificate is refused by the coordinator with a sentence.
+        let agentCtl = try Ctl(fixture: fixture, uri: "cascade://agent/a1-09")
+        let denied = try await agentCtl.run(["rollout", "list"])
+        #expect(denied.status == 1)
+        #expect(denied.errorOutput.hasPrefix("cascadectl: ") && denied.errorOutput.contains("operator certificate"), "\(denied)")
+    }
+
+    @Test("rollout watch prints plain lines and exits 0 when the rollout succeeds, 1 when it is aborted")
+    func watch() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let ctl = try Ctl(fixture: fixture)
+        #expect(try await ctl.run(["rollout", "start", "--release", "1.1"]).status == 0)
+
+        let watcher = try ctl.start(["rollout", "watch"])
+        _ = try await watcher.line(startingWith: "rollout 1 (release 1.1): running", within: .seconds(10))
+        upgrade(agents["a1-02"]!, rollout: 1)
+        _ = try await agents["a1-02"]!.instruction("the second-instruction cue") { $0.secondInstructionCue?.rolloutID == 1 }
+        upgrade(agents["a1-01"]!, rollout: 1)
+        #expect(try await watcher.exitStatus(within: .seconds(15)) == 0, "\(watcher.lines) \(watcher.standardError)")
+        _ = try await watcher.line(startingWith: "total ", within: .seconds(5))
+        let row = try await watcher.line(startingWith: "127.0.1.0/24  [####################]", within: .seconds(5))
+        #expect(row.hasPrefix("127.0.1.0/24  [####################]  2/2  healthy 2"), "\(watcher.lines)")
+        #expect(watcher.lines.contains { $0.hasPrefix("rollout 1 (release 1.1): succeeded") }, "\(watcher.lines)")
+
+        // An aborted rollout ends the watch with exit 1 and the reason.
+        try await fixture.push(try fixture.release("1.2"))
+        for agent in agents.values { agent.heartbeat(cpu: 0.5, version: "1.1") }
+        let second = try await ctl.run(["rollout", "start", "--release", "1.2"])
+        #expect(second.status == 0, "\(second)")
+        let abortWatch = try ctl.start(["rollout", "watch", "2"])
+        _ = try await abortWatch.line(startingWith: "rollout 2 (release 1.2): ", within: .seconds(10))
+        #expect(try await ctl.run(["rollout", "abort", "2", "--reason", "bad canary"]).status == 0)
+        #expect(try await abortWatch.exitStatus(within: .seconds(15)) == 1)
+        let message = try await waitUntil(within: .seconds(5), "the watch's error line") {
+            abortWatch.standardError.contains("\n") ? abortWatch.standardError : nil
+        }
+        #expect(message == "cascadectl: rollout 2 was aborted: bad canary\n")
+    }
+}
