@@ -16,7 +16,7 @@ public enum CascadeCtl {
         subcommands: [keyCommand, releaseCommand, rolloutCommand, agentsCommand, clustersCommand, eventsCommand])
 
     static let globalOptions: [OptionSpec] = [
-        .value("config", valueName: "FILE", help: "Config file (missing default file is fine).",
+        .value("config", valueName: "FILE", help: "Config file (default ~/.config/cascade/cascadectl.conf).",
                environment: "CASCADECTL_CONFIG", global: true, configurable: false),
         .value("coordinator", short: "c", valueName: "HOST:PORT", help: "The coordinator's operator address.",
                default: "127.0.0.1:7400", environment: "CASCADE_COORDINATOR", global: true),

@@ -24,7 +24,7 @@ extension CascadeCtl {
                            required: true, configurable: false),
                     .value("name", valueName: "NAME", help: "Artifact name, e.g. cascade-agent.", required: true),
                     .value("version", valueName: "VERSION", help: "Release version, e.g. 1.4.0 or 2.0-rc1.", required: true),
-                    .value("chunk-size", valueName: "SIZE", help: "Chunk size (64KiB ... 2MiB).", default: "1MiB"),
+                    .value("chunk-size", valueName: "SIZE", help: "Chunk size (4KiB ... 2MiB).", default: "1MiB"),
                     .value("out", short: "o", valueName: "FILE", help: "Where to write the manifest (default: ARTIFACT.manifest)."),
                 ],
                 positionals: [PositionalSpec("ARTIFACT", help: "The release artifact (bundle) file.")],

@@ -250,6 +250,18 @@ struct CtlTests {
         #expect(refused.status == 1)
         #expect(refused.errorOutput.hasPrefix("cascadectl: "))
         #expect(refused.errorOutput.contains("key"), "\(refused)")
+
+        // An artifact changed after 'release create' is caught before its bad chunk is sent.
+        let changed = ctl.home.file("agent-1.3.tar")
+        var changedBytes = try writeArtifact(changed, size: 100_000, seed: 13)
+        #expect(try await ctl.run(["release", "create", "--key", keyFile, "--name", "cascade-agent", "--version", "1.3",
+                                   "--chunk-size", "64KiB", changed], common: false).status == 0)
+        changedBytes[70_000] ^= 0xFF
+        try Data(changedBytes).write(to: URL(fileURLWithPath: changed))
+        let mismatch = try await ctl.run(["release", "push", changed])
+        #expect(mismatch.status == 1)
+        #expect(mismatch.errorOutput.hasPrefix("cascadectl: \(changed) does not match its manifest at chunk 1 ("), "\(mismatch)")
+        #expect(mismatch.errorOutput.hasSuffix("; was it changed after 'release create'?\n"), "\(mismatch)")
     }
 
     @Test("rollout start, status, pause, pause again (refused), resume, abort; env-var and flag precedence; connection errors")
