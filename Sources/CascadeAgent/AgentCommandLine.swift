@@ -25,7 +25,7 @@ public enum AgentCommandLine {
         Exit status: 0 success, 1 failure, 2 usage, 3 another main program already runs.
         """
 
-    public static func main(_ arguments: [String], hooks: AgentHooks = AgentHooks()) -> Int32 {
+    public static func main(_ arguments: [String], hooks: AgentHooks? = nil) -> Int32 {
         guard let command = arguments.first else { return usageError("a command is required") }
         switch command {
         case "--help", "-h", "help":
@@ -65,7 +65,7 @@ public enum AgentCommandLine {
                 print(AgentStatus.render(AgentStatus.read(layout), root: layout.root))
                 return 0
             case "run":
-                return AgentDaemon.run(root: options.root, hooks: hooks)
+                return AgentDaemon.run(root: options.root, hooks: hooks ?? FleetAgent.hooks(root: options.root))
             default:
                 let config = try AgentConfig.load(AgentLayout(root: options.root))
                 try AgentInstaller.stop(root: options.root, grace: config.stopGrace)

@@ -30,7 +30,7 @@ extension Coordinator {
                 try await self.store.run { store throws(StoreError) in try store.rollouts().map(\.id) }
             }
             var rollouts: [RolloutStatus] = []
-            let limit = request.limit == 0 ? 50 : Int(request.limit)
+            let limit = request.limit == 0 ? 20 : Int(request.limit)
             for id in ids.reversed() where request.beforeID == 0 || UInt64(id) < request.beforeID {
                 rollouts.append(try await self.status(UInt64(id), includeAgents: false))
                 if rollouts.count == limit { break }
@@ -116,12 +116,16 @@ extension Coordinator {
         for (agent, instruction) in sends { hub.send(instruction, to: agent) }
     }
 
+    /// Rollout `rolloutID`, or the latest one when it is 0 (services.md).
     func status(_ rolloutID: UInt64, includeAgents: Bool) async throws -> RolloutStatus {
         let id = Int64(clamping: rolloutID)
         let connected = hub.connected
         return try await mapped {
             try await store.run { store throws(StoreError) -> RolloutStatus in
-                guard let rollout = try store.rollout(id: id) else { throw StoreError(.notFound, "no rollout \(rolloutID)") }
+                let found = id == 0 ? try store.rollouts().last : try store.rollout(id: id)
+                guard let rollout = found else {
+                    throw StoreError(.notFound, id == 0 ? "there is no rollout yet" : "no rollout \(rolloutID)")
+                }
                 return try RolloutStatusBuilder(store: store, connected: connected).status(rollout, includeAgents: includeAgents)
             }
         }
@@ -132,8 +136,9 @@ extension Coordinator {
     private func watch(_ query: RolloutQuery, _ writer: StreamWriter<RolloutStatus>) async throws {
         let interval = Duration.milliseconds(query.minIntervalMs == 0 ? 500 : max(100, Int(query.minIntervalMs)))
         var lastSent: RolloutStatus?
+        let id = try await status(query.rolloutID, includeAgents: false).rolloutID
         while true {
-            let current = try await status(query.rolloutID, includeAgents: query.includeAgents)
+            let current = try await status(id, includeAgents: query.includeAgents)
             // The timestamp alone changing is not news.
             var key = current
             key.updatedAtMs = 0

@@ -1,0 +1,81 @@
+public import CascadeAPI
+public import CascadeCrypto
+public import CascadeInstall
+public import CascadeNet
+import Foundation
+
+/// The fleet side's settings, from `<root>/fleet.conf` ("key = value" lines, `#` comments).
+/// Without the file the agent runs as a lone pair (no coordinator). Keys:
+///
+///     coordinator = 10.0.0.5:7400          # the coordinator's address
+///     bind = 10.1.2.3                      # this server's address (it is clustered by it)
+///     member-port = 7401                   # where members reach it when it leads (0 = any)
+///     ca = /etc/cascade/ca.pem             # the fleet CA
+///     cert = /etc/cascade/agent.pem        # SAN cascade://agent/<id>
+///     key = /etc/cascade/agent.key
+///     release-key = /etc/cascade/release.pub.pem   # pinned release keys; repeatable
+///     report-interval = 5                  # seconds, until the coordinator says otherwise
+///     idle-cpu = 0.9                       # fixed idle ratios (tests and demos only)
+///     idle-memory = 0.5
+public struct FleetConfig: Sendable {
+    public var coordinator: SocketAddress
+    public var bind: String
+    public var memberPort: UInt16
+    public var tls: TLSConfiguration
+    public var releaseKeys: [Ed25519PublicKey]
+    public var reportInterval: Duration
+    public var idleOverride: IdleRatios?
+
+    public static func path(_ layout: AgentLayout) -> String { "\(layout.root)/fleet.conf" }
+
+    /// nil when the file does not exist; a bad file is an error naming the line.
+    public static func load(_ layout: AgentLayout) throws(InstallError) -> FleetConfig? {
+        let path = path(layout)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw InstallError(.layout, "cannot read \(path)")
+        }
+        var values: [String: [String]] = [:]
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            guard !line.allSatisfy(\.isWhitespace) else { continue }
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let known = ["coordinator", "bind", "member-port", "ca", "cert", "key", "release-key", "report-interval", "idle-cpu", "idle-memory"]
+            guard parts.count == 2, !parts[1].isEmpty else { throw InstallError(.layout, "\(path) line \(number + 1) is not \"key = value\"") }
+            guard known.contains(parts[0]) else { throw InstallError(.layout, "\(path) line \(number + 1) has the unknown key \"\(parts[0])\"") }
+            values[parts[0], default: []].append(parts[1])
+        }
+        func required(_ key: String) throws(InstallError) -> String {
+            guard let value = values[key]?.last else { throw InstallError(.layout, "\(path) needs \"\(key) = ...\"") }
+            return value
+        }
+        func number(_ key: String) throws(InstallError) -> Double? {
+            guard let text = values[key]?.last else { return nil }
+            guard let value = Double(text), value >= 0 else { throw InstallError(.layout, "\(path): \(key) must be a number, not \"\(text)\"") }
+            return value
+        }
+        let coordinatorText = try required("coordinator")
+        let coordinator: SocketAddress
+        do {
+            coordinator = try SocketAddress(parsing: coordinatorText)
+        } catch {
+            throw InstallError(.layout, "\(path): coordinator: \(error.message)")
+        }
+        var keys: [Ed25519PublicKey] = []
+        for file in values["release-key"] ?? [] {
+            guard let pem = try? String(contentsOfFile: file, encoding: .utf8), let key = try? Ed25519PublicKey(pemRepresentation: pem) else {
+                throw InstallError(.layout, "\(path): release-key \(file) is not a readable Ed25519 public key (PEM)")
+            }
+            keys.append(key)
+        }
+        guard !keys.isEmpty else { throw InstallError(.layout, "\(path) needs at least one \"release-key = FILE\"") }
+        let port = try number("member-port") ?? 7401
+        guard port <= 65535 else { throw InstallError(.layout, "\(path): member-port \(Int(port)) is not a TCP port") }
+        var idle: IdleRatios?
+        if let cpu = try number("idle-cpu") { idle = IdleRatios(cpu: min(cpu, 1), memory: min(try number("idle-memory") ?? cpu, 1)) }
+        return FleetConfig(
+            coordinator: coordinator, bind: try required("bind"), memberPort: UInt16(port),
+            tls: TLSConfiguration(trustRootsFile: try required("ca"), certificateChainFile: try required("cert"), privateKeyFile: try required("key")),
+            releaseKeys: keys, reportInterval: .milliseconds(Int64((try number("report-interval") ?? 5) * 1000)), idleOverride: idle)
+    }
+}
