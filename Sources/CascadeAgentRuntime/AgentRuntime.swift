@@ -47,7 +47,8 @@ public final class AgentRuntime: Sendable {
     /// As a leader: a member's state changed (a cluster batch goes out).
     let clusterChanged = ChangeSignal()
     let stopSignal = ChangeSignal()
-    let background = Locked<[Task<Void, Never>]>([])
+    /// Tasks shutdown() cancels and awaits, by a serial number (each removes itself when done).
+    let background = Locked<(next: Int, tasks: [Int: Task<Void, Never>])>((0, [:]))
     let memberLink = Locked<(target: LeaderTarget, task: Task<Void, Never>)?>(nil)
     let leaderClients = Locked<[String: RPCClient]>([:])
 
@@ -99,9 +100,9 @@ public final class AgentRuntime: Sendable {
             return !state.stopped
         }
         guard first else { return }
-        let tasks = background.withLock { tasks -> [Task<Void, Never>] in
-            defer { tasks = [] }
-            return tasks
+        let tasks = background.withLock { background -> [Task<Void, Never>] in
+            defer { background.tasks = [:] }
+            return Array(background.tasks.values)
         }
         for task in tasks { task.cancel() }
         stopMemberLink()
@@ -134,12 +135,15 @@ public final class AgentRuntime: Sendable {
     var isStopped: Bool { core.value.stopped }
 
     func startBackground(_ body: @escaping @Sendable () async -> Void) {
-        let task = Task { await body() }
-        let refused = background.withLock { tasks -> Bool in
-            tasks.append(task)
-            return false
+        background.withLock { background in
+            let number = background.next
+            background.next += 1
+            background.tasks[number] = Task {
+                await body()
+                self.background.withLock { _ = $0.tasks.removeValue(forKey: number) }
+            }
         }
-        if refused || isStopped { task.cancel() }
+        if isStopped { background.withLock { $0.tasks.values.forEach { $0.cancel() } } }
     }
 
     func log(_ line: String) {

@@ -9,6 +9,9 @@ final class MemberSession: Sendable {
     let memberID: String
     let instructions: AsyncStream<Instruction>
     let outbound: AsyncStream<Instruction>.Continuation
+    /// Its first report arrived: only then does the leader know where the member stands and
+    /// may send it an order (else a rejoin would get the same order twice).
+    let reported = Locked(false)
 
     init(memberID: String) {
         self.memberID = memberID
@@ -137,7 +140,6 @@ extension AgentRuntime {
             return state.sessions[session.memberID]
         }
         replaced?.end()
-        tick()
     }
 
     private func close(_ session: MemberSession) {
@@ -155,6 +157,7 @@ extension AgentRuntime {
     private func memberReported(_ member: String, _ report: AgentReport, joined: Bool) {
         leader.withLock { state in
             guard report.leaderEpoch == state.epoch else { return }
+            state.sessions[member]?.reported.withLock { $0 = true }
             if let heartbeat = report.heartbeat { state.heartbeats[member] = heartbeat }
             if let progress = report.progress { state.progress[member] = progress }
             let current = report.progress.flatMap { $0.rolloutID == state.rollout?.pacer.rolloutID ? $0 : nil }
@@ -228,7 +231,7 @@ extension AgentRuntime {
         let jitter = configuration.startJitter
         let (orders, cue, epoch) = leader.withLock { state -> ([(MemberSession, UpgradeOrder)], (MemberSession, SecondInstructionCue)?, UInt64) in
             guard state.active, var rollout = state.rollout else { return ([], nil, 0) }
-            let connected = Set(state.sessions.keys)
+            let connected = Set(state.sessions.filter { $0.value.reported.value }.keys)
             let order = UpgradeOrder(
                 rolloutID: rollout.order.rolloutID, releaseVersion: rollout.order.releaseVersion,
                 signedManifest: rollout.order.signedManifest, healthTimeoutSeconds: rollout.order.policy.healthTimeoutSeconds,

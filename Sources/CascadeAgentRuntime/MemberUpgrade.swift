@@ -12,15 +12,19 @@ enum OrderOrigin: Sendable {
 /// (resumable, from the leader or the coordinator), verify the whole, install, report.
 extension AgentRuntime {
     func startUpgrade(_ order: UpgradeOrder, origin: OrderOrigin) {
-        enum Decision { case start, running, done }
+        enum Decision { case start, running, done, busy }
         let decision = core.withLock { state -> Decision in
-            if let progress = state.progress, progress.rolloutID == order.rolloutID {
-                if state.upgrade?.rolloutID == order.rolloutID { return .running }
-                // Healthy or rolled back: never install the same rollout twice. A failure (a
-                // refused release, an aborted download) may be retried by a new order.
-                if progress.state == .healthy || progress.state == .rolledBack { return .done }
-            }
             if state.stopped { return .done }
+            // A repeated order (a rejoin, a failover) never starts a second task.
+            if state.upgrade?.rolloutID == order.rolloutID { return .running }
+            if let progress = state.progress, progress.rolloutID == order.rolloutID,
+               progress.state == .healthy || progress.state == .rolledBack {
+                // Never install the same rollout twice. A failure (a refused release, an aborted
+                // download) may be retried by a new order.
+                return .done
+            }
+            // Another rollout's download gives way; its install does not.
+            if state.upgrade != nil && state.progress?.state == .installing { return .busy }
             state.upgrade?.task.cancel()
             if let hint = order.fetch { state.fetchHint = hint }
             state.upgrade = (order.rolloutID, Task { await self.performUpgrade(order, origin: origin) })
@@ -33,6 +37,8 @@ extension AgentRuntime {
         case .done:
             // Say where we stand again, so whoever asked sees we are already done.
             progressChanged.notify()
+        case .busy:
+            refuse("rollout \(order.rolloutID) while installing another release")
         }
     }
 
@@ -77,6 +83,8 @@ extension AgentRuntime {
             try await download(artifact, order: order, origin: origin)
             try await installStaged(artifact, progress: progress)
         } catch {
+            // A stopping agent leaves its progress as it was: the staged chunks resume next time.
+            if isStopped { return }
             progress.state = .failed
             progress.error = Task.isCancelled ? "aborted: \(error)" : "\(error)"
             log("rollout \(order.rolloutID): \(progress.error)")
