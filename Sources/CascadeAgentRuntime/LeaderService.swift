@@ -320,6 +320,7 @@ extension AgentRuntime {
             guard ContinuousClock.now < deadline else {
                 throw RPCError(.unavailable, "this leader has no staged release \(version) (yet)")
             }
+            // A short poll: this only happens in the moments after a leader change.
             try await Task.sleep(for: .milliseconds(50))
         }
     }
