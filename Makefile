@@ -26,7 +26,7 @@ release: deps
 test: deps
 	@start=$$(date +%s); \
 	$(SWIFT) build --build-tests && \
-	$(SWIFT) test --skip-build; status=$$?; \
+	$(SWIFT) test --skip-build --no-parallel; status=$$?; \
 	echo "make test: finished in $$(( $$(date +%s) - start )) s (exit $$status)"; \
 	exit $$status
 

@@ -108,20 +108,33 @@ final class PairInstaller: ReleaseInstaller {
     func install(artifact path: String, manifest: Manifest) async throws -> InstallOutcome {
         let limits = UnpackLimits(maxEntryBytes: Int64(manifest.size) * 4 + 4096, maxTotalBytes: Int64(manifest.size) * 8 + 4096)
         let handoff = context.handoff
-        let version = try handoff.stage(bundle: path, limits: limits)
-        guard version == manifest.version else {
-            throw InstallError(.refused, "the bundle's VERSION is \(version), but its manifest says \(manifest.version)")
-        }
-        try pending.record(rolloutID: latest.withLock { $0?.rolloutID ?? 0 }, version: version)
-        do {
-            try handoff.handOff(version: version)
-        } catch {
-            unlink(pending.path)
-            throw error
+        let rollout = latest.withLock { $0?.rolloutID ?? 0 }
+        let pending = self.pending
+        // Unpacking and the upgrader's reply (after the new binary's self-test) block: keep
+        // them off the cooperative threads.
+        let version = try await Self.blocking { () throws -> String in
+            let version = try handoff.stage(bundle: path, limits: limits)
+            guard version == manifest.version else {
+                throw InstallError(.refused, "the bundle's VERSION is \(version), but its manifest says \(manifest.version)")
+            }
+            try pending.record(rolloutID: rollout, version: version)
+            do {
+                try handoff.handOff(version: version)
+            } catch {
+                unlink(pending.path)
+                throw error
+            }
+            return version
         }
         Log.info("handed \(version) to the upgrader; it will restart this program")
         // The upgrader stops this process now; if it somehow does not, the deadline of the
         // installing state fails the agent at the coordinator.
         while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+
+    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
     }
 }

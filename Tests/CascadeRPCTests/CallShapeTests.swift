@@ -150,6 +150,10 @@ struct CallQueueTests {
         #expect(error?.code == .cancelled)
         holder.cancel()
         _ = try? await holder.value
+        // The server counts a cancelled handler until it has ended (rpc.md §11).
+        _ = try await waitUntil(within: .seconds(10), "the cancelled handler to end") {
+            pair.server.activeHandlerCount == 0 ? true : nil
+        }
         // The slot comes back: a new call goes through.
         #expect(try await pair.client.unary(TestMethods.echo, Note(number: 7)).number == 8)
     }

@@ -104,6 +104,10 @@ struct StreamStateTests {
         #expect(error?.message.contains("waiting for a free stream") == true)
         holder.cancel()
         _ = try? await holder.value
+        // The server counts a cancelled handler until it has ended (rpc.md §11).
+        _ = try await waitUntil(within: .seconds(10), "the cancelled handler to end") {
+            pair.server.activeHandlerCount == 0 ? true : nil
+        }
         #expect(try await pair.client.unary(TestMethods.echo, Note(number: 7)).number == 8)
     }
 }
