@@ -79,7 +79,11 @@ let package = Package(
         .executableTarget(name: "cascadectl", dependencies: ["CascadeCtl"], swiftSettings: strict),
 
         // Benchmarks and test peers (thin executable, logic in the library).
-        .target(name: "CascadeBench", dependencies: ["CascadeNet", "CascadeCrypto", "CascadeRPC", "CascadeWire"], swiftSettings: strict),
+        .target(
+            name: "CascadeBench",
+            dependencies: ["CascadeNet", "CascadeCrypto", "CascadeRPC", "CascadeWire", "CascadeAPI", "CascadeAgentRuntime"],
+            swiftSettings: strict
+        ),
         .executableTarget(name: "cascade-bench", dependencies: ["CascadeBench", "CascadeNet"], swiftSettings: strict),
 
         .target(
