@@ -22,7 +22,15 @@ commands:
   tls-echo-server / tls-echo-client --calls N --size S
             raw TLS ping-pong on Cascade's event loop (the floor under RPC latency)
 
-Each prints one line: result bytes=N seconds=S cpu=C mbps=M (the contract of Benchmarks/c).
+  fleet-sim  [--agents 1000] [--subnets 40] [--release-mib 8] [--coordinator-binary PATH]
+             [--max-unavailable K] [--parallel-clusters C] [--engine-interval 1s] [--timeout 600s]
+            a cascade-coordinator child and N agent runtimes in this process; one signed rollout
+  fleet-idle [--sessions 10000] [--subnets 50] [--coordinator-binary PATH] [--burst-interval 500ms]
+            N idle agent sessions against a coordinator child: RSS per session, heartbeat rate,
+            reconnect time after the coordinator is killed and restarted
+
+Each prints one line: result key=value ... (bytes= seconds= cpu= mbps= for the transfers, the
+contract of Benchmarks/c; the fleet commands print their figures the same way).
 """
 
 let arguments = CommandLine.arguments
@@ -39,6 +47,8 @@ do {
     case "tls-echo-server": try await TLSEcho.server(arguments.dropFirst(2))
     case "tls-echo-client": try await TLSEcho.client(arguments.dropFirst(2))
     case "rpc-client": try await RPCBench.client(arguments.dropFirst(2))
+    case "fleet-sim": try await FleetSim.run(arguments.dropFirst(2))
+    case "fleet-idle": try await FleetIdle.run(arguments.dropFirst(2))
     case "-h", "--help", "help": emitLine(usage)
     default:
         emitLine("cascade-bench: unknown command \"\(arguments[1])\"\n\n\(usage)", to: 2)
