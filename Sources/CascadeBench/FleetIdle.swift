@@ -13,8 +13,9 @@ public enum FleetIdle {
         let count = try options.int("sessions", default: 10_000)
         let subnets = try options.int("subnets", default: 50)
         let binary = try options.string("coordinator-binary", default: defaultCoordinatorBinary())
-        let burst = try parseDuration(options.string("burst-interval", default: "500ms"))
-        let burstWindow = try parseDuration(options.string("burst-window", default: "10s"))
+        let reportInterval = try options.string("report-interval", default: "5s")
+        let burst = try parseDuration(options.string("burst-interval", default: "1s"))
+        let burstWindow = try parseDuration(options.string("burst-window", default: "5s"))
         let settle = try parseDuration(options.string("settle", default: "10s"))
         let reconnectLimit = try parseDuration(options.string("reconnect-timeout", default: "180s"))
         let specs = try SimAgentSpec.fleet(agents: count, subnets: subnets)
@@ -22,8 +23,10 @@ public enum FleetIdle {
         let fdLimit = raiseFileLimit()
         ChildRegistry.shared.installSignalHandlers()
         let work = try makeWorkDirectory(try? options.string("work-dir"), prefix: "cascade-fleet-idle")
+        // The coordinator's database: on disk by default, as deployed (every commit fsyncs).
+        let dataDirectory = try makeWorkDirectory(options.string("coordinator-data", default: work), prefix: "coordinator-data")
         let say: @Sendable (String) -> Void = { line in emitLine("fleet-idle: \(line)", to: 2) }
-        say("\(count) sessions from \(subnets) subnets, fd limit \(fdLimit), work \(work)")
+        say("\(count) sessions from \(subnets) subnets, fd limit \(fdLimit), work \(work), coordinator data \(dataDirectory)")
         guard fdLimit > count + 200 else { throw BenchError("the open-file limit \(fdLimit) is too low for \(count) sessions") }
 
         let setupStart = MonotonicTime.now()
@@ -33,7 +36,7 @@ public enum FleetIdle {
         let release = try FleetRelease(version: "1.1.0", size: 4096, directory: work)  // only for --trusted-key
         say("issued \(agentTLS.count + 2) certificates in \(format(MonotonicTime.now().seconds(since: setupStart))) s")
         let coordinatorArguments = [
-            "--data", "\(work)/coordinator", "--ca", pki.caFile, "--cert", coordinatorTLS.certificateChainFile,
+            "--data", dataDirectory, "--report-interval", reportInterval, "--ca", pki.caFile, "--cert", coordinatorTLS.certificateChainFile,
             "--key", coordinatorTLS.privateKeyFile, "--trusted-key", release.publicKeyFile,
         ]
         let first = try await CoordinatorProcess.start(
@@ -57,18 +60,20 @@ public enum FleetIdle {
             coordinator = try await run.measure(
                 sessions: sessions, first: first, restart: { try await CoordinatorProcess.start(
                     binary: binary, arguments: restartArguments, logFile: "\(work)/coordinator-restarted.log") },
-                pki: pki, burst: burst, burstWindow: burstWindow, settle: settle, reconnectLimit: reconnectLimit)
+                pki: pki, interval: try parseDuration(reportInterval), burst: burst, burstWindow: burstWindow, settle: settle, reconnectLimit: reconnectLimit)
         } catch {
             failure = error
             say("failed: \(error); coordinator log in \(work)")
         }
         await run.stopSessions()
         await coordinator.stop()
-        if coordinator.pid != first.pid { first.killNow() }
+        // The first coordinator, or a restarted one a failure left behind.
+        ChildRegistry.shared.killAll()
         if options.flag("keep") || failure != nil {
-            say("kept \(work)")
+            say("kept \(work) and \(dataDirectory)")
         } else {
             try? FileManager.default.removeItem(atPath: work)
+            try? FileManager.default.removeItem(atPath: dataDirectory)
         }
         if let failure { throw failure }
     }
@@ -108,7 +113,7 @@ final class IdleRun: Sendable {
 
     func measure(
         sessions: [IdleSession], first: CoordinatorProcess, restart: @Sendable () async throws -> CoordinatorProcess,
-        pki: FleetPKI, burst: Duration, burstWindow: Duration, settle: Duration, reconnectLimit: Duration
+        pki: FleetPKI, interval: Duration, burst: Duration, burstWindow: Duration, settle: Duration, reconnectLimit: Duration
     ) async throws -> CoordinatorProcess {
         try await Task.sleep(for: .seconds(1))
         let bare = first.sample
@@ -119,6 +124,7 @@ final class IdleRun: Sendable {
         // measured later, on the restart).
         let connectStart = MonotonicTime.now()
         let driver = HeartbeatDriver(sessions: sessions)
+        driver.intervalMs.store(milliseconds(interval), ordering: .relaxed)
         spawn { await driver.run() }
         for start in stride(from: 0, to: sessions.count, by: 500) {
             for session in sessions[start..<min(sessions.count, start + 500)] { spawn { await session.run() } }
@@ -141,18 +147,28 @@ final class IdleRun: Sendable {
 
         // Heartbeat burst: every session reports every `burst`; the coordinator's stored idle
         // ratios (each heartbeat's sequence number) say how many it absorbed.
-        driver.intervalMs.store(Int(burst.components.seconds * 1000 + burst.components.attoseconds / 1_000_000_000_000_000), ordering: .relaxed)
+        driver.intervalMs.store(milliseconds(burst), ordering: .relaxed)
         try await Task.sleep(for: .seconds(2))
         let (absorbed1, t1, sent1) = try await absorbed(op, sessions)
         let cpu1 = first.sample.cpuSeconds
         try await Task.sleep(for: burstWindow)
         let (absorbed2, t2, sent2) = try await absorbed(op, sessions)
         let cpu2 = first.sample.cpuSeconds
-        driver.intervalMs.store(5000, ordering: .relaxed)
+        driver.intervalMs.store(milliseconds(interval), ordering: .relaxed)
         let seconds = t2.seconds(since: t1)
         let absorbedRate = Double(absorbed2 - absorbed1) / seconds
         let offeredRate = Double(sent2 - sent1) / seconds
         say("heartbeats: offered \(format(offeredRate))/s, absorbed \(format(absorbedRate))/s, coordinator CPU \(format((cpu2 - cpu1) / seconds)) cores")
+        // A backlog left by the burst would slow the restart below: wait until it has drained.
+        let drainStart = MonotonicTime.now()
+        var backlog = sent2 - min(sent2, absorbed2)
+        while backlog > UInt64(sessions.count) && MonotonicTime.now().seconds(since: drainStart) < 120 {
+            try await Task.sleep(for: .seconds(1))
+            let (absorbedNow, _, sentNow) = try await absorbed(op, sessions)
+            backlog = sentNow - min(sentNow, absorbedNow)
+        }
+        let drainSeconds = MonotonicTime.now().seconds(since: drainStart)
+        say("burst backlog drained in \(format(drainSeconds)) s (\(backlog) heartbeats behind)")
         try await Task.sleep(for: .seconds(3))
         let peak = first.sample
 
@@ -184,7 +200,7 @@ final class IdleRun: Sendable {
             ("coord_rss_bare_mib", mib(bare.rssKiB)), ("coord_rss_mib", mib(idle.rssKiB)), ("rss_per_session_kib", format(perSessionKiB)),
             ("coord_hwm_mib", mib(peak.hwmKiB)),
             ("heartbeats_offered_per_s", format(offeredRate)), ("heartbeats_absorbed_per_s", format(absorbedRate)),
-            ("burst_cpu_cores", format((cpu2 - cpu1) / seconds)),
+            ("burst_cpu_cores", format((cpu2 - cpu1) / seconds)), ("burst_drain_s", format(drainSeconds)),
             ("down_s", format(listening.seconds(since: killed))), ("reconnected", "\(back)"),
             ("reconnect_s", format(reconnectSeconds)), ("resumed", "\(resumed)"),
             ("restart_rss_mib", mib(after.rssKiB)), ("restart_cpu_s", format(after.cpuSeconds)),
@@ -197,7 +213,16 @@ final class IdleRun: Sendable {
 
     /// Sum of the heartbeat counts the coordinator stored, when it answered, and the sum sent.
     private func absorbed(_ op: FleetOperator, _ sessions: [IdleSession]) async throws -> (UInt64, MonotonicTime, UInt64) {
-        let agents = try await op.agents()
+        // A busy coordinator may miss a keepalive: ask again on a fresh connection.
+        var agents: [AgentInfo] = []
+        for attempt in 1...3 {
+            do {
+                agents = try await op.agents()
+                break
+            } catch where attempt < 3 {
+                say("listing agents failed (\(error)); asking again")
+            }
+        }
         let at = MonotonicTime.now()
         let sent = sessions.reduce(UInt64(0)) { $0 + UInt64($1.written.load(ordering: .relaxed)) }
         return (agents.reduce(UInt64(0)) { $0 + UInt64($1.idle.cpuPPM) }, at, sent)
@@ -211,4 +236,8 @@ final class IdleRun: Sendable {
         }
         return count() >= target
     }
+}
+
+func milliseconds(_ duration: Duration) -> Int {
+    Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
 }

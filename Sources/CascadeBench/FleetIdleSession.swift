@@ -1,7 +1,11 @@
 import CascadeAPI
 import CascadeNet
 import CascadeRPC
+import Foundation
 import Synchronization
+
+/// CASCADE_BENCH_DEBUG=1 prints why sessions end.
+let debugSessions = ProcessInfo.processInfo.environment["CASCADE_BENCH_DEBUG"] != nil
 
 /// A lightweight simulated agent: an RPCClient from its own loopback address with its own
 /// certificate, Register, then a Session stream carrying heartbeats, re-established with
@@ -12,10 +16,10 @@ final class IdleSession: Sendable {
     let address: String
     let client: RPCClient
     private let backoff: Backoff
-    /// Heartbeats to send: one `Void` per tick from the driver (the newest only, so nothing
-    /// piles up while disconnected).
-    private let ticks: AsyncStream<Void>
-    private let tick: AsyncStream<Void>.Continuation
+    /// Where the driver's ticks go: the current session's stream (the newest tick only, so
+    /// nothing piles up). A new stream per session: a cancelled iteration finishes an
+    /// AsyncStream for good.
+    private let tick = Mutex<AsyncStream<Void>.Continuation?>(nil)
 
     struct State: Sendable {
         var connected = false
@@ -36,10 +40,9 @@ final class IdleSession: Sendable {
         client = RPCClient(
             target: coordinator, tls: tls, from: try SocketAddress(ip: address, port: 0), expectedRole: .coordinator,
             backoff: backoff)
-        (ticks, tick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    func beat() { tick.yield() }
+    func beat() { _ = tick.withLock { $0?.yield() } }
 
     private var idle: IdleRatios { IdleRatios(cpuPPM: written.load(ordering: .relaxed), memoryPPM: 500_000) }
 
@@ -54,6 +57,12 @@ final class IdleSession: Sendable {
                     options: CallOptions(timeout: .seconds(30)))
                 let connection = try await client.connection()
                 let resumed = connection.isResumedTLS
+                let (ticks, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+                tick.withLock { $0 = continuation }
+                defer {
+                    tick.withLock { $0 = nil }
+                    continuation.finish()
+                }
                 try await connection.bidirectional(CoordinatorService.session) { writer, instructions in
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
@@ -61,7 +70,7 @@ final class IdleSession: Sendable {
                             for try await _ in instructions { self.attached(resumed: resumed) }
                         }
                         group.addTask {
-                            for await _ in self.ticks {
+                            for await _ in ticks {
                                 let count = self.written.add(1, ordering: .relaxed).newValue
                                 try await writer.write(AgentReport(heartbeat: Heartbeat(
                                     idle: IdleRatios(cpuPPM: count, memoryPPM: 500_000), mainVersion: "1.0.0", upgraderVersion: "1.0.0")))
@@ -73,6 +82,7 @@ final class IdleSession: Sendable {
                 }
             } catch {
                 if Task.isCancelled { break }
+                if debugSessions { emitLine("session \(id): \(error)", to: 2) }
             }
             let wasConnected = state.withLock { state -> Bool in
                 defer { state.connected = false }

@@ -91,6 +91,16 @@ final class ChildRegistry: Sendable {
     func add(_ pid: Int32) { pids.withLock { _ = $0.insert(pid) } }
     func remove(_ pid: Int32) { pids.withLock { _ = $0.remove(pid) } }
 
+    /// Kills and reaps every child still registered (the end of a run, whatever happened).
+    func killAll() {
+        for pid in pids.withLock({ $0 }) {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            remove(pid)
+        }
+    }
+
     /// Installs the handlers once: kill every child, then exit 128 + signal.
     func installSignalHandlers() {
         sources.withLock { sources in

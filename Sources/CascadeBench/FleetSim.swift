@@ -63,6 +63,7 @@ public enum FleetSim {
         }
         await fleet.shutdown()
         await coordinator.stop()
+        ChildRegistry.shared.killAll()
         try? FileManager.default.removeItem(atPath: stateRoot)
         if options.flag("keep") || failure != nil {
             say("kept \(work)")
