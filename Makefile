@@ -12,6 +12,7 @@ help:
 	@echo "make test     deps + build + the whole test suite"
 	@echo "make bench    release build + benchmarks against their baselines (Benchmarks/README.md)"
 	@echo "make demo     coordinator + fleet of agents on loopback, a full signed rollout"
+	@echo "make fleet-sim release build + 1,000-agent rollout and 10,000 idle sessions (Benchmarks/run-fleet.sh)"
 	@echo "make clean    remove build output"
 
 deps:
@@ -34,6 +35,13 @@ bench: deps
 	$(SWIFT) build -c release --product cascade-bench
 	CASCADE_BENCH=$(CURDIR)/.build/release/cascade-bench Benchmarks/run-tls.sh
 	CASCADE_BENCH=$(CURDIR)/.build/release/cascade-bench Benchmarks/run-rpc.sh
+
+.PHONY: fleet-sim
+fleet-sim: deps
+	$(SWIFT) build -c release --product cascade-bench
+	$(SWIFT) build -c release --product cascade-coordinator
+	CASCADE_BENCH=$(CURDIR)/.build/release/cascade-bench CASCADE_COORDINATOR=$(CURDIR)/.build/release/cascade-coordinator \
+		Benchmarks/run-fleet.sh
 
 demo: deps
 	@echo "make demo: the end-to-end demo arrives with the demo issue (#7); nothing to run yet."
