@@ -45,6 +45,7 @@ public enum FleetAgent {
             mainVersion: context.version, upgraderVersion: ReleaseStore(layout: context.layout).currentVersion(.upgrader) ?? context.version,
             hostname: ProcessInfo.processInfo.hostName, resume: resume, defaultReportInterval: config.reportInterval,
             idleOverride: config.idleOverride,
+            faults: AgentRuntimeConfiguration.FaultSwitches(corruptServedChunks: config.corruptServedChunks),
             onEvent: { event in
                 if case .assigned = event { ready.set() }
                 if case .progress(let progress) = event { installer.latest.withLock { $0 = progress } }
