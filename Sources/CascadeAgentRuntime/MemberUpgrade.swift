@@ -115,6 +115,8 @@ extension AgentRuntime {
             try Task.checkCancellation()
             let source = chooseSource(rolloutID: order.rolloutID, origin: origin, leaderFailures: leaderFailures)
             let before = artifact.verifiedChunks
+            // Where a (resumed) download starts: what an interruption cost is visible in the log.
+            log("fetching \(artifact.manifest.version) from \(source.kind) from chunk \(before) of \(artifact.manifest.chunkCount) (\(artifact.verifiedBytes) of \(artifact.manifest.size) bytes staged)")
             do {
                 let options: CallOptions
                 if case .leader(_, let epoch) = source.kind { options = .epoch(epoch) } else { options = CallOptions() }
