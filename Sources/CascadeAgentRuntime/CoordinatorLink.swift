@@ -81,6 +81,7 @@ extension AgentRuntime {
         }
         configuration.onEvent(.assigned(role: assignment.role, leaderID: assignment.leaderID, epoch: assignment.leaderEpoch))
         if assignment.role == .leader {
+            yieldOwnUpgradeToLeadership()
             stopMemberLink()
             forgetLeaderClients(except: "")
             activateLeader(assignment)
