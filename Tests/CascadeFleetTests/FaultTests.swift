@@ -68,3 +68,118 @@ struct FaultTests {
         #expect(status.clusterProgress.map(\.phase).contains(.aborted) || status.clusterProgress.contains { $0.phase == .failed })
     }
 }
+
+/// Where a rollout agent state stands in the forward order (terminal states last).
+func rank(_ state: AgentRolloutState) -> Int {
+    switch state {
+    case .pending: 0
+    case .instructed: 1
+    case .downloading: 2
+    case .installing: 3
+    case .healthy, .failed, .rolledBack: 4
+    default: -1
+    }
+}
+
+extension FaultTests {
+    /// Each agent went through installing and healthy exactly once in the rollout.
+    static func expectUpgradedOnce(_ fleet: Fleet, _ nodes: [FleetNode], rollout id: UInt64) async throws {
+        for node in nodes {
+            let transitions = try await fleet.transitions(node.id, rollout: id)
+            #expect(transitions.filter { $0.hasSuffix("→ installing") }.count == 1, "\(node.id): \(transitions)")
+            #expect(transitions.filter { $0.hasSuffix("→ healthy") }.count == 1, "\(node.id): \(transitions)")
+            #expect(!transitions.contains { $0.contains("failed") || $0.contains("rolled-back") }, "\(node.id): \(transitions)")
+        }
+    }
+
+    @Test("kill -9 the coordinator mid-rollout: restarted on the same data and port, every acknowledged row is there and the rollout succeeds")
+    func coordinatorKilled() async throws {
+        let fleet = try Fleet()
+        defer { fleet.stop() }
+        try await fleet.startCoordinator()
+        let bundles = try await Bundles.shared()
+        let subnets = try await fleet.makeAgents(perSubnet: 2)
+        let nodes = subnets.flatMap { $0 }
+        try await fleet.push(bundles.good, version: "1.1")
+        let id = try await fleet.startRollout("1.1", RolloutPolicy(maxUnavailable: 1, maxParallelClusters: 2, healthTimeoutSeconds: 30))
+        let before = try await fleet.waitRollout(id, "a member at work") { status in
+            status.agents.contains { rank($0.progress.state) >= 2 } && status.totals.healthy < 2
+        }
+        let eventsBefore = try await fleet.events()
+
+        try await fleet.killCoordinatorAndWait()
+        try await fleet.startCoordinator()
+        let after = try await fleet.wait("the restarted coordinator to answer") { try await fleet.rollout(id) }
+        // Nothing acknowledged is lost: the rollout as it was, every agent's row as far along
+        // as before (or further: reports committed between the read and the kill), every event.
+        #expect(after.state == .running)
+        #expect(after.releaseVersion == before.releaseVersion && after.policy == before.policy)
+        #expect(after.createdAtMs == before.createdAtMs && after.startedAtMs == before.startedAtMs)
+        #expect(after.agents.count == before.agents.count)
+        for row in before.agents {
+            let now = try #require(after.agents.first { $0.agentID == row.agentID })
+            #expect(rank(now.progress.state) >= rank(row.progress.state), "\(row.agentID): \(row.progress.state) → \(now.progress.state)")
+        }
+        let eventsAfter = try await fleet.events()
+        #expect(Array(eventsAfter.prefix(eventsBefore.count)) == eventsBefore)
+
+        // The agents reconnect by themselves and the rollout continues where it stopped.
+        let done = try await fleet.waitRollout(id, "succeeded") { $0.state == .succeeded || $0.state == .failed }
+        #expect(done.state == .succeeded, "\(done.message)")
+        #expect(done.totals.healthy == 4)
+        _ = try await fleet.wait("every agent on 1.1: \(Self.versions(nodes))") { nodes.allSatisfy { $0.settled(on: "1.1") } ? true : nil }
+        try await Self.expectUpgradedOnce(fleet, nodes, rollout: id)
+    }
+
+    @Test("kill -9 a leader mid-download: the acting leader takes over with epoch + 1, everyone ends on 1.1 once, the old leader rejoins as a member")
+    func leaderKilled() async throws {
+        let fleet = try Fleet()
+        defer { fleet.stop() }
+        try await fleet.startCoordinator()
+        let bundles = try await Bundles.shared()
+        let total = try Bundles.chunkCount(bundles.good)
+        let subnets = try await fleet.makeAgents(perSubnet: 3)
+        let nodes = subnets.flatMap { $0 }
+        let cluster = "127.0.1.0/24"
+        let (oldLeader, acting, other) = (subnets[0][0], subnets[0][1], subnets[0][2])
+        let epoch = try #require(try await fleet.cluster(cluster)).leaderEpoch
+        #expect(try await fleet.cluster(cluster)?.leaderID == oldLeader.id)
+        try await fleet.push(bundles.good, version: "1.1")
+        let id = try await fleet.startRollout("1.1", RolloutPolicy(maxUnavailable: 1, maxParallelClusters: 2, healthTimeoutSeconds: 30))
+
+        // Mid-download: a member has some chunks from its leader staged, not all (one member at
+        // a time, in id order: the member that will take over).
+        let staged = try await fleet.waitFast("a member of \(cluster) mid-download") {
+            [acting, other].lazy.compactMap { node in node.stagedChunks().flatMap { $0 > 0 && $0 < total ? (node.id, $0) : nil } }.first
+        }
+        oldLeader.kill()  // both processes: a dead server
+        print("killed the leader \(oldLeader.id) with \(staged.0) at chunk \(staged.1) of \(total)")
+
+        let takeover = try await fleet.wait("\(acting.id) to lead \(cluster)") {
+            try await fleet.cluster(cluster).flatMap { $0.leaderID == acting.id ? $0 : nil }
+        }
+        #expect(takeover.leaderEpoch == epoch + 1)
+        let changes = try await fleet.events().filter { $0.kind == "cluster.leader-changed" && $0.detail.contains("\(oldLeader.id) → \(acting.id)") }
+        #expect(changes.count == 1)
+
+        // The old leader comes back: a member now, under the acting leader.
+        try oldLeader.start()
+        let rejoined = try await fleet.wait("\(oldLeader.id) to register again") {
+            try await fleet.agentInfo(oldLeader.id).flatMap { $0.connected ? $0 : nil }
+        }
+        #expect(rejoined.role == .member)
+
+        let done = try await fleet.waitRollout(id, "succeeded") { $0.state == .succeeded || $0.state == .failed }
+        #expect(done.state == .succeeded, "\(done.message)")
+        #expect(done.totals.healthy == 6)
+        _ = try await fleet.wait("every agent on 1.1: \(Self.versions(nodes))") { nodes.allSatisfy { $0.settled(on: "1.1") } ? true : nil }
+        try await Self.expectUpgradedOnce(fleet, nodes, rollout: id)
+        // The acting leader upgraded last in its cluster: after both its members were healthy.
+        let events = try await fleet.events().filter { $0.kind == "rollout.agent-state" && $0.rolloutID == id }
+        let leaderInstalls = try #require(events.first { $0.detail.hasPrefix("agent \(acting.id): ") && $0.detail.hasSuffix("→ installing") })
+        for member in [oldLeader, other] {
+            let healthy = try #require(events.first { $0.detail.hasPrefix("agent \(member.id): ") && $0.detail.hasSuffix("→ healthy") })
+            #expect(healthy.id < leaderInstalls.id, "\(member.id) healthy after the leader \(acting.id) began installing")
+        }
+    }
+}

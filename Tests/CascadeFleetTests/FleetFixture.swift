@@ -95,6 +95,13 @@ final class Fleet: Sendable {
         _ = waitpid(process.pid, &status, WNOHANG)
     }
 
+    /// kill -9 the coordinator and wait until it is gone (its port is free again).
+    func killCoordinatorAndWait() async throws {
+        guard let process = coordinatorState.withLock({ $0.process }) else { return }
+        process.kill9()
+        _ = try await process.exitStatus(within: .seconds(30))
+    }
+
     var coordinatorAddress: SocketAddress {
         get throws {
             guard let address = coordinatorState.withLock({ $0.address }) else { throw TestFailure("the coordinator was never started") }
@@ -201,6 +208,18 @@ final class Fleet: Sendable {
                 guard event.detail.hasPrefix(prefix) else { return nil }
                 return String(event.detail.dropFirst(prefix.count))
             }
+    }
+
+    /// Polls a cheap local condition (files) every 2 ms, for moments that pass quickly such as
+    /// "mid-download".
+    func waitFast<T>(_ what: String, within limit: Duration = .seconds(60), _ condition: () -> T?) async throws -> T {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        while true {
+            if let value = condition() { return value }
+            guard clock.now < deadline else { throw TestFailure("timed out after \(limit) waiting for \(what)\n\(diagnostics())") }
+            try await Task.sleep(for: .milliseconds(2))  // the poll interval, bounded by the deadline above
+        }
     }
 
     /// Polls an async condition with a deadline; the failure carries the fleet's logs.
@@ -450,6 +469,12 @@ final class Bundles: Sendable {
         base = try Self.make("1.0", in: directory, pad: [])
         good = try Self.make("1.1", in: directory, pad: pad)
         neverHealthy = try Self.make("1.1", in: directory, pad: pad, behavior: ["main=never-healthy"])
+    }
+
+    /// The number of chunks a pushed bundle has.
+    static func chunkCount(_ bundle: String) throws -> Int {
+        let size = try FileManager.default.attributesOfItem(atPath: bundle)[.size] as? Int ?? 0
+        return (size + Int(chunkSize) - 1) / Int(chunkSize)
     }
 
     /// A bundle of the built binaries with VERSION, an optional TEST_BEHAVIOR, and padding.
