@@ -183,3 +183,204 @@ extension FaultTests {
         }
     }
 }
+
+extension FaultTests {
+    @Test("kill -9 a member's main program mid-download: its upgrader restarts it, it resumes from its last verified chunk and re-downloads less than the release")
+    func memberKilled() async throws {
+        let fleet = try Fleet()
+        defer { fleet.stop() }
+        try await fleet.startCoordinator()
+        let bundles = try await Bundles.shared()
+        let total = try Bundles.chunkCount(bundles.good)
+        let size = try FileManager.default.attributesOfItem(atPath: bundles.good)[.size] as? Int ?? 0
+        let nodes = try await fleet.makeAgents(subnets: [1], perSubnet: 2)[0]
+        let member = nodes[1]
+        try await fleet.push(bundles.good, version: "1.1")
+        let id = try await fleet.startRollout("1.1", RolloutPolicy(healthTimeoutSeconds: 30))
+
+        // Killed once a quarter is staged (or later, but before the end).
+        _ = try await fleet.waitFast("\(member.id) mid-download") {
+            member.stagedChunks().flatMap { $0 >= total / 4 && $0 < total ? $0 : nil }
+        }
+        let killed = try member.killMain()
+        // The progress record is what the killed process had verified and fsynced (the upgrader
+        // restarts the main program only after its poll interval).
+        let atKill = try #require(member.stagedChunks())
+
+        let done = try await fleet.waitRollout(id, "succeeded") { $0.state == .succeeded || $0.state == .failed }
+        #expect(done.state == .succeeded, "\(done.message)")
+        _ = try await fleet.wait("both agents on 1.1: \(Self.versions(nodes))") { nodes.allSatisfy { $0.settled(on: "1.1") } ? true : nil }
+        #expect(member.pid("main") != killed)
+        try await Self.expectUpgradedOnce(fleet, nodes, rollout: id)
+
+        // The observable: the runtime logs where each fetch starts ("from chunk K of N (B of T
+        // bytes staged)"). The restarted process (another pid) started at the chunk the killed one
+        // had verified, so it fetched T - B bytes: fewer than the release.
+        let fetches = member.log.split(separator: "\n").filter { $0.contains("] fetching 1.1 from ") && !$0.hasPrefix("cascade-agent[\(killed)]") }
+        let first = try #require(fetches.first, "no fetch after the restart in:\n\(member.log)")
+        let pattern = try NSRegularExpression(pattern: #"from chunk (\d+) of (\d+) \((\d+) of (\d+) bytes staged\)"#)
+        let line = String(first)
+        let match = try #require(pattern.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)), "\(line)")
+        let numbers = (1...4).map { Int((line as NSString).substring(with: match.range(at: $0))) ?? -1 }
+        let (resumedAt, stagedBytes, releaseBytes) = (numbers[0], numbers[2], numbers[3])
+        #expect(numbers[1] == total)
+        #expect(resumedAt == atKill, "\(first); the record said \(atKill)")
+        #expect(releaseBytes == size)
+        #expect(stagedBytes == atKill * Int(Bundles.chunkSize))
+        let redownloaded = releaseBytes - stagedBytes
+        #expect(redownloaded < size && redownloaded > 0)
+        print("member killed at chunk \(atKill) of \(total): re-downloaded \(redownloaded) of \(size) bytes")
+    }
+
+    @Test("a leader serves a corrupted chunk: the member discards it, reports it (rollout.bad-chunk), fetches from the coordinator and installs the exact bytes")
+    func corruptedChunk() async throws {
+        let fleet = try Fleet()
+        defer { fleet.stop() }
+        try await fleet.startCoordinator()
+        let bundles = try await Bundles.shared()
+        let nodes = try await fleet.makeAgents(subnets: [1], perSubnet: 2) { id in
+            id == "a1-01" ? "test-corrupt-served-chunks = 5" : ""
+        }[0]
+        let (leader, member) = (nodes[0], nodes[1])
+        try await fleet.push(bundles.good, version: "1.1")
+        let id = try await fleet.startRollout("1.1", RolloutPolicy(healthTimeoutSeconds: 30))
+        let done = try await fleet.waitRollout(id, "succeeded") { $0.state == .succeeded || $0.state == .failed }
+        #expect(done.state == .succeeded, "\(done.message)")
+        _ = try await fleet.wait("both agents on 1.1: \(Self.versions(nodes))") { nodes.allSatisfy { $0.settled(on: "1.1") } ? true : nil }
+        try await Self.expectUpgradedOnce(fleet, nodes, rollout: id)
+
+        // Reported: one bad-chunk event about the leader, from the member.
+        let bad = try await fleet.events().filter { $0.kind == "rollout.bad-chunk" }
+        #expect(bad.count == 1, "\(bad)")
+        #expect(bad.first?.agentID == leader.id)
+        #expect(bad.first?.actor.contains(member.id) == true, "\(bad)")
+        // Discarded, then fetched from the coordinator from that chunk on.
+        #expect(member.log.contains("discarded chunk 5 from leader"), "\(member.log)")
+        #expect(member.log.contains("fetching 1.1 from coordinator from chunk 5 "), "\(member.log)")
+        // The exact bytes: every installed file is the release's.
+        for node in nodes {
+            let release = "\(node.root)/main/releases/1.1"
+            #expect(try sha256Hex(ofFile: "\(release)/share/padding") == bundles.padSHA256, "\(node.id)")
+            for binary in ["cascade-agent", "cascade-upgrader"] {
+                #expect(try sha256Hex(ofFile: "\(release)/bin/\(binary)") == (try sha256Hex(ofFile: try builtProduct(binary))), "\(node.id) \(binary)")
+            }
+        }
+    }
+
+    @Test("a badly signed release: the coordinator refuses the push with the exact error; a release signed by a key the agents do not pin is never installed")
+    func badlySigned() async throws {
+        let fleet = try Fleet()
+        defer { fleet.stop() }
+        try await fleet.startCoordinator()
+        let bundles = try await Bundles.shared()
+
+        // A signature that does not verify, and a key nobody pins.
+        let manifest = try ManifestBuilder(chunkSize: Bundles.chunkSize).build(fileAt: bundles.good, name: "cascade-agent", version: "1.1")
+        var tampered = try SignedManifest.sign(manifest, with: fleet.signingKey)
+        tampered.signature[0] ^= 0xFF
+        let connection = try await fleet.ops.connection()
+        let refused = await #expect(throws: RPCError.self) {
+            _ = try await connection.clientStreaming(OperatorService.pushRelease) { writer in
+                try await writer.write(PushReleaseRequest(signedManifest: tampered))
+            }
+        }
+        #expect(refused?.code == .invalidArgument)
+        #expect(refused?.message.contains("the manifest signature (64 bytes) does not verify with key \(fleet.signingKey.publicKey.keyID)") == true, "\(String(describing: refused))")
+        let stranger = try Ed25519PrivateKey.generate()
+        let unknown = await #expect(throws: RPCError.self) { try await fleet.push(bundles.good, version: "1.1", key: stranger) }
+        #expect(unknown?.code == .invalidArgument)
+        #expect(unknown?.message.contains("signed by key \"\(stranger.publicKey.keyID)\", which is not a pinned release key") == true, "\(String(describing: unknown))")
+        #expect(try await fleet.ops.unary(OperatorService.listReleases, ListReleasesRequest()).releases.allSatisfy { !$0.complete })
+
+        // The coordinator trusts a second key the agents do not pin: it takes the push, the
+        // agents refuse the release.
+        let nodes = try await fleet.makeAgents(subnets: [1], perSubnet: 2)[0]
+        let info = try await fleet.push(bundles.good, version: "1.1", key: fleet.coordinatorOnlyKey)
+        #expect(info?.complete == true)
+        let id = try await fleet.startRollout("1.1", RolloutPolicy(healthTimeoutSeconds: 30))
+        let failed = try await fleet.waitRollout(id, "failed") { $0.state == .failed || $0.state == .succeeded }
+        #expect(failed.state == .failed)
+        let leaderRow = try #require(failed.agents.first { $0.agentID == nodes[0].id })
+        #expect(leaderRow.progress.state == .failed)
+        #expect(leaderRow.progress.error.contains("which is not a pinned release key"), "\(leaderRow.progress.error)")
+        #expect(failed.agents.first { $0.agentID == nodes[1].id }?.progress.state == .pending)
+        for node in nodes {
+            #expect(node.settled(on: "1.0"), "\(node.id): \(Self.versions([node]))")
+            #expect(!node.releases("main").contains("1.1"))
+            let downloads = (try? FileManager.default.contentsOfDirectory(atPath: "\(node.root)/state/fleet/downloads")) ?? []
+            #expect(downloads.isEmpty, "\(node.id) staged \(downloads)")
+        }
+    }
+
+    @Test("pause mid-rollout: no new member is instructed while paused; after resume the rollout finishes")
+    func pauseAndResume() async throws {
+        let fleet = try Fleet()
+        defer { fleet.stop() }
+        try await fleet.startCoordinator()
+        let bundles = try await Bundles.shared()
+        let nodes = try await fleet.makeAgents(subnets: [1], perSubnet: 4)[0]
+        try await fleet.push(bundles.good, version: "1.1")
+        let id = try await fleet.startRollout("1.1", RolloutPolicy(maxUnavailable: 1, healthTimeoutSeconds: 30))
+        _ = try await fleet.waitRollout(id, "a member at work") { $0.agents.contains { rank($0.progress.state) >= 1 } }
+        _ = try await fleet.ops.unary(OperatorService.pauseRollout, RolloutControlRequest(rolloutID: id, reason: "fault suite"))
+
+        // What was instructed before the pause reached the leader finishes; then nothing starts.
+        let settled = try await fleet.waitRollout(id, "nothing in flight while paused") { status in
+            status.state == .paused && !status.agents.contains { (1...3).contains(rank($0.progress.state)) }
+        }
+        let started = Set(settled.agents.filter { rank($0.progress.state) >= 1 }.map(\.agentID))
+        #expect(started.count < 3, "every member had started before the pause: \(settled.agents)")
+        try await fleet.holds("no new member instructed while paused", for: .seconds(3)) {
+            let status = try await fleet.rollout(id)
+            return status.state == .paused && Set(status.agents.filter { rank($0.progress.state) >= 1 }.map(\.agentID)) == started
+        }
+        for node in nodes where !started.contains(node.id) { #expect(node.version("main") == "1.0") }
+
+        _ = try await fleet.ops.unary(OperatorService.resumeRollout, RolloutControlRequest(rolloutID: id, reason: "fault suite"))
+        let done = try await fleet.waitRollout(id, "succeeded") { $0.state == .succeeded || $0.state == .failed }
+        #expect(done.state == .succeeded, "\(done.message)")
+        _ = try await fleet.wait("every agent on 1.1: \(Self.versions(nodes))") { nodes.allSatisfy { $0.settled(on: "1.1") } ? true : nil }
+        try await Self.expectUpgradedOnce(fleet, nodes, rollout: id)
+    }
+
+    @Test("abort mid-rollout: the rollout ends aborted and no agent changes version afterwards")
+    func abort() async throws {
+        let fleet = try Fleet()
+        defer { fleet.stop() }
+        try await fleet.startCoordinator()
+        let bundles = try await Bundles.shared()
+        let total = try Bundles.chunkCount(bundles.good)
+        let nodes = try await fleet.makeAgents(subnets: [1], perSubnet: 4)[0]
+        try await fleet.push(bundles.good, version: "1.1")
+        let id = try await fleet.startRollout("1.1", RolloutPolicy(maxUnavailable: 1, healthTimeoutSeconds: 30))
+        _ = try await fleet.waitFast("a member mid-download") {
+            nodes.dropFirst().contains { ($0.stagedChunks() ?? 0) > 0 && ($0.stagedChunks() ?? total) < total } ? true : nil
+        }
+        let aborted = try await fleet.ops.unary(OperatorService.abortRollout, RolloutControlRequest(rolloutID: id, reason: "fault suite"))
+        #expect(aborted.state == .aborted)
+
+        // Whatever was in flight settles (an install already handed over may finish); then
+        // nothing changes any more.
+        let snapshot = try await fleet.wait("every agent settled after the abort: \(Self.versions(nodes))") { () -> [String: String]? in
+            let versions = Dictionary(uniqueKeysWithValues: nodes.map { ($0.id, $0.version("main") ?? "-") })
+            return nodes.allSatisfy { $0.settled(on: versions[$0.id]!) } ? versions : nil
+        }
+        // The member that was downloading reports how its upgrade ended (aborted).
+        let rows = try await fleet.waitRollout(id, "no agent in flight") { status in
+            !status.agents.contains { (1...3).contains(rank($0.progress.state)) }
+        }
+        try await fleet.holds("versions unchanged after the abort", for: .seconds(3)) {
+            nodes.allSatisfy { $0.version("main") == snapshot[$0.id] && $0.version("upgrader") == snapshot[$0.id] }
+        }
+        let final = try await fleet.rollout(id)
+        #expect(final.state == .aborted)
+        #expect(final.message.contains("fault suite"), "\(final.message)")
+        #expect(final.agents == rows.agents)
+        #expect(snapshot[nodes[0].id] == "1.0", "the leader upgrades last, never after an abort")
+        #expect(nodes.filter { snapshot[$0.id] == "1.1" }.count <= 1, "\(snapshot)")
+        for row in final.agents where row.progress.state == .pending {
+            #expect(snapshot[row.agentID] == "1.0")
+        }
+        #expect(final.clusterProgress.allSatisfy { $0.phase == .aborted }, "\(final.clusterProgress)")
+    }
+}

@@ -222,6 +222,17 @@ final class Fleet: Sendable {
         }
     }
 
+    /// Polls `condition` until `window` has passed, failing at the first poll where it does not
+    /// hold: for "nothing happens while ..." (the only way to see an absence is to look for a while).
+    func holds(_ what: String, for window: Duration, _ condition: () async throws -> Bool) async throws {
+        let clock = ContinuousClock()
+        let end = clock.now + window
+        while clock.now < end {
+            guard try await condition() else { throw TestFailure("\(what) stopped holding\n\(diagnostics())") }
+            try await Task.sleep(for: .milliseconds(100))  // the poll interval, bounded by the window's end above
+        }
+    }
+
     /// Polls an async condition with a deadline; the failure carries the fleet's logs.
     func wait<T>(_ what: String, within limit: Duration = .seconds(90), _ condition: () async throws -> T?) async throws -> T {
         let clock = ContinuousClock()
@@ -434,6 +445,8 @@ final class Bundles: Sendable {
     let base: String
     let good: String
     let neverHealthy: String
+    /// SHA-256 (hex) of the padding file in the 1.1 bundles.
+    let padSHA256: String
 
     private static let made = Mutex<Bundles?>(nil)
 
@@ -466,6 +479,7 @@ final class Bundles: Sendable {
             guard count > 0 else { throw TestFailure("cannot read /dev/urandom") }
             filled += count
         }
+        padSHA256 = SHA256.hash(pad).hex
         base = try Self.make("1.0", in: directory, pad: [])
         good = try Self.make("1.1", in: directory, pad: pad)
         neverHealthy = try Self.make("1.1", in: directory, pad: pad, behavior: ["main=never-healthy"])
