@@ -441,7 +441,9 @@ final class Bundles: Sendable {
     static let chunkSize: UInt32 = 64 * 1024
     static let padBytes = 6 * 1024 * 1024
 
-    let directory: TemporaryDirectory
+    /// Next to the built products (one set per build, rewritten each run): a static lives until
+    /// the process exits, so a temporary directory would never be removed.
+    let directory: String
     let base: String
     let good: String
     let neverHealthy: String
@@ -468,7 +470,8 @@ final class Bundles: Sendable {
     }
 
     private init() throws {
-        directory = try TemporaryDirectory(prefix: "cascade-fleet-bundles")
+        directory = URL(fileURLWithPath: try builtProduct("cascade-agent")).deletingLastPathComponent().appendingPathComponent("cascade-fleet-bundles").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var pad = [UInt8](repeating: 0, count: Self.padBytes)
         let random = open("/dev/urandom", O_RDONLY)
         guard random >= 0 else { throw TestFailure("cannot open /dev/urandom") }
@@ -492,7 +495,7 @@ final class Bundles: Sendable {
     }
 
     /// A bundle of the built binaries with VERSION, an optional TEST_BEHAVIOR, and padding.
-    static func make(_ version: String, in directory: TemporaryDirectory, pad: [UInt8], behavior: [String] = []) throws -> String {
+    static func make(_ version: String, in directory: String, pad: [UInt8], behavior: [String] = []) throws -> String {
         var tar = UstarWriter()
         tar.directory("bin")
         for name in ["cascade-agent", "cascade-upgrader"] {
@@ -503,8 +506,8 @@ final class Bundles: Sendable {
         if !behavior.isEmpty { tar.file("TEST_BEHAVIOR", behavior.joined(separator: "\n") + "\n") }
         if !pad.isEmpty { tar.file("share/padding", pad) }
         let suffix = behavior.isEmpty ? "" : "-" + behavior.joined(separator: "_").replacingOccurrences(of: "=", with: "-")
-        let path = directory.file("cascade-\(version)\(suffix).tar")
-        try Data(tar.finished()).write(to: URL(fileURLWithPath: path))
+        let path = "\(directory)/cascade-\(version)\(suffix).tar"
+        try Data(tar.finished()).write(to: URL(fileURLWithPath: path), options: .atomic)
         return path
     }
 }
