@@ -36,8 +36,9 @@ bench: deps
 	CASCADE_BENCH=$(CURDIR)/.build/release/cascade-bench Benchmarks/run-rpc.sh
 
 demo: deps
-	@echo "make demo: the end-to-end demo arrives with the demo issue (#7); nothing to run yet."
-	@exit 1
+	@echo "make demo: building release binaries (the first build takes a few minutes)"
+	$(SWIFT) build -c release
+	@scripts/demo.sh
 
 clean:
 	rm -rf .build Benchmarks/.out

@@ -39,7 +39,7 @@ public enum FleetAgent {
         }
         let resume = pending.outcome(runningVersion: context.version, confirmed: confirmed())
         let installer = PairInstaller(context: context, pending: pending)
-        let configuration = AgentRuntimeConfiguration(
+        var configuration = AgentRuntimeConfiguration(
             coordinatorAddress: config.coordinator, bindAddress: config.bind, memberPort: config.memberPort,
             tls: config.tls, releaseKeys: config.releaseKeys, stateDirectory: "\(context.layout.stateDirectory)/fleet",
             mainVersion: context.version, upgraderVersion: ReleaseStore(layout: context.layout).currentVersion(.upgrader) ?? context.version,
@@ -51,6 +51,8 @@ public enum FleetAgent {
                 if case .progress(let progress) = event { installer.latest.withLock { $0 = progress } }
             },
             log: { Log.info($0) })
+        let layout = context.layout
+        configuration.currentUpgraderVersion = { ReleaseStore(layout: layout).currentVersion(.upgrader) ?? "" }
         let done = DispatchSemaphore(value: 0)
         Task {
             do {

@@ -26,7 +26,7 @@ extension AgentRuntime {
         let state = core.value
         return RegisterRequest(
             address: configuration.bindAddress, memberPort: UInt32(memberPort), mainVersion: state.mainVersion,
-            upgraderVersion: configuration.upgraderVersion, idle: idle.current, resume: state.progress,
+            upgraderVersion: configuration.currentUpgraderVersion?() ?? configuration.upgraderVersion, idle: idle.current, resume: state.progress,
             hostname: configuration.hostname)
     }
 

@@ -187,6 +187,9 @@ struct RolloutStepper {
                         secondInstructionCue: SecondInstructionCue(rolloutID: UInt64(rollout.id), releaseVersion: rollout.releaseVersion))))
                     outcome.memory.cues[key] = (sixth, now)
                     log("rollout \(rollout.id), \(cluster.prefix): \(sixth) is cued to tell the leader \(leaderID) to upgrade")
+                    _ = try store.appendEvent(
+                        actor: actor, kind: "rollout.second-instruction-cue", subject: EventSubject.agent(sixth),
+                        detail: "rollout \(rollout.id): \(sixth), the upgraded member with the highest idle weight, is to tell the leader \(leaderID) to upgrade")
                 }
             } else if members.isEmpty, connected.contains(leaderID) {
                 // A cluster of one: the coordinator instructs its only agent directly.
