@@ -44,8 +44,9 @@ fleet-sim: deps
 		Benchmarks/run-fleet.sh
 
 demo: deps
-	@echo "make demo: the end-to-end demo arrives with the demo issue (#7); nothing to run yet."
-	@exit 1
+	@echo "make demo: building release binaries (the first build takes a few minutes)"
+	$(SWIFT) build -c release
+	@scripts/demo.sh
 
 clean:
 	rm -rf .build Benchmarks/.out

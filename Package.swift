@@ -114,6 +114,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The end-to-end fault suite: the real coordinator and agent pairs on loopback.
+        .testTarget(
+            name: "CascadeFleetTests",
+            dependencies: [
+                "CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeTestSupport",
+                "cascade-coordinator", "cascade-agent", "cascade-upgrader",
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "CascadeWireTests", dependencies: ["CascadeWire"], swiftSettings: strict),
         .testTarget(name: "CascadeCryptoTests", dependencies: ["CascadeCrypto", "CascadeTestSupport"], swiftSettings: strict),
         .testTarget(

@@ -27,24 +27,47 @@ public enum FleetAgent {
     /// Runs the runtime until the process ends (the upgrader stops it to switch releases).
     private static func run(_ config: FleetConfig, _ context: AgentContext, ready: ReadyFlag) {
         let pending = PendingUpgrade(layout: context.layout)
-        let resume = pending.outcome(runningVersion: context.version)
+        let journal = SwitchJournal(layout: context.layout)
+        // This release counts as healthy only once the upgrader confirmed the switch to it
+        // (registering is part of what it waits for); until then the install is still running.
+        let confirmed: @Sendable () -> Bool = {
+            do {
+                return try journal.load(.main).map { $0.phase == .confirmed } ?? true
+            } catch {
+                return false
+            }
+        }
+        let resume = pending.outcome(runningVersion: context.version, confirmed: confirmed())
         let installer = PairInstaller(context: context, pending: pending)
-        let configuration = AgentRuntimeConfiguration(
+        var configuration = AgentRuntimeConfiguration(
             coordinatorAddress: config.coordinator, bindAddress: config.bind, memberPort: config.memberPort,
             tls: config.tls, releaseKeys: config.releaseKeys, stateDirectory: "\(context.layout.stateDirectory)/fleet",
             mainVersion: context.version, upgraderVersion: ReleaseStore(layout: context.layout).currentVersion(.upgrader) ?? context.version,
             hostname: ProcessInfo.processInfo.hostName, resume: resume, defaultReportInterval: config.reportInterval,
             idleOverride: config.idleOverride,
+            faults: AgentRuntimeConfiguration.FaultSwitches(corruptServedChunks: config.corruptServedChunks),
             onEvent: { event in
                 if case .assigned = event { ready.set() }
                 if case .progress(let progress) = event { installer.latest.withLock { $0 = progress } }
             },
             log: { Log.info($0) })
+        let layout = context.layout
+        configuration.currentUpgraderVersion = { ReleaseStore(layout: layout).currentVersion(.upgrader) ?? "" }
         let done = DispatchSemaphore(value: 0)
         Task {
             do {
                 let runtime = try AgentRuntime(configuration: configuration, installer: installer)
                 Log.info("joining the fleet through \(config.coordinator) as \(config.bind) (member port \(runtime.memberPort))")
+                if resume?.state == .installing {
+                    // Report healthy once the upgrader confirms; if it rolls back instead, it stops
+                    // this process and the previous release reports the rollback.
+                    Thread.detachNewThread {
+                        while !confirmed() { pollPause(.milliseconds(100)) }
+                        if let done = pending.outcome(runningVersion: context.version, confirmed: true) {
+                            runtime.reportProgress(done)
+                        }
+                    }
+                }
                 try await runtime.run()
             } catch {
                 Log.info("the fleet runtime stopped: \(error)")
@@ -74,16 +97,24 @@ struct PendingUpgrade: Sendable {
         guard rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
     }
 
-    /// What to tell the coordinator at registration, and forget the record.
-    func outcome(runningVersion: String) -> AgentProgress? {
+    /// What to tell the coordinator at registration. The record is forgotten once the outcome
+    /// is final: a rollback, or this release running with its switch `confirmed` by the
+    /// upgrader. Before that confirmation the install is still in progress (`installing`), and
+    /// the record stays, so a rollback is reported by the release that runs again.
+    func outcome(runningVersion: String, confirmed: Bool) -> AgentProgress? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        unlink(path)
         let parts = text.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        guard parts.count == 2, let rollout = UInt64(parts[0]) else { return nil }
+        guard parts.count == 2, let rollout = UInt64(parts[0]) else {
+            unlink(path)
+            return nil
+        }
         let version = parts[1]
         if version == runningVersion {
+            guard confirmed else { return AgentProgress(rolloutID: rollout, state: .installing, releaseVersion: version) }
+            unlink(path)
             return AgentProgress(rolloutID: rollout, state: .healthy, releaseVersion: version)
         }
+        unlink(path)
         let result = AgentRecords(layout: layout).lastResult(.main)
         let reason = result.map { $0.version == version ? $0.reason : "" } ?? ""
         return AgentProgress(

@@ -17,6 +17,10 @@ import Foundation
 ///     report-interval = 5                  # seconds, until the coordinator says otherwise
 ///     idle-cpu = 0.9                       # fixed idle ratios (tests and demos only)
 ///     idle-memory = 0.5
+///
+/// Debug builds only (test-only, refused by release builds as an unknown key):
+///
+///     test-corrupt-served-chunks = 3,7     # as a leader, flip a byte in these chunks when serving
 public struct FleetConfig: Sendable {
     public var coordinator: SocketAddress
     public var bind: String
@@ -25,6 +29,9 @@ public struct FleetConfig: Sendable {
     public var releaseKeys: [Ed25519PublicKey]
     public var reportInterval: Duration
     public var idleOverride: IdleRatios?
+    /// Test-only (debug builds): chunks a leader corrupts when serving them (the fault suite's
+    /// "a leader serves a corrupted chunk").
+    public var corruptServedChunks: Set<UInt32> = []
 
     public static func path(_ layout: AgentLayout) -> String { "\(layout.root)/fleet.conf" }
 
@@ -40,7 +47,10 @@ public struct FleetConfig: Sendable {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
             guard !line.allSatisfy(\.isWhitespace) else { continue }
             let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            let known = ["coordinator", "bind", "member-port", "ca", "cert", "key", "release-key", "report-interval", "idle-cpu", "idle-memory"]
+            var known = ["coordinator", "bind", "member-port", "ca", "cert", "key", "release-key", "report-interval", "idle-cpu", "idle-memory"]
+            #if DEBUG
+            known.append("test-corrupt-served-chunks")  // test-only fault switch
+            #endif
             guard parts.count == 2, !parts[1].isEmpty else { throw InstallError(.layout, "\(path) line \(number + 1) is not \"key = value\"") }
             guard known.contains(parts[0]) else { throw InstallError(.layout, "\(path) line \(number + 1) has the unknown key \"\(parts[0])\"") }
             values[parts[0], default: []].append(parts[1])
@@ -73,9 +83,17 @@ public struct FleetConfig: Sendable {
         guard port <= 65535 else { throw InstallError(.layout, "\(path): member-port \(Int(port)) is not a TCP port") }
         var idle: IdleRatios?
         if let cpu = try number("idle-cpu") { idle = IdleRatios(cpu: min(cpu, 1), memory: min(try number("idle-memory") ?? cpu, 1)) }
-        return FleetConfig(
+        var config = FleetConfig(
             coordinator: coordinator, bind: try required("bind"), memberPort: UInt16(port),
             tls: TLSConfiguration(trustRootsFile: try required("ca"), certificateChainFile: try required("cert"), privateKeyFile: try required("key")),
             releaseKeys: keys, reportInterval: .milliseconds(Int64((try number("report-interval") ?? 5) * 1000)), idleOverride: idle)
+        if let text = values["test-corrupt-served-chunks"]?.last {
+            let indices = text.split(separator: ",").map { UInt32($0.trimmingCharacters(in: .whitespaces)) }
+            guard !indices.contains(nil) else {
+                throw InstallError(.layout, "\(path): test-corrupt-served-chunks must be chunk indices like \"3,7\", not \"\(text)\"")
+            }
+            config.corruptServedChunks = Set(indices.compactMap { $0 })
+        }
+        return config
     }
 }

@@ -181,7 +181,7 @@ public final class AgentRuntime: Sendable {
     }
 
     func heartbeat() -> Heartbeat {
-        Heartbeat(idle: idle.current, mainVersion: core.value.mainVersion, upgraderVersion: configuration.upgraderVersion)
+        Heartbeat(idle: idle.current, mainVersion: core.value.mainVersion, upgraderVersion: configuration.currentUpgraderVersion?() ?? configuration.upgraderVersion)
     }
 
     /// Reports on a session (coordinator) or join (leader) stream: at once, then on every change

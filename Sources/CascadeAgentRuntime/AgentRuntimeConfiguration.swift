@@ -38,6 +38,9 @@ public struct AgentRuntimeConfiguration: Sendable {
     public var startJitter: Duration
     /// Test-only fault switches.
     public var faults: FaultSwitches
+    /// The upgrader's version as it is now (the main program upgrades it after its own
+    /// switch, while the runtime runs); nil means `upgraderVersion` never changes.
+    public var currentUpgraderVersion: (@Sendable () -> String)?
     /// Runtime events (progress, roles, refusals, faults) for observers and tests.
     public var onEvent: @Sendable (RuntimeEvent) -> Void
     /// One line per notable thing; the agent executable sends these to its log.

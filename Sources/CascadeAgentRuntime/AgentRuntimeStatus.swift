@@ -58,3 +58,11 @@ struct Counters: Sendable {
     var installs = 0
     var secondInstructionsSent = 0
 }
+
+extension AgentRuntime {
+    /// The agent's own progress changed outside the runtime (an install it handed over was
+    /// confirmed healthy after the restart): record it and report it.
+    public func reportProgress(_ progress: AgentProgress) {
+        setProgress(progress)
+    }
+}

@@ -26,7 +26,7 @@ extension AgentRuntime {
         let state = core.value
         return RegisterRequest(
             address: configuration.bindAddress, memberPort: UInt32(memberPort), mainVersion: state.mainVersion,
-            upgraderVersion: configuration.upgraderVersion, idle: idle.current, resume: state.progress,
+            upgraderVersion: configuration.currentUpgraderVersion?() ?? configuration.upgraderVersion, idle: idle.current, resume: state.progress,
             hostname: configuration.hostname)
     }
 
@@ -81,6 +81,7 @@ extension AgentRuntime {
         }
         configuration.onEvent(.assigned(role: assignment.role, leaderID: assignment.leaderID, epoch: assignment.leaderEpoch))
         if assignment.role == .leader {
+            yieldOwnUpgradeToLeadership()
             stopMemberLink()
             forgetLeaderClients(except: "")
             activateLeader(assignment)

@@ -42,6 +42,21 @@ extension AgentRuntime {
         }
     }
 
+    /// This agent now leads its cluster (an acting leader, after a failover): a member upgrade
+    /// it was running stops before installing, since a leader upgrades last (on the second
+    /// instruction, from the same staged chunks). Its progress stays as it was, unreported as a
+    /// failure.
+    func yieldOwnUpgradeToLeadership() {
+        let task = core.withLock { state -> Task<Void, Never>? in
+            guard let upgrade = state.upgrade, state.progress?.state != .installing else { return nil }
+            state.upgrade = nil
+            return upgrade.task
+        }
+        guard let task else { return }
+        log("leading now: the member download stops; this agent upgrades last, on the second instruction")
+        task.cancel()
+    }
+
     func controlOwnUpgrade(_ control: RolloutControl) {
         guard control.action == .abort else { return }
         let task = core.withLock { state -> Task<Void, Never>? in
@@ -81,10 +96,13 @@ extension AgentRuntime {
             progress.bytesDone = artifact.verifiedBytes
             setProgress(progress)
             try await download(artifact, order: order, origin: origin)
+            try Task.checkCancellation()
             try await installStaged(artifact, progress: progress)
         } catch {
             // A stopping agent leaves its progress as it was: the staged chunks resume next time.
             if isStopped { return }
+            // So does one that became the leader, or whose upgrade gave way to another rollout's.
+            if Task.isCancelled && core.value.upgrade?.rolloutID != order.rolloutID { return }
             progress.state = .failed
             progress.error = Task.isCancelled ? "aborted: \(error)" : "\(error)"
             log("rollout \(order.rolloutID): \(progress.error)")
@@ -115,6 +133,8 @@ extension AgentRuntime {
             try Task.checkCancellation()
             let source = chooseSource(rolloutID: order.rolloutID, origin: origin, leaderFailures: leaderFailures)
             let before = artifact.verifiedChunks
+            // Where a (resumed) download starts: what an interruption cost is visible in the log.
+            log("fetching \(artifact.manifest.version) from \(source.kind) from chunk \(before) of \(artifact.manifest.chunkCount) (\(artifact.verifiedBytes) of \(artifact.manifest.size) bytes staged)")
             do {
                 let options: CallOptions
                 if case .leader(_, let epoch) = source.kind { options = .epoch(epoch) } else { options = CallOptions() }

@@ -21,8 +21,8 @@ extension Coordinator {
                 return record.signedManifest
             }
         }
-        router.serverStreaming(CoordinatorService.fetchChunks) { request, writer, _ in
-            try await self.fetchChunks(request, writer)
+        router.serverStreaming(CoordinatorService.fetchChunks) { request, writer, context in
+            try await self.fetchChunks(request, writer, caller: try Self.agentID(context))
         }
         router.unary(CoordinatorService.reportFault) { report, context in
             try await self.reportFault(report, context)
@@ -198,9 +198,11 @@ extension Coordinator {
         await step()
     }
 
-    private func fetchChunks(_ request: FetchChunksRequest, _ writer: StreamWriter<Chunk>) async throws {
-        let record = try await mapped {
-            try await store.run { store throws(StoreError) in try store.release(version: request.version) }
+    private func fetchChunks(_ request: FetchChunksRequest, _ writer: StreamWriter<Chunk>, caller: String) async throws {
+        let (record, cluster) = try await mapped {
+            try await store.run { store throws(StoreError) in
+                (try store.release(version: request.version), try store.agent(id: caller)?.clusterPrefix ?? "")
+            }
         }
         guard let record, record.isComplete else { throw APIError.unknownRelease(request.version) }
         if let digest = request.artifactSHA256, digest != record.release.blobDigest {
@@ -217,6 +219,7 @@ extension Coordinator {
             let data = try mapped { try file.read(offset: Int64(manifest.offset(ofChunk: index)), length: manifest.size(ofChunk: index)) }
             try await writer.write(Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index]))
             metrics.chunkBytesServed.add(UInt64(data.count), ordering: .relaxed)
+            metrics.addClusterBytes(UInt64(data.count), version: request.version, cluster: cluster)
         }
     }
 

@@ -99,6 +99,21 @@ public final class CoordinatorMetrics: Sendable {
     let reportsHandled = Atomic<UInt64>(0)
     let registrations = Atomic<UInt64>(0)
 
+    /// (release version, cluster prefix) → artifact bytes sent to that cluster's agents, since
+    /// this coordinator started: what the rollout status shows as "from the coordinator".
+    private let clusterBytes = Mutex<[String: UInt64]>([:])
+
+    func addClusterBytes(_ count: UInt64, version: String, cluster: String) {
+        clusterBytes.withLock { $0["\(version) \(cluster)", default: 0] += count }
+    }
+
+    func clusterBytes(version: String) -> [String: UInt64] {
+        let prefix = "\(version) "
+        return clusterBytes.withLock { all in
+            Dictionary(uniqueKeysWithValues: all.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+        }
+    }
+
     /// Artifact bytes sent to agents by FetchChunks (the coordinator's egress for releases).
     public var chunkBytes: UInt64 { chunkBytesServed.load(ordering: .relaxed) }
     public var reports: UInt64 { reportsHandled.load(ordering: .relaxed) }

@@ -179,7 +179,9 @@ struct RolloutStepper {
             if healthy.isEmpty && !members.isEmpty {
                 return try finish(rollout, cluster, .failed, "no member upgraded, so the leader \(leaderID) is not upgraded")
             }
-            if leaderRow?.state != .pending { return .running }  // the leader is upgrading.
+            // The leader is upgrading. (An acting leader promoted mid-download still shows
+            // instructed or downloading: it stopped that download and waits for the cue too.)
+            if leaderRow?.state == .installing { return .running }
             if let sixth = try bestHealthyMember(healthy) {
                 if outcome.memory.cues[key].map({ $0.member != sixth || now.since($0.at) >= resend }) ?? true {
                     outcome.sends.append((sixth, Instruction(
@@ -187,6 +189,9 @@ struct RolloutStepper {
                         secondInstructionCue: SecondInstructionCue(rolloutID: UInt64(rollout.id), releaseVersion: rollout.releaseVersion))))
                     outcome.memory.cues[key] = (sixth, now)
                     log("rollout \(rollout.id), \(cluster.prefix): \(sixth) is cued to tell the leader \(leaderID) to upgrade")
+                    _ = try store.appendEvent(
+                        actor: actor, kind: "rollout.second-instruction-cue", subject: EventSubject.agent(sixth),
+                        detail: "rollout \(rollout.id): \(sixth), the upgraded member with the highest idle weight, is to tell the leader \(leaderID) to upgrade")
                 }
             } else if members.isEmpty, connected.contains(leaderID) {
                 // A cluster of one: the coordinator instructs its only agent directly.

@@ -120,13 +120,16 @@ extension Coordinator {
     func status(_ rolloutID: UInt64, includeAgents: Bool) async throws -> RolloutStatus {
         let id = Int64(clamping: rolloutID)
         let connected = hub.connected
+        let metrics = self.metrics
         return try await mapped {
             try await store.run { store throws(StoreError) -> RolloutStatus in
                 let found = id == 0 ? try store.rollouts().last : try store.rollout(id: id)
                 guard let rollout = found else {
                     throw StoreError(.notFound, id == 0 ? "there is no rollout yet" : "no rollout \(rolloutID)")
                 }
-                return try RolloutStatusBuilder(store: store, connected: connected).status(rollout, includeAgents: includeAgents)
+                return try RolloutStatusBuilder(
+                    store: store, connected: connected, coordinatorBytes: metrics.clusterBytes(version: rollout.releaseVersion)
+                ).status(rollout, includeAgents: includeAgents)
             }
         }
     }

@@ -6,6 +6,8 @@ import CascadeStore
 struct RolloutStatusBuilder {
     let store: CoordinatorStore
     let connected: Set<String>
+    /// Cluster prefix → artifact bytes the coordinator sent to its agents.
+    let coordinatorBytes: [String: UInt64]
 
     func status(_ rollout: RolloutRecord, includeAgents: Bool) throws(StoreError) -> RolloutStatus {
         let rows = try store.rolloutAgents(rolloutID: rollout.id)
@@ -18,7 +20,7 @@ struct RolloutStatusBuilder {
             clusters.append(ClusterProgress(
                 clusterID: cluster.prefix, phase: ClusterPhase(cluster.state, leaderTurn: membersDone),
                 leaderID: leaderID, leaderEpoch: UInt64(record?.leaderEpoch ?? 0), counts: Self.counts(mine),
-                bytesServed: UInt64(mine.reduce(0) { $0 + max(0, $1.bytes) }), wave: UInt32(cluster.wave),
+                bytesFromCoordinator: coordinatorBytes[cluster.prefix] ?? 0, bytesServed: UInt64(mine.reduce(0) { $0 + max(0, $1.bytes) }), wave: UInt32(cluster.wave),
                 message: cluster.reason ?? ""))
         }
         var agents: [AgentRow] = []

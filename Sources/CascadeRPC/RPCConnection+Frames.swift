@@ -52,7 +52,7 @@ extension RPCConnection {
             let error: RPCError
             switch code {  // rpc.md §7.3
             case .cancel: error = RPCError(.cancelled, "the peer cancelled the call")
-            case .refusedStream: error = RPCError(.unavailable, "the server refused the call before processing it", isSafeToRetry: true)
+            case .refusedStream: error = RPCError.refusedStream
             case .limitExceeded, .enhanceYourCalm: error = RPCError(.resourceExhausted, "the peer reset the call (\(code))")
             default: error = RPCError(.internal, "the peer reset the call (\(code))")
             }

@@ -46,4 +46,7 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(code): \(message)" }
+
+    /// The server reset the call with REFUSED_STREAM: it was never processed (rpc.md §11, §14).
+    static let refusedStream = RPCError(.unavailable, "the server refused the call before processing it", isSafeToRetry: true)
 }

@@ -138,7 +138,30 @@ extension RPCConnection {
     public func unary<Request, Response>(
         _ method: RPCMethod<Request, Response>, _ request: Request, options: CallOptions = CallOptions()
     ) async throws -> Response {
-        try await intercepted(method.name, options) { options in try await plainUnary(method, request, options: options) }
+        try await intercepted(method.name, options) { options in try await requeuedUnary(method, request, options: options) }
+    }
+
+    /// The server may refuse a call its count of running handlers cannot take yet, even from a
+    /// client within the limit (rpc.md §11): such a call was not processed, so it is tried
+    /// again on this connection a few times, briefly backing off, within its deadline.
+    private func requeuedUnary<Request, Response>(
+        _ method: RPCMethod<Request, Response>, _ request: Request, options: CallOptions
+    ) async throws -> Response {
+        let deadline = options.timeout.map { MonotonicTime.now() + $0 }
+        var refusals = 0
+        while true {
+            var attempt = options
+            if let deadline {
+                let left = Int64(clamping: deadline.nanoseconds) - Int64(clamping: MonotonicTime.now().nanoseconds)
+                attempt.timeout = .nanoseconds(max(1, left))
+            }
+            do {
+                return try await plainUnary(method, request, options: attempt)
+            } catch let error as RPCError where error == .refusedStream && refusals < 5 {
+                refusals += 1
+                try await loop.sleep(for: .milliseconds(1 << refusals))
+            }
+        }
     }
 
     private func plainUnary<Request, Response>(

@@ -90,6 +90,8 @@ struct RolloutFlowTests {
         let events = try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000, rolloutID: id))
         #expect(events.events.contains { $0.kind == "rollout.created" && $0.actor == "operator/alice" })
         #expect(events.events.contains { $0.kind == "rollout.state" && $0.detail.contains("succeeded") })
+        let all = try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000))
+        #expect(all.events.filter { $0.kind == "rollout.second-instruction-cue" }.map(\.agentID) == ["a1-03", "a2-01"])
     }
 
     @Test("a leader that drops mid-rollout is replaced by the best live member, which gets the order with the next epoch")

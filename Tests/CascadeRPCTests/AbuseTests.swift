@@ -248,6 +248,13 @@ struct RawServer {
         try await frame { $0.type == .data && $0.streamID == streamID }
     }
 
+    /// Sends frames as they are (after `reply` has sent the preface).
+    func send(_ frames: [Frame]) async throws {
+        var bytes: [UInt8] = []
+        for frame in frames { frame.encode(into: &bytes) }
+        try await wire.write(bytes)
+    }
+
     /// Sends the server's preface and settings (and our ACK), then `frames`.
     func reply(_ frames: [Frame]) async throws {
         var bytes: [UInt8] = []

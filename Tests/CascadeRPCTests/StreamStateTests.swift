@@ -87,6 +87,22 @@ struct StreamStateTests {
         #expect(code == .protocolError)
     }
 
+    @Test("a unary call the server refuses with REFUSED_STREAM is tried again on the same connection (rpc.md §11)")
+    func refusedIsRequeued() async throws {
+        let server = RawServer()
+        let call = Task { try await server.client.unary(TestMethods.echo, Note(text: "x")) }
+        try await server.awaitRequest(on: 1)
+        try await server.reply([.reset(streamID: 1, code: .refusedStream)])
+        try await server.awaitRequest(on: 3)
+        let body = Note(number: 7).serializedBytes()
+        try await server.send([
+            .headers(streamID: 3, ResponseHead().serializedBytes()),
+            .data(streamID: 3, [0, 0, 0, UInt8(body.count)] + body),
+            .trailers(streamID: 3, CallTrailers().serializedBytes()),
+        ])
+        #expect(try await call.value == Note(number: 7))
+    }
+
     @Test("time spent waiting for a free stream counts against the call's deadline", .timeLimit(.minutes(1)))
     func deadlineWhileQueued() async throws {
         var settings = Settings.rpcDefaults

@@ -1,33 +1,35 @@
 /// A small ustar writer for test bundles, including hostile ones no real `tar` would write.
-struct UstarWriter {
-    private(set) var bytes: [UInt8] = []
+public struct UstarWriter {
+    public private(set) var bytes: [UInt8] = []
 
-    mutating func file(_ path: String, _ content: [UInt8], mode: UInt32 = 0o644) {
+    public init() {}
+
+    public mutating func file(_ path: String, _ content: [UInt8], mode: UInt32 = 0o644) {
         entry(path, type: "0", mode: mode, content: content)
     }
 
-    mutating func file(_ path: String, _ text: String) {
+    public mutating func file(_ path: String, _ text: String) {
         file(path, Array(text.utf8))
     }
 
-    mutating func directory(_ path: String) {
+    public mutating func directory(_ path: String) {
         entry(path, type: "5", mode: 0o755)
     }
 
-    mutating func symlink(_ path: String, to target: String) {
+    public mutating func symlink(_ path: String, to target: String) {
         entry(path, type: "2", mode: 0o777, link: target)
     }
 
-    mutating func hardLink(_ path: String, to target: String) {
+    public mutating func hardLink(_ path: String, to target: String) {
         entry(path, type: "1", mode: 0o644, link: target)
     }
 
-    mutating func characterDevice(_ path: String) {
+    public mutating func characterDevice(_ path: String) {
         entry(path, type: "3", mode: 0o644)
     }
 
     /// A header whose size field says `declaredSize` whatever content follows (for truncation).
-    mutating func entry(
+    public mutating func entry(
         _ path: String, type: Character, mode: UInt32, content: [UInt8] = [], link: String = "",
         declaredSize: Int? = nil, corruptChecksum: Bool = false
     ) {
@@ -54,7 +56,7 @@ struct UstarWriter {
     }
 
     /// The archive with its end-of-archive marker.
-    func finished() -> [UInt8] {
+    public func finished() -> [UInt8] {
         bytes + [UInt8](repeating: 0, count: 1024)
     }
 
