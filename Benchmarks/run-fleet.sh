@@ -83,7 +83,8 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=" ? v <= 
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
 declare -A SIM=()
-SIM_KEYS="register_s rollout_s single_stream_s artifact_bytes artifact_over_fleet artifact_over_clusters socket_bytes
+SIM_KEYS="register_s rollout_s single_stream_s artifact_bytes artifact_over_fleet artifact_over_clusters
+ coord_counted_bytes coord_counted_over_clusters socket_bytes
  socket_over_clusters wchar_bytes wchar_over_clusters coord_hwm_mib coord_cpu_rollout_s coord_cpu_total_s
  coord_rss_bare_mib coord_rss_idle_mib idle_session_kib sim_rss_per_agent_kib sim_hwm_mib"
 for ((i = 1; i <= SIM_RUNS; i++)); do
@@ -118,6 +119,7 @@ printf '  %-44s %s\n' \
     "rollout / single stream" "$stream_ratio" \
     "rollout / ($AGENTS x single stream)" "$fleet_stream_ratio" \
     "coordinator artifact bytes (agents' count)" "${SIM[artifact_bytes]} = ${SIM[artifact_over_fleet]} x fleet ($fleet_bytes), ${SIM[artifact_over_clusters]} x clusters ($cluster_bytes)" \
+    "coordinator's own count (rollout status)" "${SIM[coord_counted_bytes]} = ${SIM[coord_counted_over_clusters]} x clusters" \
     "coordinator TCP bytes sent in the rollout" "${SIM[socket_bytes]} = ${SIM[socket_over_clusters]} x clusters" \
     "coordinator wchar in the rollout - idle rate" "${SIM[wchar_bytes]} = ${SIM[wchar_over_clusters]} x clusters (includes its SQLite writes)" \
     "coordinator peak RSS (VmHWM)" "${SIM[coord_hwm_mib]} MiB" \

@@ -146,6 +146,8 @@ public enum FleetSim {
         let clusters = Double(Set(specs.map(\.subnet)).count)
         let artifact = Double(statuses.reduce(UInt64(0)) { $0 + $1.bytesFromCoordinator })
         let fromLeaders = Double(statuses.reduce(UInt64(0)) { $0 + $1.bytesFromLeader })
+        // The coordinator's own count of artifact bytes it sent, per cluster, in the rollout status.
+        let counted = Double(status.clusterProgress.reduce(UInt64(0)) { $0 + $1.bytesFromCoordinator })
         let wchar = Double(after.wchar - before.wchar) - wcharIdleRate * rolloutSeconds
         let socket = socketsAfter.flatMap { a in socketsBefore.map { Double(a.bytes) - Double($0.bytes) } } ?? -1
         let own = ProcSample.own
@@ -157,6 +159,7 @@ public enum FleetSim {
             ("rollout_over_fleet_streams", format(rolloutSeconds / (stream * Double(specs.count)))),
             ("artifact_bytes", "\(Int(artifact))"), ("artifact_over_fleet", format(artifact / (size * Double(specs.count)))),
             ("artifact_over_clusters", format(artifact / (size * clusters))),
+            ("coord_counted_bytes", "\(Int(counted))"), ("coord_counted_over_clusters", format(counted / (size * clusters))),
             ("socket_bytes", "\(Int(socket))"), ("socket_over_clusters", format(socket / (size * clusters))),
             ("wchar_bytes", "\(Int(wchar))"), ("wchar_over_clusters", format(wchar / (size * clusters))),
             ("leader_bytes", "\(Int(fromLeaders))"), ("installs", "\(fleet.installs)"),
