@@ -51,15 +51,16 @@ extension Coordinator {
         let (assignment, members) = try await mapped {
             try await store.run { store throws(StoreError) in
                 let assignment = try store.registerAgent(registration, actor: .agent(id))
-                return (assignment, try store.agents(inCluster: assignment.cluster.id).map(\.id))
+                // Only a leader is told its members (reading them costs a cluster scan).
+                let members = assignment.role == .leader ? try store.agents(inCluster: assignment.cluster.id).map(\.id) : []
+                return (assignment, members)
             }
         }
         for change in assignment.leaderChanges { await announce(change) }
         if let progress = request.resume { await apply(progress, from: id, reportedBy: id) }
-        // The leader admits only the members it knows of: tell it about this one.
-        if let leader = assignment.leader, leader.id != id, let view = try? await assignmentView(leader.id) {
-            hub.send(Instruction(leaderEpoch: view.leaderEpoch, assignment: view), to: leader.id)
-        }
+        // The leader admits only the members it knows of: it hears of new ones in the next
+        // batch (a fleet registering at once costs one update per leader, not one per member).
+        if let leader = assignment.leader, leader.id != id { batcher.refreshLeader(leader.id) }
         return message(for: assignment, members: members)
     }
 
@@ -124,14 +125,15 @@ extension Coordinator {
 
     private func handle(_ report: AgentReport, from id: String) async throws {
         if let heartbeat = report.heartbeat {
-            let beat = CascadeStore.Heartbeat(
+            guard (0...APILimits.ratioScale).contains(heartbeat.idle.cpuPPM), (0...APILimits.ratioScale).contains(heartbeat.idle.memoryPPM) else {
+                throw APIError.invalid("idle ratios must be 0...\(APILimits.ratioScale) parts per million")
+            }
+            // Written in batches (one transaction, one fsync, per flush): a fleet's heartbeats
+            // would otherwise cost one fsync each.
+            batcher.add(CascadeStore.Heartbeat(
                 agentID: id, cpuIdle: heartbeat.idle.cpu, memoryIdle: heartbeat.idle.memory,
                 mainVersion: heartbeat.mainVersion.isEmpty ? nil : heartbeat.mainVersion,
-                upgraderVersion: heartbeat.upgraderVersion.isEmpty ? nil : heartbeat.upgraderVersion)
-            let assignment = try await mapped {
-                try await store.run { store throws(StoreError) in try store.recordHeartbeat(beat, actor: .agent(id)) }
-            }
-            for change in assignment.leaderChanges { await announce(change) }
+                upgraderVersion: heartbeat.upgraderVersion.isEmpty ? nil : heartbeat.upgraderVersion))
         }
         if let progress = report.progress { await apply(progress, from: id, reportedBy: id) }
         if let cluster = report.cluster { await applyClusterReport(cluster, from: id) }

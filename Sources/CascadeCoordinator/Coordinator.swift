@@ -23,7 +23,8 @@ public final class Coordinator: Sendable {
     let engine: RolloutEngine
     public let metrics = CoordinatorMetrics()
     let manifests = ManifestCache()
-    private let running = Mutex<(server: RPCServer?, engine: Task<Void, Never>?)>((nil, nil))
+    let batcher = HeartbeatBatcher()
+    private let running = Mutex<(server: RPCServer?, engine: Task<Void, Never>?, flusher: Task<Void, Never>?)>((nil, nil, nil))
 
     /// Opens (and migrates) the database and loads the trusted release keys.
     public init(configuration: CoordinatorConfiguration) throws {
@@ -68,20 +69,29 @@ public final class Coordinator: Sendable {
         let server = try RPCServer(bindingTo: configuration.listenAddress, tls: tls, router: router)
         server.start()
         let engineTask = Task { await self.runEngine() }
-        running.withLock { $0 = (server, engineTask) }
+        let flusher = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))  // the batch period, a timer
+                await self.flushBatches()
+            }
+        }
+        running.withLock { $0 = (server, engineTask, flusher) }
         return server.localAddress
     }
 
     /// Stops the engine, ends agent sessions and drains calls in flight (up to `drainTimeout`).
     public func shutdown(drainTimeout: Duration = .seconds(5)) async {
-        let (server, engineTask) = running.withLock { state in
-            defer { state = (nil, nil) }
+        let (server, engineTask, flusher) = running.withLock { state in
+            defer { state = (nil, nil, nil) }
             return state
         }
         engineTask?.cancel()
+        flusher?.cancel()
         hub.closeAll()
         await server?.shutdown(drainTimeout: drainTimeout)
         await engineTask?.value
+        await flusher?.value
+        await flushBatches()
     }
 
     /// The engine's loop: one step per interval (a timer, not a wait for some condition).

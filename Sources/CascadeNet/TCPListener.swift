@@ -10,7 +10,9 @@ public final class TCPListener: Sendable {
     /// The bound address, with the real port when 0 was asked for.
     public let localAddress: SocketAddress
 
-    public init(bindingTo address: SocketAddress, group: EventLoopGroup = .shared, backlog: Int32 = 1024) throws(NetError) {
+    /// A deep backlog: a fleet reconnecting at once after a restart must not overflow it
+    /// (the kernel caps it at net.core.somaxconn).
+    public init(bindingTo address: SocketAddress, group: EventLoopGroup = .shared, backlog: Int32 = 4096) throws(NetError) {
         let fd = Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw NetError.system("socket", errno: errno) }
         let socket = try Socket(taking: fd, loop: group.next())
