@@ -123,3 +123,7 @@ void cascade_tune_malloc_for_bulk(void) {
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
 }
+
+int cascade_SSL_CTX_set_ticket_keys(SSL_CTX *ctx, unsigned char *keys, long length) {
+    return (int)SSL_CTX_set_tlsext_ticket_keys(ctx, keys, length);
+}

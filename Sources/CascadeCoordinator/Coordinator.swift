@@ -60,7 +60,9 @@ public final class Coordinator: Sendable {
     /// actually bound (port 0 picks one).
     @discardableResult
     public func start() throws -> SocketAddress {
-        let tls = try TLSContext(configuration: configuration.tls, side: .server)
+        var tlsConfiguration = configuration.tls
+        tlsConfiguration.sessionTicketKeys = try ticketKeys()
+        let tls = try TLSContext(configuration: tlsConfiguration, side: .server)
         let router = RPCRouter()
         registerAgentMethods(on: router)
         registerReleaseMethods(on: router)
@@ -92,6 +94,20 @@ public final class Coordinator: Sendable {
         await engineTask?.value
         await flusher?.value
         await flushBatches()
+    }
+
+    /// The session ticket keys in the data directory (made once, 0600): agents reconnecting
+    /// after a restart resume their TLS sessions instead of all doing full handshakes at once.
+    private func ticketKeys() throws -> [UInt8] {
+        let path = "\(configuration.dataDirectory)/tls-ticket-keys"
+        if !FileManager.default.fileExists(atPath: path) {
+            try SecretFile.create(at: path, contents: Hex.encode(SecureRandom.bytes(TLSContext.ticketKeyLength)) + "\n")
+        }
+        let text = try SecretFile.read(path).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let keys = Hex.decode(text), keys.count == TLSContext.ticketKeyLength else {
+            throw CoordinatorError("\(path) does not hold \(TLSContext.ticketKeyLength) bytes of hex; delete it to make new keys")
+        }
+        return keys
     }
 
     /// The engine's loop: one step per interval (a timer, not a wait for some condition).

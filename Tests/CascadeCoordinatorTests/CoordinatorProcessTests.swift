@@ -10,10 +10,10 @@ struct CoordinatorProcess {
     let process: ChildProcess
     let address: SocketAddress
 
-    static func start(_ fixture: CoordinatorFixture, data: String) async throws -> CoordinatorProcess {
+    static func start(_ fixture: CoordinatorFixture, data: String, listen: String = "127.0.0.1:0") async throws -> CoordinatorProcess {
         let tls = try fixture.pki.configuration(uri: "cascade://coordinator/main", name: "coordinator-process")
         let process = try ChildProcess(try builtProduct("cascade-coordinator"), [
-            "--data", data, "--listen", "127.0.0.1:0", "--ca", tls.trustRootsFile, "--cert", tls.certificateChainFile,
+            "--data", data, "--listen", listen, "--ca", tls.trustRootsFile, "--cert", tls.certificateChainFile,
             "--key", tls.privateKeyFile, "--trusted-key", fixture.data.file("release-key.pub.pem"),
             "--engine-interval", "50ms", "--report-interval", "1s",
         ])
@@ -121,5 +121,44 @@ func waitUntilStatus(_ client: RPCClient, _ id: UInt64, _ done: (RolloutStatus) 
         if done(status) { return status }
         guard ContinuousClock.now < deadline else { throw TestFailure("rollout \(id) never reached the expected state: \(status)") }
         try await Task.sleep(for: .milliseconds(20))  // poll interval, bounded by the deadline above
+    }
+}
+
+@Suite("Coordinator restarts")
+struct CoordinatorRestartTests {
+    @Test("a client resumes its TLS session with a coordinator restarted on the same data directory")
+    func resumptionAcrossRestart() async throws {
+        let fixture = try CoordinatorFixture()
+        let data = fixture.data.file("restart-data")
+        var coordinator = try await CoordinatorProcess.start(fixture, data: data)
+        defer { coordinator.process.kill9() }
+        let client = try CoordinatorFixture.client(fixture.pki, coordinator.address, uri: "cascade://operator/alice")
+        defer { client.close() }
+        _ = try await client.unary(OperatorService.listReleases, ListReleasesRequest())
+        #expect(try await client.connection().isResumedTLS == false)
+        let keys = try String(contentsOfFile: data + "/tls-ticket-keys", encoding: .utf8)
+        #expect(keys.trimmingCharacters(in: .whitespacesAndNewlines).count == 160)
+        #expect(try FileManager.default.attributesOfItem(atPath: data + "/tls-ticket-keys")[.posixPermissions] as? Int == 0o600)
+
+        let address = coordinator.address
+        coordinator.process.kill9()
+        _ = try await coordinator.process.exitStatus()
+        coordinator = try await CoordinatorProcess.start(fixture, data: data, listen: "\(address)")
+        // The client reconnects on its next call and resumes: no certificate exchange.
+        let connection = try await waitUntilConnected(client)
+        #expect(connection.isResumedTLS)
+        await fixture.shutdown()
+    }
+}
+
+/// The client's next working connection (the first attempts may meet the restart).
+func waitUntilConnected(_ client: RPCClient) async throws -> RPCConnection {
+    let deadline = ContinuousClock.now + .seconds(15)
+    while true {
+        if (try? await client.unary(OperatorService.listReleases, ListReleasesRequest())) != nil {
+            return try await client.connection()
+        }
+        guard ContinuousClock.now < deadline else { throw TestFailure("the client never reconnected") }
+        try await Task.sleep(for: .milliseconds(20))  // retry interval, bounded by the deadline above
     }
 }

@@ -16,6 +16,8 @@ int cascade_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
 int cascade_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
 long cascade_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 long cascade_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
+/// SSL_CTX_set_tlsext_ticket_keys (a macro): the 80 bytes that protect session tickets.
+int cascade_SSL_CTX_set_ticket_keys(SSL_CTX *ctx, unsigned char *keys, long length);
 int cascade_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 void cascade_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes);
 

@@ -45,10 +45,16 @@ final class SessionSink: Sendable {
 }
 
 /// OpenSSL calls this when a server's ticket gives the client a resumable session.
-/// Returning 1 keeps the reference OpenSSL passed us (freed by SessionBox).
+/// We keep a copy: OpenSSL marks the connection's own session not resumable when that
+/// connection dies with an error — exactly what happens when the server is killed — and a
+/// shared session would then be useless for the reconnect it exists for.
 let newSessionCallback: @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32 = { ssl, session in
     guard let ssl, let session, let raw = cascade_SSL_get_app_data(ssl) else { return 0 }
     let sink = Unmanaged<SessionSink>.fromOpaque(raw).takeUnretainedValue()
+    if let copy = SSL_SESSION_dup(session) {
+        sink.store.store(SessionBox(taking: copy), for: sink.key)
+        return 0  // OpenSSL keeps (and frees) its own reference.
+    }
     sink.store.store(SessionBox(taking: session), for: sink.key)
     return 1
 }

@@ -8,6 +8,10 @@ public struct TLSConfiguration: Sendable {
     public var privateKeyFile: String
     /// A peer that has not finished the handshake by then is disconnected (slowloris).
     public var handshakeTimeout: Duration
+    /// Server only: the 80 bytes (`TLSContext.ticketKeyLength`) that encrypt session tickets.
+    /// Kept across restarts, they let clients resume their sessions with a restarted server
+    /// instead of each paying a full handshake; nil means fresh random keys per process.
+    public var sessionTicketKeys: [UInt8]?
 
     public init(
         trustRootsFile: String, certificateChainFile: String, privateKeyFile: String,

@@ -66,12 +66,20 @@ public final class TLSContext: @unchecked Sendable {
             // Required for resuming sessions that carry a client certificate.
             let sessionContext: [UInt8] = Array("cascade".utf8)
             _ = SSL_CTX_set_session_id_context(context, sessionContext, UInt32(sessionContext.count))
+            if var keys = configuration.sessionTicketKeys {
+                guard keys.count == Self.ticketKeyLength,
+                      cascade_SSL_CTX_set_ticket_keys(context, &keys, Self.ticketKeyLength) == 1
+                else { throw fail("setting the \(keys.count)-byte session ticket keys failed (they must be \(Self.ticketKeyLength) bytes)") }
+            }
         }
     }
 
     deinit {
         SSL_CTX_free(context)
     }
+
+    /// Session ticket keys: a 16-byte name, a 32-byte HMAC key and a 32-byte AES key.
+    public static let ticketKeyLength = 80
 
     /// Connects over TCP (optionally from `local`) and completes the TLS handshake.
     public func connect(
