@@ -80,8 +80,7 @@ extension Coordinator {
             agentID: assignment.agent.id, role: CascadeAPI.AgentRole(assignment.role), clusterID: assignment.cluster.prefix,
             clusterPrefix: assignment.cluster.prefix, leaderID: assignment.leader?.id ?? "",
             leaderAddress: assignment.leader?.memberAddress ?? "", leaderEpoch: UInt64(assignment.cluster.leaderEpoch),
-            reportIntervalMs: UInt32(configuration.reportInterval.components.seconds * 1000
-                + configuration.reportInterval.components.attoseconds / 1_000_000_000_000_000),
+            reportIntervalMs: UInt32(clamping: configuration.reportInterval.nanosecondsClamped / 1_000_000),
             memberIDs: assignment.role == .leader ? members.filter { $0 != assignment.agent.id }.sorted() : [])
     }
 

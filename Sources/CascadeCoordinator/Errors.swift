@@ -18,24 +18,21 @@ extension StoreError {
     }
 }
 
+/// Store and release errors as the RPC status a caller gets; anything else unchanged.
+func statusError(_ error: any Error) -> any Error {
+    switch error {
+    case let error as StoreError: error.rpcError
+    case let error as ReleaseError: error.rpcError
+    default: error
+    }
+}
+
 /// Runs a handler body and turns store and release errors into RPC statuses.
 func mapped<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as StoreError {
-        throw error.rpcError
-    } catch let error as ReleaseError {
-        throw error.rpcError
-    }
+    do { return try await body() } catch { throw statusError(error) }
 }
 
 /// The same for synchronous work (manifest and chunk checks, blob reads).
 func mapped<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as StoreError {
-        throw error.rpcError
-    } catch let error as ReleaseError {
-        throw error.rpcError
-    }
+    do { return try body() } catch { throw statusError(error) }
 }
