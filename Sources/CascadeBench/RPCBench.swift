@@ -42,7 +42,7 @@ public enum RPCBench {
         let options = try Options(arguments)
         let tls = try TLSContext(configuration: TLSBulk.configuration(options), side: .server)
         let router = RPCRouter()
-        router.unary(echo, onEventLoop: true) { request, _ in request }
+        router.unaryImmediate(echo) { request, _ in request }
         router.serverStreaming(download) { request, writer, _ in
             let block = BenchMessage(payload: TLSBulk.pattern(offset: 0, count: TLSBulk.chunkSize)[...])
             var sent: UInt64 = 0
@@ -136,4 +136,38 @@ final class Counter: Sendable {
 
     /// The count before this call.
     func next() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+}
+
+extension RPCBench {
+    /// `rpc-inproc [--calls N] [--size S]`: unary calls between a client and a server
+    /// connection joined by an in-memory pipe on one event loop. No sockets and no TLS, so the
+    /// CPU per call is what the RPC layer itself costs (both ends together).
+    public static func inProcess(_ arguments: ArraySlice<String>) async throws {
+        let options = try Options(arguments)
+        let calls = try options.int("calls", default: 50_000)
+        let request = BenchMessage(payload: [UInt8](repeating: 0x5A, count: try options.int("size", default: 100))[...])
+        let loop = EventLoopGroup.shared.next()
+        let router = RPCRouter()
+        router.unaryImmediate(echo) { request, _ in request }
+        let (near, far) = InMemoryByteStream.pair()
+        let peer = try PeerIdentity(role: .agent, id: "bench")
+        let server = RPCConnection(transport: far, side: .server, peer: peer, router: router, loop: loop)
+        let client = RPCConnection(transport: near, side: .client, peer: peer, loop: loop)
+        Task(executorPreference: loop) { await server.run() }
+        Task(executorPreference: loop) { await client.run() }
+        let (cpu, samples) = try await withTaskExecutorPreference(loop) {
+            for _ in 0..<1000 { _ = try await client.unary(echo, request) }
+            var samples: [Double] = []
+            samples.reserveCapacity(calls)
+            let cpuStart = processCPUSeconds()
+            for _ in 0..<calls {
+                let start = MonotonicTime.now()
+                _ = try await client.unary(echo, request)
+                samples.append(MonotonicTime.now().seconds(since: start) * 1e6)
+            }
+            return (processCPUSeconds() - cpuStart, samples.sorted())
+        }
+        client.close()
+        emitLine("result mode=inproc calls=\(calls) size=\(request.payload.count) p50_us=\(format(samples[calls / 2])) cpu_us_per_call=\(format(cpu / Double(calls) * 1e6))")
+    }
 }

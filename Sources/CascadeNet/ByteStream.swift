@@ -30,3 +30,35 @@ public final class TCPConnection: ByteStream {
         socket.close()
     }
 }
+
+/// What a non-blocking read or write on the loop thread achieved.
+public enum ImmediateIO: Sendable {
+    /// Bytes read (never empty); `drained` when the socket very likely has nothing more, so
+    /// the reader should wait for readiness rather than read again.
+    case read([UInt8], drained: Bool)
+    /// The count of bytes written.
+    case wrote(Int)
+    /// Nothing more now: wait for readiness (`wantsWrite` when TLS needs to send first).
+    case wouldBlock(wantsWrite: Bool)
+    /// The peer finished cleanly (reads only).
+    case ended
+    case failed(any Error)
+}
+
+/// A byte stream that can be driven from its event loop's thread without tasks: reads run in
+/// a readiness callback and writes go out at the end of the loop's turn. On a small call this
+/// saves the task hand-offs that make up most of its latency. All methods must be called on
+/// `loop`'s thread, except where noted.
+public protocol LoopDrivenStream: ByteStream {
+    var loop: EventLoop { get }
+    /// Reads what is available now, up to `maxLength` bytes, without waiting.
+    func readNow(maxLength: Int) -> ImmediateIO
+    /// Writes as much of `bytes[offset...]` as the socket takes now, without waiting. Never
+    /// concurrently with `write`.
+    func writeNow(_ bytes: [UInt8], from offset: Int) -> ImmediateIO
+    /// Calls `callback` on the loop thread when a read may make progress (`true`), or when it
+    /// never will (`false`: the stream was closed). One-shot. Callable from any thread.
+    func whenReadable(_ callback: @escaping ReadinessCallback)
+    /// Waits until the socket can take more bytes (TLS may need to send before it can read).
+    func waitUntilWritable() async throws
+}

@@ -4,52 +4,69 @@ import Glibc
 import CCascadeShims
 
 extension EventLoop {
-    /// The loop thread's body: wait, resume whoever is ready, fire due timers.
+    /// The loop thread's body. One turn: wait for I/O, run read callbacks and resume waiters,
+    /// fire due timers, run the jobs that prefer this loop, run the end-of-turn work (writes),
+    /// then arm the registrations that gained a waiter during the turn. Arming last keeps the
+    /// epoll_ctl off a call's round trip: the reply has already been written.
     func run() {
         loopThread.store(UInt(pthread_self()), ordering: .releasing)
         let capacity = 256
         var tokens = [UInt64](repeating: 0, count: capacity)
         var events = [UInt32](repeating: 0, count: capacity)
         while true {
+            var unarmable: [Waiter] = []
+            var unarmableCallbacks: [ReadinessCallback] = []
             let timeout = state.withLock { state -> Int32 in
                 if state.stopping { return -2 }
-                if !state.jobs.isEmpty { return 0 }
+                (unarmable, unarmableCallbacks) = armDeferred(&state)
+                if !state.jobs.isEmpty || !state.callbacks.isEmpty || !state.beforePoll.isEmpty
+                    || !unarmable.isEmpty || !unarmableCallbacks.isEmpty { return 0 }
                 return state.timers.millisecondsUntilNext(from: .now())
             }
             if timeout == -2 { break }
+            if !unarmable.isEmpty || !unarmableCallbacks.isEmpty {
+                let error = NetError.system("epoll_ctl(MOD)", errno: errno)
+                for waiter in unarmable { waiter.resume(throwing: error) }
+                for callback in unarmableCallbacks { callback(false) }
+            }
             let count = cascade_epoll_wait(epollFD, &tokens, &events, Int32(capacity), timeout)
             if count < 0 && errno != EINTR {
                 fatalError("epoll_wait failed on \(name): \(String(cString: strerror(errno)))")
             }
             var ready: [Waiter] = []
-            if count > 0 {
-                state.withLock { state in
-                    for index in 0..<Int(count) {
-                        let token = tokens[index]
-                        if token == Self.wakeToken {
-                            var value: UInt64 = 0
-                            _ = read(wakeFD, &value, 8)
-                            continue
-                        }
-                        guard var registration = state.registrations[token] else { continue }
-                        let mask = events[index]
-                        let failed = mask & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0
-                        if failed || mask & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 {
-                            ready += registration.readers.values
-                            registration.readers.removeAll()
-                        }
-                        if failed || mask & EPOLLOUT.rawValue != 0 {
-                            ready += registration.writers.values
-                            registration.writers.removeAll()
-                        }
-                        if !registration.readers.isEmpty || !registration.writers.isEmpty {
-                            _ = arm(registration, token: token)
-                        }
-                        state.registrations[token] = registration
+            var callbacks: [(ReadinessCallback, Bool)] = []
+            state.withLock { state in
+                swap(&callbacks, &state.callbacks)
+                guard count > 0 else { return }
+                for index in 0..<Int(count) {
+                    let token = tokens[index]
+                    if token == Self.wakeToken {
+                        var value: UInt64 = 0
+                        _ = read(wakeFD, &value, 8)
+                        continue
                     }
+                    guard var registration = state.registrations[token] else { continue }
+                    let mask = events[index]
+                    let failed = mask & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0
+                    if failed || mask & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 {
+                        ready += registration.readers.values
+                        registration.readers.removeAll()
+                        if let callback = registration.readCallback {
+                            registration.readCallback = nil
+                            callbacks.append((callback, true))
+                        }
+                    }
+                    if failed || mask & EPOLLOUT.rawValue != 0 {
+                        ready += registration.writers.values
+                        registration.writers.removeAll()
+                    }
+                    if registration.isWaitedOn { state.unarmed.append(token) }
+                    state.registrations[token] = registration
                 }
             }
-            // Resume outside the lock; the woken tasks run on the cooperative pool, not here.
+            // Outside the lock: read callbacks run here, inline; resumed tasks that prefer this
+            // loop queue as jobs below, the others run on the cooperative pool.
+            for (callback, isReady) in callbacks { callback(isReady) }
             for waiter in ready { waiter.resume() }
             let due = state.withLock { $0.timers.popDue(now: .now()) }
             for action in due { action.fire() }
@@ -58,36 +75,75 @@ extension EventLoop {
             // I/O is still polled under a steady stream of work.
             var batches = 0
             while runJobs() && batches < 16 { batches += 1 }
+            runBeforePoll()
         }
         drainOnShutdown()
         exited.signal()
+    }
+
+    /// Arms the registrations that got a waiter during this turn. Returns the waiters and
+    /// callbacks of any that could not be armed, to be failed outside the lock rather than
+    /// left parked for ever.
+    private func armDeferred(_ state: inout LoopState) -> ([Waiter], [ReadinessCallback]) {
+        guard !state.unarmed.isEmpty else { return ([], []) }
+        let tokens = state.unarmed
+        state.unarmed.removeAll(keepingCapacity: true)
+        var failed: [Waiter] = []
+        var failedCallbacks: [ReadinessCallback] = []
+        for token in tokens {
+            guard var registration = state.registrations[token], registration.isWaitedOn else { continue }
+            if arm(registration, token: token) { continue }
+            failed += registration.readers.values
+            failed += registration.writers.values
+            if let callback = registration.readCallback { failedCallbacks.append(callback) }
+            registration.readers.removeAll()
+            registration.writers.removeAll()
+            registration.readCallback = nil
+            state.registrations[token] = registration
+        }
+        return (failed, failedCallbacks)
+    }
+
+    /// End-of-turn work, including any queued while it runs (bounded, like jobs).
+    private func runBeforePoll() {
+        for _ in 0..<4 {
+            var work: [@Sendable () -> Void] = []
+            state.withLock { swap(&work, &$0.beforePoll) }
+            if work.isEmpty { return }
+            for body in work { body() }
+        }
     }
 
     /// Runs the tasks queued on this loop as their executor (one batch per turn, so I/O
     /// readiness is polled between batches).
     /// Returns whether there was anything to run.
     private func runJobs() -> Bool {
-        let jobs = state.withLock { state -> [UnownedJob] in
-            let jobs = state.jobs
-            state.jobs = []
-            return jobs
-        }
+        var jobs: [UnownedJob] = []
+        state.withLock { swap(&jobs, &$0.jobs) }
         for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
         return !jobs.isEmpty
     }
 
     private func drainOnShutdown() {
-        let (waiters, actions) = state.withLock { state -> ([Waiter], [TimerAction]) in
+        let (waiters, actions, callbacks, work) = state.withLock {
+            state -> ([Waiter], [TimerAction], [ReadinessCallback], [@Sendable () -> Void]) in
             var waiters: [Waiter] = []
+            var callbacks = state.callbacks.map(\.0)
             for (_, registration) in state.registrations {
                 waiters += registration.readers.values
                 waiters += registration.writers.values
+                if let callback = registration.readCallback { callbacks.append(callback) }
             }
             state.registrations.removeAll()
-            return (waiters, state.timers.removeAll())
+            state.callbacks.removeAll()
+            let work = state.beforePoll
+            state.beforePoll.removeAll()
+            return (waiters, state.timers.removeAll(), callbacks, work)
         }
         let error = NetError(.shutdown, "the event loop \(name) was shut down")
+        for body in work { body() }
         for waiter in waiters { waiter.resume(throwing: error) }
+        for callback in callbacks { callback(false) }
         for action in actions { action.fail(error) }
     }
 }

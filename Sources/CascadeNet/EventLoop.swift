@@ -97,11 +97,18 @@ public final class EventLoop: Sendable {
 
     /// Removes a registration; anyone waiting on it fails with `.closed`. Call before closing the fd.
     func deregister(token: UInt64) {
+        var orphan: ReadinessCallback?
         let waiters = state.withLock { state -> [Waiter] in
             guard let registration = state.registrations.removeValue(forKey: token) else { return [] }
             _ = cascade_epoll_ctl(epollFD, EPOLL_CTL_DEL, registration.fd, 0, token)
+            // A read callback learns on the loop thread, never inside whoever closed the socket
+            // (unless the loop is stopping, when nothing else would ever tell it).
+            if let callback = registration.readCallback {
+                if state.stopping { orphan = callback } else { state.callbacks.append((callback, false)) }
+            }
             return Array(registration.readers.values) + Array(registration.writers.values)
         }
+        if let orphan { orphan(false) } else if !isLoopThread { wake() }
         for waiter in waiters {
             waiter.resume(throwing: NetError(.closed, "the socket was closed while waiting"))
         }
@@ -127,10 +134,16 @@ public final class EventLoop: Sendable {
                     case .readable: registration.readers[id] = continuation
                     case .writable: registration.writers[id] = continuation
                     }
+                    state.registrations[token] = registration
+                    // On the loop thread the loop re-arms before it next polls, after this
+                    // turn's writes: the epoll_ctl then costs nothing on a call's round trip.
+                    if UInt(pthread_self()) == loopThread.load(ordering: .relaxed) {
+                        state.unarmed.append(token)
+                        return nil
+                    }
                     guard arm(registration, token: token) else {
                         return NetError.system("epoll_ctl(MOD)", errno: errno)
                     }
-                    state.registrations[token] = registration
                     return nil
                 }
                 if let failure { continuation.resume(throwing: failure) }
@@ -149,7 +162,7 @@ public final class EventLoop: Sendable {
     /// Re-arms the one-shot registration with what its waiters want. Called with the lock held.
     func arm(_ registration: Registration, token: UInt64) -> Bool {
         var mask = EPOLLONESHOT.rawValue
-        if !registration.readers.isEmpty { mask |= EPOLLIN.rawValue | EPOLLRDHUP.rawValue }
+        if registration.wantsRead { mask |= EPOLLIN.rawValue | EPOLLRDHUP.rawValue }
         if !registration.writers.isEmpty { mask |= EPOLLOUT.rawValue }
         return cascade_epoll_ctl(epollFD, EPOLL_CTL_MOD, registration.fd, mask, token) == 0
     }
@@ -157,10 +170,19 @@ public final class EventLoop: Sendable {
 
 typealias Waiter = UnsafeContinuation<Void, any Error>
 
+/// Called on the loop thread: true when the fd is readable (or has an error or hang-up), false
+/// when it never will be (the registration was removed or the loop stopped).
+public typealias ReadinessCallback = @Sendable (_ ready: Bool) -> Void
+
 struct Registration {
     let fd: Int32
     var readers: [UInt64: Waiter] = [:]
     var writers: [UInt64: Waiter] = [:]
+    /// A one-shot read callback (`whenReadable`), run inline by the loop instead of resuming a task.
+    var readCallback: ReadinessCallback?
+
+    var wantsRead: Bool { !readers.isEmpty || readCallback != nil }
+    var isWaitedOn: Bool { wantsRead || !writers.isEmpty }
 }
 
 struct LoopState: ~Copyable {
@@ -171,4 +193,10 @@ struct LoopState: ~Copyable {
     var stopping = false
     /// Tasks that prefer this loop as their executor, waiting to run on its thread.
     var jobs: [UnownedJob] = []
+    /// Registrations given a waiter on the loop thread, armed just before the next poll.
+    var unarmed: [UInt64] = []
+    /// Read callbacks due to run on the loop thread at the start of the next turn.
+    var callbacks: [(ReadinessCallback, Bool)] = []
+    /// Work to run on the loop thread after this turn's jobs, before it polls again.
+    var beforePoll: [@Sendable () -> Void] = []
 }

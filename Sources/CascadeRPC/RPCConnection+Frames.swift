@@ -190,13 +190,15 @@ extension RPCConnection {
         var credits: [(UInt32, Int)] = []
         var overflow: RPCError?
         var afterEnd = false
+        var secondResponse: String?
+        var requestComplete = false
         try state.withLock { state throws(WireError) in
             state.receiveUncredited += bytes.count
             if state.receiveUncredited >= localSettings.initialConnectionWindow / 2 {
                 credits.append((0, state.receiveUncredited))
                 state.receiveUncredited = 0
             }
-            guard var stream = state.streams[streamID], stream.failure == nil else {
+            guard let stream = state.streams[streamID], stream.failure == nil else {
                 return  // a finished or reset call: drop it, the connection credit above still flows.
             }
             if stream.remoteEnded {
@@ -224,18 +226,24 @@ extension RPCConnection {
                     overflow = RPCError(.internal, "the stream ended in the middle of a message")
                 }
             }
-            if let credit = Self.streamCredit(&stream, window: localSettings.initialStreamWindow) {
+            requestComplete = stream.immediate != nil && stream.remoteEnded && overflow == nil
+            if let credit = Self.streamCredit(stream, window: localSettings.initialStreamWindow) {
                 credits.append((streamID, credit))
             }
+            // A unary call takes one response message; a second is a protocol violation (§3.2).
+            if let method = stream.unaryMethod, stream.queue.count - stream.queueHead > 1 { secondResponse = method }
             if let receiver = stream.receiver, stream.hasQueuedMessage || stream.remoteEnded {
                 stream.receiver = nil
                 let message: ArraySlice<UInt8>? = stream.hasQueuedMessage ? stream.popMessage() : nil
                 effects { receiver.resume(returning: message) }
             }
-            state.streams[streamID] = stream
         }
         for (id, amount) in credits {
             outbound.enqueue { Frame.windowUpdate(streamID: id, increment: UInt32(amount)).encode(into: &$0) }
+        }
+        if requestComplete { runImmediate(streamID) }
+        if let method = secondResponse {
+            resetStream(streamID, code: .protocolError, failure: RPCError(.internal, "\(method) sent more than one response message"))
         }
         if afterEnd {
             resetStream(streamID, code: .streamClosed, failure: RPCError(.internal, "the client sent DATA after ending its side of the call"))
@@ -252,7 +260,7 @@ extension RPCConnection {
 
     /// Credit to return for a stream: only while its unread queue is under one window, so a
     /// reader that stops reading stops the sender (rpc.md, flow control).
-    static func streamCredit(_ stream: inout StreamState, window: Int) -> Int? {
+    static func streamCredit(_ stream: StreamState, window: Int) -> Int? {
         guard stream.receiveUncredited >= window / 2, stream.queuedBytes < window, !stream.remoteEnded else { return nil }
         let credit = stream.receiveUncredited
         stream.receiveUncredited = 0
@@ -265,13 +273,18 @@ extension RPCConnection {
         }
         let trailers = try CallTrailers(serializedBytes: block)
         state.withLock { state in
-            guard var stream = state.streams[streamID] else { return }
+            guard let stream = state.streams[streamID] else { return }
             stream.trailers = trailers
             stream.remoteEnded = true
             stream.localEnded = true
             if let waiter = stream.windowWaiter {
                 stream.windowWaiter = nil
                 effects { waiter.resume(returning: 0) }
+            }
+            if stream.unaryWaiter != nil {
+                // Resolved and forgotten: the stream must not be stored back below.
+                Self.resolveUnary(&state, streamID, stream, &effects)
+                return
             }
             if let receiver = stream.receiver {
                 stream.receiver = nil
@@ -284,7 +297,6 @@ extension RPCConnection {
                     effects { receiver.resume(throwing: RPCError(trailers.code, trailers.message)) }
                 }
             }
-            state.streams[streamID] = stream
         }
     }
 }

@@ -29,7 +29,7 @@ extension RPCConnection {
             if state.closed != nil { return .refuse }
             state.lastStreamActivity = .now()
             if state.activeHandlers >= localSettings.maxConcurrentStreams { return .refuse }
-            var stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
+            let stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
             stream.remoteEnded = endStream
             state.streams[streamID] = stream
             guard let method = router?.lookup(head.method) else {
@@ -52,7 +52,13 @@ extension RPCConnection {
         case .reject(let trailers):
             finishServerStream(streamID, trailers: trailers)
         case .start(let method):
-            startHandler(method, head: head, streamID: streamID)
+            if let immediate = method.immediate, head.timeoutMicroseconds == 0, router?.interceptors.isEmpty ?? true {
+                let context = ServerContext(method: head.method, peer: peer, metadata: head.metadata, deadline: nil)
+                state.withLock { $0.streams[streamID]?.immediate = ImmediateCall(run: immediate, context: context) }
+                if endStream { runImmediate(streamID) }
+            } else {
+                startHandler(method, head: head, streamID: streamID)
+            }
         }
     }
 
@@ -104,6 +110,45 @@ extension RPCConnection {
         }
     }
 
+    /// Runs an immediate unary handler once its request is complete, inline on the loop. A
+    /// response too large for the windows is sent from a task, like any handler's.
+    func runImmediate(_ id: UInt32) {
+        let taken = state.withLock { state -> (ImmediateCall, Result<ArraySlice<UInt8>, RPCError>)? in
+            guard let stream = state.streams[id], let call = stream.immediate, stream.remoteEnded, stream.failure == nil
+            else { return nil }
+            stream.immediate = nil
+            let method = call.context.method
+            switch stream.queue.count - stream.queueHead {
+            case 1: return (call, .success(stream.popMessage()))
+            case 0: return (call, .failure(RPCError(.internal, "\(method) needs one request message and got none")))
+            default: return (call, .failure(RPCError(.internal, "\(method) takes one request message and got more")))
+            }
+        }
+        guard let (call, request) = taken else { return }
+        do {
+            let response = try call.run(request.get(), call.context)
+            if try sendFinal(response, on: id) {
+                handlerFinished(id, trailers: CallTrailers())
+                return
+            }
+            let task = Task(executorPreference: loop) {
+                do {
+                    try await self.send(response, on: id)
+                    self.handlerFinished(id, trailers: CallTrailers())
+                } catch let error as RPCError {
+                    self.handlerFinished(id, trailers: CallTrailers(code: error.code, message: error.message))
+                } catch {
+                    self.handlerFinished(id, trailers: CallTrailers(code: .cancelled, message: "the call was cancelled"))
+                }
+            }
+            state.withLock { $0.streams[id]?.handler = task }
+        } catch let error as RPCError {
+            handlerFinished(id, trailers: CallTrailers(code: error.code, message: error.message))
+        } catch {
+            handlerFinished(id, trailers: CallTrailers(code: .unknown, message: "\(error)"))
+        }
+    }
+
     /// The deadline passed: DEADLINE_EXCEEDED trailers go out now and the handler is cancelled.
     private func expireServerStream(_ id: UInt32, after limit: Duration) {
         let error = RPCError(.deadlineExceeded, "the call's deadline of \(limit) passed")
@@ -121,7 +166,7 @@ extension RPCConnection {
         }
     }
 
-    private func handlerFinished(_ id: UInt32, trailers: CallTrailers) {
+    func handlerFinished(_ id: UInt32, trailers: CallTrailers) {
         let timer = state.withLock { state -> TimerHandle? in
             state.activeHandlers -= 1
             let timer = state.streams[id]?.deadlineTimer
@@ -140,7 +185,7 @@ extension RPCConnection {
         MessageFraming.append(message, to: &framed)
         let trailers = CallTrailers().serializedBytes()
         return try state.withLock { state throws(RPCError) -> Bool in
-            guard var stream = state.streams[id] else { throw state.closed ?? RPCError(.cancelled, "the call has ended") }
+            guard let stream = state.streams[id] else { throw state.closed ?? RPCError(.cancelled, "the call has ended") }
             if let failure = stream.failure { throw failure }
             guard !stream.trailersSent,
                   framed.count <= min(stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize)
@@ -149,7 +194,6 @@ extension RPCConnection {
             state.sendWindow -= framed.count
             stream.trailersSent = true
             stream.localEnded = true
-            state.streams[id] = stream
             outbound.enqueue { out in
                 FrameEncoder.appendData(streamID: id, payload: framed, endStream: false, to: &out)
                 Frame.trailers(streamID: id, trailers).encode(into: &out)
@@ -179,16 +223,12 @@ extension RPCConnection {
     /// Sends TRAILERS unless the call was reset (a reset call gets no trailers) and forgets it.
     func finishServerStream(_ id: UInt32, trailers: CallTrailers) {
         let send = state.withLock { state -> Bool in
-            guard var stream = state.streams[id] else { return false }
+            guard let stream = state.streams[id] else { return false }
             // A reset call (either way) gets no trailers (rpc.md §4.2).
             let send = stream.failure == nil && !stream.trailersSent
             stream.trailersSent = true
             stream.localEnded = true
-            if stream.handler == nil {
-                state.streams[id] = nil
-            } else {
-                state.streams[id] = stream
-            }
+            if stream.handler == nil { state.streams[id] = nil }
             return send
         }
         if send {

@@ -22,7 +22,7 @@ extension RPCConnection {
             let sent = try await withTaskCancellationHandler {
                 try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Int, any Error>) in
                     let outcome = state.withLock { state -> Result<Int, RPCError>? in
-                        guard var stream = state.streams[id] else {
+                        guard let stream = state.streams[id] else {
                             return .failure(state.closed ?? RPCError(.cancelled, "the call has ended"))
                         }
                         // The server already ended the call: stop sending, quietly (rpc.md §4.1).
@@ -35,7 +35,6 @@ extension RPCConnection {
                             // Parked until a WINDOW_UPDATE (or a failure) wakes us; then we retry.
                             stream.windowWaiter = continuation
                             if stream.windowBlockedSince == nil { stream.windowBlockedSince = .now() }
-                            state.streams[id] = stream
                             return nil
                         }
                         stream.sendWindow -= allowed
@@ -43,7 +42,6 @@ extension RPCConnection {
                         stream.windowBlockedSince = nil
                         let last = endStream && allowed == remaining
                         if last { stream.localEnded = true }
-                        state.streams[id] = stream
                         let start = offset
                         let end = offset + allowed
                         let head = prefix[min(start, prefix.count)..<min(end, prefix.count)]
@@ -80,13 +78,12 @@ extension RPCConnection {
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<ArraySlice<UInt8>?, any Error>) in
                 let outcome = state.withLock { state -> Result<ArraySlice<UInt8>?, RPCError>? in
-                    guard var stream = state.streams[id] else {
+                    guard let stream = state.streams[id] else {
                         return .failure(state.closed ?? RPCError(.cancelled, "the call has ended"))
                     }
                     if stream.hasQueuedMessage {
                         let message = stream.popMessage()
-                        credit = Self.streamCredit(&stream, window: localSettings.initialStreamWindow)
-                        state.streams[id] = stream
+                        credit = Self.streamCredit(stream, window: localSettings.initialStreamWindow)
                         return .success(message)
                     }
                     // Trailers that arrived win over a failure recorded after them (the server
@@ -98,7 +95,6 @@ extension RPCConnection {
                     if stream.remoteEnded { return .success(nil) }
                     if let closed = state.closed { return .failure(closed) }
                     stream.receiver = continuation
-                    state.streams[id] = stream
                     return nil
                 }
                 switch outcome {
@@ -110,6 +106,60 @@ extension RPCConnection {
         } onCancel: {
             self.cancelStream(id)
         }
+    }
+
+    /// The one response of a unary call. The reader resolves the call when its trailers
+    /// arrive, so the caller wakes once, with the outcome, and the stream is already gone.
+    func unaryResponse(_ method: String, on id: UInt32) async throws -> ArraySlice<UInt8> {
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<ArraySlice<UInt8>, any Error>) in
+                var effects = Effects()
+                state.withLock { state in
+                    guard let stream = state.streams[id] else {
+                        let error = state.closed ?? RPCError(.cancelled, "the call has ended")
+                        effects { continuation.resume(throwing: error) }
+                        return
+                    }
+                    stream.unaryWaiter = continuation
+                    stream.unaryMethod = method
+                    // Trailers that arrived win over a failure recorded after them.
+                    if stream.trailers != nil {
+                        Self.resolveUnary(&state, id, stream, &effects)
+                    } else if let failure = stream.failure ?? state.closed {
+                        stream.unaryWaiter = nil
+                        effects { continuation.resume(throwing: failure) }
+                    }
+                }
+                effects.run()
+            }
+        } onCancel: {
+            self.cancelStream(id)
+        }
+    }
+
+    /// Ends a unary client call whose trailers arrived: resumes its waiter with the single
+    /// response (or the error) and forgets the stream, freeing its slot. Lock held.
+    static func resolveUnary(_ state: inout ConnectionState, _ id: UInt32, _ stream: StreamState, _ effects: inout Effects) {
+        guard let waiter = stream.unaryWaiter, let trailers = stream.trailers else { return }
+        stream.unaryWaiter = nil
+        let method = stream.unaryMethod ?? "the call"
+        let outcome: Result<ArraySlice<UInt8>, RPCError>
+        if trailers.code != .ok {
+            outcome = .failure(RPCError(trailers.code, trailers.message))
+        } else if !stream.hasQueuedMessage {
+            outcome = .failure(RPCError(.internal, "\(method) ended without a response"))
+        } else {
+            let message = stream.popMessage()
+            outcome = stream.hasQueuedMessage
+                ? .failure(RPCError(.internal, "\(method) sent more than one response message")) : .success(message)
+        }
+        state.streams[id] = nil
+        state.openClientStreams -= 1
+        if !state.slotWaiters.isEmpty {
+            let next = state.slotWaiters.removeFirst().waiter
+            effects { next.resume() }
+        }
+        effects { waiter.resume(with: outcome) }
     }
 
     /// The caller gave up: RESET CANCEL, and the call fails locally with CANCELLED.
@@ -226,7 +276,7 @@ extension RPCConnection {
             }
             state.nextStreamID += 2
             state.openClientStreams += 1
-            var stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
+            let stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
             var inline: [UInt8]?
             if let framed, framed.count <= min(stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize) {
                 stream.sendWindow -= framed.count

@@ -17,7 +17,9 @@ public final class RPCConnection: Sendable {
     let options: RPCOptions
     let router: RPCRouter?
     let clientInterceptors: [any ClientInterceptor]
-    let outbound = OutboundQueue()
+    let outbound: OutboundQueue
+    /// The transport, when it can be read and written on `loop`'s thread without tasks.
+    let direct: (any LoopDrivenStream)?
     let state: Mutex<ConnectionState>
 
     public init(
@@ -33,6 +35,9 @@ public final class RPCConnection: Sendable {
         self.localSettings = settings
         self.router = router
         self.loop = loop
+        let direct = (transport as? any LoopDrivenStream).flatMap { $0.loop === loop ? $0 : nil }
+        self.direct = direct
+        self.outbound = OutboundQueue(direct: direct)
         self.state = Mutex(ConnectionState(nextStreamID: side == .client ? 1 : 2))
         // The preface and our settings go first, before any call can be opened.
         outbound.enqueue { bytes in
@@ -56,40 +61,21 @@ public final class RPCConnection: Sendable {
                     break
                 }
             }
+            if let error = outbound.writeFailure {
+                self.fail(RPCError(.unavailable, "writing to the connection failed: \(error)"))
+            }
             await transport.close()
         }
         let keepalive = Task(executorPreference: loop) { await self.keepaliveLoop() }
-        var decoder = FrameDecoder(maxFrameSize: localSettings.maxFrameSize, expectPreface: true)
-        var reason: RPCError
-        reading: do {
-            while true {
-                let bytes: [UInt8]
-                do {
-                    bytes = try await transport.read(maxLength: 256 * 1024)
-                } catch {
-                    reason = RPCError(.unavailable, "the connection failed: \(error)")
-                    break reading
-                }
-                if bytes.isEmpty {
-                    reason = RPCError(.unavailable, "the peer closed the connection")
-                    break reading
-                }
-                decoder.feed(bytes)
-                do {
-                    while let item = try decoder.next() {
-                        if case .frame(let frame) = item { try handle(frame) }
-                    }
-                } catch {
-                    let wire = error
-                    if wire.isConnectionError || wire.code == .enhanceYourCalm {
-                        // A peer that does not speak the protocol gets no frame at all (wire.md §3).
-                        if wire.kind != .badMagic { sendGoaway(code: wire.code, reason: wire.message) }
-                        reason = RPCError(.unavailable, "protocol error from the peer: \(wire.message)")
-                        break reading
-                    }
-                    resetStream(wire.streamID, code: wire.code, failure: RPCError(.internal, wire.message))
-                }
+        let reason: RPCError
+        if let direct {
+            reason = await withUnsafeContinuation { (continuation: UnsafeContinuation<RPCError, Never>) in
+                let reader = LoopReader(connection: self, stream: direct, done: continuation)
+                // Whatever the handshake left in OpenSSL's buffers is read first, on the loop.
+                direct.loop.beforeNextPoll { reader.readable(true) }
             }
+        } else {
+            reason = await readWithTask()
         }
         fail(reason)
         // Keepalive stays on until the writer is done: its write-stall check is what frees a
@@ -99,6 +85,41 @@ public final class RPCConnection: Sendable {
         await transport.close()
         // The first recorded reason wins (a local close also ends the read loop with EOF).
         return state.withLock { $0.closed } ?? reason
+    }
+
+    /// The read loop for transports that are not loop-driven: a task awaits each read.
+    private func readWithTask() async -> RPCError {
+        var decoder = FrameDecoder(maxFrameSize: localSettings.maxFrameSize, expectPreface: true)
+        while true {
+            let bytes: [UInt8]
+            do {
+                bytes = try await transport.read(maxLength: 256 * 1024)
+            } catch {
+                return RPCError(.unavailable, "the connection failed: \(error)")
+            }
+            if bytes.isEmpty { return RPCError(.unavailable, "the peer closed the connection") }
+            if let reason = consume(bytes, &decoder) { return reason }
+        }
+    }
+
+    /// Decodes `bytes` and handles every complete frame. Returns why the connection must end,
+    /// or nil to go on reading; a stream error resets that stream and decoding continues.
+    func consume(_ bytes: [UInt8], _ decoder: inout FrameDecoder) -> RPCError? {
+        decoder.feed(bytes)
+        while true {
+            do {
+                guard let item = try decoder.next() else { return nil }
+                if case .frame(let frame) = item { try handle(frame) }
+            } catch {
+                let wire = error
+                if wire.isConnectionError || wire.code == .enhanceYourCalm {
+                    // A peer that does not speak the protocol gets no frame at all (wire.md §3).
+                    if wire.kind != .badMagic { sendGoaway(code: wire.code, reason: wire.message) }
+                    return RPCError(.unavailable, "protocol error from the peer: \(wire.message)")
+                }
+                resetStream(wire.streamID, code: wire.code, failure: RPCError(.internal, wire.message))
+            }
+        }
     }
 
     /// Ends the connection now: calls fail with `reason`, queued frames are still written,
@@ -144,18 +165,26 @@ public final class RPCConnection: Sendable {
     /// Marks a stream failed, wakes whoever waits on it, cancels a server handler, and removes
     /// it once both halves are done. Called with the lock held.
     static func failStream(_ state: inout ConnectionState, _ id: UInt32, _ error: RPCError, _ effects: inout Effects) {
-        guard var stream = state.streams[id] else { return }
+        guard let stream = state.streams[id] else { return }
         if stream.failure == nil { stream.failure = error }
         if let receiver = stream.receiver {
             stream.receiver = nil
             effects { receiver.resume(throwing: error) }
+        }
+        if let waiter = stream.unaryWaiter {
+            stream.unaryWaiter = nil
+            effects { waiter.resume(throwing: error) }
         }
         if let waiter = stream.windowWaiter {
             stream.windowWaiter = nil
             effects { waiter.resume(throwing: error) }
         }
         if let handler = stream.handler { effects { handler.cancel() } }
-        state.streams[id] = stream
+        // An immediate call that never got to run frees its slot here.
+        if stream.immediate != nil {
+            stream.immediate = nil
+            state.activeHandlers -= 1
+        }
     }
 }
 

@@ -103,6 +103,10 @@ extension RPCRouter {
         guard try await call.receive() == nil else {
             throw RPCError(.internal, "\(call.context.method) takes one request message and got more")
         }
+        return try decodeRequest(Request.self, bytes)
+    }
+
+    static func decodeRequest<Request: WireMessage>(_ type: Request.Type, _ bytes: ArraySlice<UInt8>) throws(RPCError) -> Request {
         do {
             return try Request(serializedBytes: bytes)
         } catch {
@@ -171,13 +175,8 @@ extension RPCConnection {
         let (id, timer, sent) = try await startCall(method.name, options: options, onlyMessage: requestBytes)
         defer { closeCall(id, timer: timer) }
         if !sent { try await send(requestBytes, on: id, endStream: true) }
-        guard let bytes = try await receive(on: id) else {
-            throw RPCError(.internal, "\(method.name) ended without a response")
-        }
-        let response = try Self.decode(Response.self, bytes)
-        // Wait for the trailers: a failure after the response still fails the call.
-        try await expectTrailers(method.name, on: id)
-        return response
+        // Resolved with the trailers: a failure after the response still fails the call.
+        return try Self.decode(Response.self, try await unaryResponse(method.name, on: id))
     }
 
     public func serverStreaming<Request, Response>(

@@ -18,6 +18,9 @@ public final class RPCRouter: Sendable {
         let allowedRoles: Set<PeerIdentity.Role>
         let onEventLoop: Bool
         let handler: @Sendable (ServerCall) async throws -> Void
+        /// A unary handler that never suspends: run inline on the loop once the request is
+        /// complete (request bytes → response bytes), with no task for the call.
+        var immediate: (@Sendable (ArraySlice<UInt8>, ServerContext) throws -> [UInt8])?
     }
 
     private let methods = Mutex<[String: Registered]>([:])
@@ -41,6 +44,27 @@ public final class RPCRouter: Sendable {
         _ handler: @escaping @Sendable (ServerCall) async throws -> Void
     ) {
         methods.withLock { $0[name] = Registered(allowedRoles: allowedRoles, onEventLoop: onEventLoop, handler: handler) }
+    }
+
+    /// Registers a unary method whose handler never suspends and never blocks (no disk, no
+    /// SQLite, no locks held long): it runs on the connection's event-loop thread as soon as
+    /// the request has arrived, with no task per call. Calls with a deadline or through
+    /// interceptors take the ordinary path, in a task.
+    public func unaryImmediate<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ handler: @escaping @Sendable (Request, ServerContext) throws -> Response
+    ) {
+        let immediate: @Sendable (ArraySlice<UInt8>, ServerContext) throws -> [UInt8] = { bytes, context in
+            try handler(Self.decodeRequest(Request.self, bytes), context).serializedBytes()
+        }
+        let registered = Registered(
+            allowedRoles: method.allowedRoles, onEventLoop: true,
+            handler: { call in
+                let request = try await Self.single(Request.self, from: call)
+                try await call.respond(handler(request, call.context).serializedBytes())
+            },
+            immediate: immediate)
+        methods.withLock { $0[method.name] = registered }
     }
 
     func lookup(_ name: String) -> Registered? {

@@ -1,7 +1,10 @@
 import CascadeNet
 
-/// One call's state inside a connection (guarded by the connection's lock).
-struct StreamState {
+/// One call's state inside a connection. A class so the dictionary holds a reference and
+/// every frame does not copy the whole record in and out.
+/// @unchecked Sendable: every access happens under the owning connection's lock (it lives
+/// only in `ConnectionState.streams`), which serialises all reads and writes.
+final class StreamState: @unchecked Sendable {
     var sendWindow: Int
     /// Bytes received and not yet credited back with WINDOW_UPDATE.
     var receiveUncredited = 0
@@ -10,6 +13,10 @@ struct StreamState {
     var queuedBytes = 0
     var deframer: MessageDeframer
     var receiver: UnsafeContinuation<ArraySlice<UInt8>?, any Error>?
+    /// A unary client call waiting for its whole outcome (response and trailers) at once.
+    var unaryWaiter: UnsafeContinuation<ArraySlice<UInt8>, any Error>?
+    /// The method of a unary client call, for its error messages.
+    var unaryMethod: String?
     var windowWaiter: UnsafeContinuation<Int, any Error>?
     /// When the sender began waiting for the peer's window (zero-window detection).
     var windowBlockedSince: MonotonicTime?
@@ -21,6 +28,8 @@ struct StreamState {
     var failure: RPCError?
     /// The server's handler, cancelled on RESET or deadline.
     var handler: Task<Void, Never>?
+    /// Server: an immediate unary handler waiting for its request to complete.
+    var immediate: ImmediateCall?
     var deadlineTimer: TimerHandle?
     var trailersSent = false
 
@@ -31,7 +40,7 @@ struct StreamState {
 
     var hasQueuedMessage: Bool { queueHead < queue.count }
 
-    mutating func popMessage() -> ArraySlice<UInt8> {
+    func popMessage() -> ArraySlice<UInt8> {
         let message = queue[queueHead]
         queue[queueHead] = []
         queueHead += 1
@@ -55,4 +64,11 @@ struct Effects {
     func run() {
         for action in actions { action() }
     }
+}
+
+/// A unary call bound for an immediate handler (RPCRouter.unaryImmediate), until its request
+/// message has arrived.
+struct ImmediateCall {
+    let run: @Sendable (ArraySlice<UInt8>, ServerContext) throws -> [UInt8]
+    let context: ServerContext
 }

@@ -19,6 +19,9 @@ commands:
              [--calls N] [--size S] [--in-flight K] [--bytes N]
             unary latency (p50/p99), unary calls/s with K in flight, or a streamed download
 
+  rpc-inproc [--calls N] [--size S]
+            unary calls over an in-memory pipe in one process: the RPC layer's own CPU per call
+
   tls-echo-server / tls-echo-client --calls N --size S
             raw TLS ping-pong on Cascade's event loop (the floor under RPC latency)
 
@@ -47,6 +50,7 @@ do {
     case "tls-echo-server": try await TLSEcho.server(arguments.dropFirst(2))
     case "tls-echo-client": try await TLSEcho.client(arguments.dropFirst(2))
     case "rpc-client": try await RPCBench.client(arguments.dropFirst(2))
+    case "rpc-inproc": try await RPCBench.inProcess(arguments.dropFirst(2))
     case "fleet-sim": try await FleetSim.run(arguments.dropFirst(2))
     case "fleet-idle": try await FleetIdle.run(arguments.dropFirst(2))
     case "-h", "--help", "help": emitLine(usage)

@@ -9,6 +9,8 @@ import Glibc
 /// Owns an `SSL*`; freed when the stream goes away.
 struct SSLHandle: ~Copyable {
     let pointer: OpaquePointer
+    /// The read-ahead buffer is the large one (bulk data is flowing).
+    var bulkReads = false
 
     deinit {
         SSL_free(pointer)
@@ -83,7 +85,25 @@ final class SSLStream: Sendable {
                     break
                 }
             }
+            Self.sizeReadBuffer(&handle, filled: bytes.count == maxLength && maxLength >= 64 * 1024, short: bytes.count < 16384)
             return (bytes, last, drained)
+        }
+    }
+
+    /// The read-ahead buffer while bulk data flows: one recv takes many records.
+    static let bulkReadBuffer = 256 * 1024
+
+    /// Bulk reads get a large read-ahead buffer; small calls go back to OpenSSL's default.
+    /// The buffer is allocated per read (SSL_MODE_RELEASE_BUFFERS keeps idle connections
+    /// small), and freeing a block of 64 KiB or more makes glibc consolidate its fast bins,
+    /// which costs every small call that follows; so small traffic uses a small buffer.
+    private static func sizeReadBuffer(_ handle: inout SSLHandle, filled: Bool, short: Bool) {
+        if filled && !handle.bulkReads {
+            handle.bulkReads = true
+            SSL_set_default_read_buffer_len(handle.pointer, bulkReadBuffer)
+        } else if short && handle.bulkReads {
+            handle.bulkReads = false
+            SSL_set_default_read_buffer_len(handle.pointer, 0)
         }
     }
 

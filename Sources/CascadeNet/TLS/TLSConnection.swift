@@ -48,6 +48,9 @@ public final class TLSConnection: ByteStream {
         }
     }
 
+    /// Bytes OpenSSL has decrypted or read ahead: a read needs no readiness wait first.
+    public var hasBufferedInput: Bool { stream.hasPending }
+
     public func write(_ bytes: [UInt8]) async throws {
         guard !writing.exchange(true, ordering: .acquiring) else {
             throw NetError(.concurrentUse, "two tasks wrote the same TLS connection at once")
@@ -109,5 +112,64 @@ public final class TLSConnection: ByteStream {
             }
         }
         socket.close()
+    }
+}
+
+extension TLSConnection: LoopDrivenStream {
+    public var loop: EventLoop { stream.socket.loop }
+
+    public func readNow(maxLength: Int) -> ImmediateIO {
+        precondition(maxLength > 0, "read needs room for at least one byte")
+        guard !reading.exchange(true, ordering: .acquiring) else {
+            return .failed(NetError(.concurrentUse, "two readers on the same TLS connection at once"))
+        }
+        defer { reading.store(false, ordering: .releasing) }
+        if stream.socket.closed { return .failed(NetError(.closed, "the socket was closed")) }
+        let (bytes, step, drained) = stream.readAvailable(maxLength: maxLength)
+        // A short record with nothing buffered behind it: the caller re-arms for readiness
+        // rather than probing the socket for an EAGAIN (the one-shot re-arm reports data that
+        // is already there).
+        if !bytes.isEmpty { return .read(bytes, drained: drained) }
+        switch step {
+        case .done, .wantRead: return .wouldBlock(wantsWrite: false)
+        case .wantWrite: return .wouldBlock(wantsWrite: true)
+        case .closed: return .ended
+        case .failed(let error): return .failed(error)
+        }
+    }
+
+    public func writeNow(_ bytes: [UInt8], from offset: Int) -> ImmediateIO {
+        guard !writing.exchange(true, ordering: .acquiring) else {
+            return .failed(NetError(.concurrentUse, "two writers on the same TLS connection at once"))
+        }
+        defer { writing.store(false, ordering: .releasing) }
+        guard !writeBroken.load(ordering: .acquiring) else {
+            return .failed(NetError(.closed, "an earlier write on this TLS connection was interrupted; the connection cannot continue"))
+        }
+        var written = offset
+        while written < bytes.count {
+            switch stream.writeSome(bytes, from: written) {
+            case .done(let count): written += count
+            // OpenSSL keeps the unsent part of a record and expects the same bytes again: the
+            // async `write` of the rest (from `written`) retries it exactly.
+            case .wantWrite: return .wrote(written - offset)
+            case .wantRead: return written > offset ? .wrote(written - offset) : .wouldBlock(wantsWrite: false)
+            case .closed:
+                writeBroken.store(true, ordering: .releasing)
+                return .failed(NetError(.closed, "the peer closed the TLS connection"))
+            case .failed(let error):
+                writeBroken.store(true, ordering: .releasing)
+                return .failed(error)
+            }
+        }
+        return .wrote(written - offset)
+    }
+
+    public func waitUntilWritable() async throws {
+        try await stream.socket.wait(for: .writable)
+    }
+
+    public func whenReadable(_ callback: @escaping ReadinessCallback) {
+        stream.socket.loop.whenReadable(token: stream.socket.token, callback)
     }
 }

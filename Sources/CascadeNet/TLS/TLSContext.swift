@@ -38,9 +38,9 @@ public final class TLSContext: @unchecked Sendable {
         _ = cascade_SSL_CTX_set_mode(
             context,
             Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS))
-        // Read ahead with a large buffer: one recv per many records rather than two per record.
+        // Read ahead: one recv per many records rather than two per record. The buffer grows
+        // to SSLStream.bulkReadBuffer only while a connection moves bulk data (see there).
         cascade_SSL_CTX_set_read_ahead(context, 1)
-        SSL_CTX_set_default_read_buffer_len(context, 256 * 1024)
 
         SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
         // A daemon must never stop at a terminal prompt for a key passphrase.
