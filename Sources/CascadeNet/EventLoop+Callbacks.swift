@@ -6,7 +6,8 @@ import Glibc
 /// the loop thread itself, with no task resumed in between (a resume costs a job hand-off on
 /// every small call).
 extension EventLoop {
-    var isLoopThread: Bool { UInt(pthread_self()) == loopThread.load(ordering: .relaxed) }
+    /// True when called on this loop's own thread.
+    public var isLoopThread: Bool { UInt(pthread_self()) == loopThread.load(ordering: .relaxed) }
 
     /// Runs `callback` on the loop thread once the fd behind `token` is readable (or failed),
     /// or with `false` once it never will be. One-shot: call again to go on reading.

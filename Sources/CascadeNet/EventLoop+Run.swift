@@ -13,12 +13,19 @@ extension EventLoop {
         let capacity = 256
         var tokens = [UInt64](repeating: 0, count: capacity)
         var events = [UInt32](repeating: 0, count: capacity)
+        // Scratch lists swapped with the shared ones each turn and emptied keeping their
+        // storage, so a quiet turn allocates nothing.
+        var ready: [Waiter] = []
+        var callbacks: [(ReadinessCallback, Bool)] = []
+        var jobs: [UnownedJob] = []
+        var work: [@Sendable () -> Void] = []
+        var tokensToArm: [UInt64] = []
         while true {
             var unarmable: [Waiter] = []
             var unarmableCallbacks: [ReadinessCallback] = []
             let timeout = state.withLock { state -> Int32 in
                 if state.stopping { return -2 }
-                (unarmable, unarmableCallbacks) = armDeferred(&state)
+                (unarmable, unarmableCallbacks) = armDeferred(&state, &tokensToArm)
                 if !state.jobs.isEmpty || !state.callbacks.isEmpty || !state.beforePoll.isEmpty
                     || !unarmable.isEmpty || !unarmableCallbacks.isEmpty { return 0 }
                 return state.timers.millisecondsUntilNext(from: .now())
@@ -33,8 +40,6 @@ extension EventLoop {
             if count < 0 && errno != EINTR {
                 fatalError("epoll_wait failed on \(name): \(String(cString: strerror(errno)))")
             }
-            var ready: [Waiter] = []
-            var callbacks: [(ReadinessCallback, Bool)] = []
             state.withLock { state in
                 swap(&callbacks, &state.callbacks)
                 guard count > 0 else { return }
@@ -68,14 +73,16 @@ extension EventLoop {
             // loop queue as jobs below, the others run on the cooperative pool.
             for (callback, isReady) in callbacks { callback(isReady) }
             for waiter in ready { waiter.resume() }
+            callbacks.removeAll(keepingCapacity: true)
+            ready.removeAll(keepingCapacity: true)
             let due = state.withLock { $0.timers.popDue(now: .now()) }
             for action in due { action.fire() }
             // Jobs often queue more jobs (a read wakes a handler, which wakes the writer):
             // run those too before polling again, saving an epoll_wait per hop. Bounded, so
             // I/O is still polled under a steady stream of work.
             var batches = 0
-            while runJobs() && batches < 16 { batches += 1 }
-            runBeforePoll()
+            while runJobs(&jobs) && batches < 16 { batches += 1 }
+            runBeforePoll(&work)
         }
         drainOnShutdown()
         exited.signal()
@@ -84,10 +91,10 @@ extension EventLoop {
     /// Arms the registrations that got a waiter during this turn. Returns the waiters and
     /// callbacks of any that could not be armed, to be failed outside the lock rather than
     /// left parked for ever.
-    private func armDeferred(_ state: inout LoopState) -> ([Waiter], [ReadinessCallback]) {
+    private func armDeferred(_ state: inout LoopState, _ tokens: inout [UInt64]) -> ([Waiter], [ReadinessCallback]) {
         guard !state.unarmed.isEmpty else { return ([], []) }
-        let tokens = state.unarmed
-        state.unarmed.removeAll(keepingCapacity: true)
+        swap(&tokens, &state.unarmed)
+        defer { tokens.removeAll(keepingCapacity: true) }
         var failed: [Waiter] = []
         var failedCallbacks: [ReadinessCallback] = []
         for token in tokens {
@@ -105,23 +112,24 @@ extension EventLoop {
     }
 
     /// End-of-turn work, including any queued while it runs (bounded, like jobs).
-    private func runBeforePoll() {
+    private func runBeforePoll(_ work: inout [@Sendable () -> Void]) {
         for _ in 0..<4 {
-            var work: [@Sendable () -> Void] = []
             state.withLock { swap(&work, &$0.beforePoll) }
             if work.isEmpty { return }
             for body in work { body() }
+            work.removeAll(keepingCapacity: true)
         }
     }
 
     /// Runs the tasks queued on this loop as their executor (one batch per turn, so I/O
     /// readiness is polled between batches).
     /// Returns whether there was anything to run.
-    private func runJobs() -> Bool {
-        var jobs: [UnownedJob] = []
+    private func runJobs(_ jobs: inout [UnownedJob]) -> Bool {
         state.withLock { swap(&jobs, &$0.jobs) }
+        if jobs.isEmpty { return false }
         for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
-        return !jobs.isEmpty
+        jobs.removeAll(keepingCapacity: true)
+        return true
     }
 
     private func drainOnShutdown() {

@@ -10,7 +10,11 @@ enum MessageFraming {
     }
 
     static func append(_ message: [UInt8], to bytes: inout [UInt8]) {
-        bytes.append(contentsOf: prefix(for: message))
+        let length = UInt32(message.count)
+        bytes.append(UInt8(length >> 24))
+        bytes.append(UInt8(truncatingIfNeeded: length >> 16))
+        bytes.append(UInt8(truncatingIfNeeded: length >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: length))
         bytes.append(contentsOf: message)
     }
 }

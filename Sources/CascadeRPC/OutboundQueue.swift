@@ -20,6 +20,14 @@ final class OutboundQueue: Sendable {
         var writingSince: MonotonicTime?
         var flushScheduled = false
         var writeFailure: (any Error)?
+        /// A written batch's storage, kept for the next frames (no allocation per call).
+        var spare: [UInt8] = []
+
+        /// Room for new frames: the spare storage when the buffer was just handed out.
+        mutating func prepareBuffer() {
+            guard buffer.capacity == 0 else { return }
+            if spare.capacity > 0 { swap(&buffer, &spare) } else { buffer.reserveCapacity(1024) }
+        }
     }
 
     let highWater: Int
@@ -53,6 +61,7 @@ final class OutboundQueue: Sendable {
         enum Next { case none, flush, hand(UnsafeContinuation<[UInt8]?, Never>, [UInt8]) }
         let next = state.withLock { state -> Next in
             guard state.closed == nil else { return .none }
+            state.prepareBuffer()
             append(&state.buffer)
             guard state.writer != nil else { return .none }
             if direct != nil {
@@ -86,12 +95,15 @@ final class OutboundQueue: Sendable {
             state.buffer = []
             return (writer, batch)
         }
-        while let (writer, batch) = taken {
+        while let (writer, pending) = taken {
+            var batch = pending
             switch stream.writeNow(batch, from: 0) {
             case .wrote(let count) where count == batch.count:
                 var waiters: [UnsafeContinuation<Void, any Error>] = []
                 var finished = false
+                if batch.capacity <= 64 * 1024 { batch.removeAll(keepingCapacity: true) } else { batch = [] }
                 taken = state.withLock { state -> (UnsafeContinuation<[UInt8]?, Never>, [UInt8])? in
+                    if state.spare.capacity == 0 { swap(&state.spare, &batch) }
                     if !state.buffer.isEmpty {
                         let more = state.buffer
                         state.buffer = []

@@ -135,6 +135,8 @@ extension RPCConnection {
 
     func closeCall(_ id: UInt32, timer: TimerHandle?) {
         if let timer { loop.cancel(timer) }
+        // A unary call resolved with its trailers is already forgotten: one look is enough.
+        guard state.withLock({ $0.streams[id] != nil }) else { return }
         cancelStream(id)
         forgetClientStream(id)
     }

@@ -20,7 +20,8 @@ extension WireMessage {
     }
 
     public func serializedBytes() -> [UInt8] {
-        var writer = MessageWriter()
+        // Most messages are small: starting with room saves the array's first regrowths.
+        var writer = MessageWriter(reservingCapacity: 128)
         encode(to: &writer)
         return writer.bytes
     }
