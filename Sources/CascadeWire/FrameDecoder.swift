@@ -103,7 +103,10 @@ public struct FrameDecoder: Sendable {
                             "\(type.name) frame of \(length) bytes exceeds the \(maxFrameSize)-byte limit (MAX_FRAME_SIZE)")
         }
         let total = Frame.headerSize + Int(length)
-        guard available >= total else { return nil }
+        guard available >= total else {
+            reserveForFrame(total)
+            return nil
+        }
         let start = readIndex + Frame.headerSize
         let frame = Frame(
             type: FrameType(buffer[readIndex + 4]),
@@ -112,6 +115,18 @@ public struct FrameDecoder: Sendable {
             payload: Array(buffer[start..<(start + Int(length))]))
         readIndex += total
         return .frame(frame)
+    }
+
+    // A large frame arrives over many reads: make room for all of it now (its header passed
+    // the size limit), so the appends that follow copy each byte once instead of regrowing
+    // the buffer, which copied a 1 MiB frame about twice more.
+    private mutating func reserveForFrame(_ total: Int) {
+        guard buffer.capacity - readIndex < total else { return }
+        if readIndex > 0 {
+            buffer.removeSubrange(0..<readIndex)
+            readIndex = 0
+        }
+        buffer.reserveCapacity(total)
     }
 
     // Called before appending: drop consumed bytes when everything is consumed

@@ -11,6 +11,8 @@ struct SSLHandle: ~Copyable {
     let pointer: OpaquePointer
     /// The read-ahead buffer is the large one (bulk data is flowing).
     var bulkReads = false
+    /// Short reads in a row while in bulk mode; a few in a row mean the bulk is over.
+    var shortReads = 0
 
     deinit {
         SSL_free(pointer)
@@ -98,11 +100,17 @@ final class SSLStream: Sendable {
     /// small), and freeing a block of 64 KiB or more makes glibc consolidate its fast bins,
     /// which costs every small call that follows; so small traffic uses a small buffer.
     private static func sizeReadBuffer(_ handle: inout SSLHandle, filled: Bool, short: Bool) {
+        if !short { handle.shortReads = 0 }
         if filled && !handle.bulkReads {
             handle.bulkReads = true
             SSL_set_default_read_buffer_len(handle.pointer, bulkReadBuffer)
         } else if short && handle.bulkReads {
+            // A bulk sender outpaced now and then by its receiver leaves a short read or two;
+            // only a run of them means the traffic turned small.
+            handle.shortReads += 1
+            guard handle.shortReads >= 8 else { return }
             handle.bulkReads = false
+            handle.shortReads = 0
             SSL_set_default_read_buffer_len(handle.pointer, 0)
         }
     }
