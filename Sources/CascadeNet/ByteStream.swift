@@ -36,6 +36,8 @@ public enum ImmediateIO: Sendable {
     /// Bytes read (never empty); `drained` when the socket very likely has nothing more, so
     /// the reader should wait for readiness rather than read again.
     case read([UInt8], drained: Bool)
+    /// Bytes read into the caller's buffer (`readNow(into:)`), at least one.
+    case filled(Int, drained: Bool)
     /// The count of bytes written.
     case wrote(Int)
     /// Nothing more now: wait for readiness (`wantsWrite` when TLS needs to send first).
@@ -53,6 +55,8 @@ public protocol LoopDrivenStream: ByteStream {
     var loop: EventLoop { get }
     /// Reads what is available now, up to `maxLength` bytes, without waiting.
     func readNow(maxLength: Int) -> ImmediateIO
+    /// Reads what is available now straight into `buffer`, without waiting.
+    func readNow(into buffer: UnsafeMutableRawBufferPointer) -> ImmediateIO
     /// Writes as much of `bytes[offset...]` as the socket takes now, without waiting. Never
     /// concurrently with `write`.
     func writeNow(_ bytes: [UInt8], from offset: Int) -> ImmediateIO

@@ -29,13 +29,32 @@ final class LoopReader: @unchecked Sendable {
         guard done != nil else { return }
         guard ready else { return finish(RPCError(.unavailable, "the connection was closed")) }
         for _ in 0..<16 {
+            // A large frame in progress is read straight into its own payload array.
+            if decoder.directReadCapacity > 0 {
+                var outcome = ImmediateIO.wouldBlock(wantsWrite: false)
+                _ = decoder.readDirectly { buffer in
+                    outcome = stream.readNow(into: buffer)
+                    if case .filled(let count, _) = outcome { return count }
+                    return 0
+                }
+                switch outcome {
+                case .filled(_, let drained):
+                    if let reason = connection.consume([], &decoder) { return finish(reason) }
+                    if drained { return again() }
+                    continue
+                case .wouldBlock(wantsWrite: false):
+                    return again()
+                default:
+                    break  // the ordinary read below reports it
+                }
+            }
             switch stream.readNow(maxLength: readSize) {
             case .read(let bytes, let drained):
                 // Small calls read into a small buffer; a full one means bulk data is flowing.
                 readSize = bytes.count == readSize ? Self.bulkReadSize : Self.smallReadSize
                 if let reason = connection.consume(bytes, &decoder) { return finish(reason) }
                 if drained { return again() }
-            case .wouldBlock(wantsWrite: false), .wrote:
+            case .wouldBlock(wantsWrite: false), .wrote, .filled:
                 return again()
             case .wouldBlock(wantsWrite: true):
                 // TLS must send before it can read on (rare): wait for room, then read again.

@@ -120,7 +120,7 @@ final class OutboundQueue: Sendable {
             case .wrote(let count):
                 writer.resume(returning: Array(batch[count...]))
                 return
-            case .wouldBlock, .read, .ended:
+            case .wouldBlock, .read, .filled, .ended:
                 writer.resume(returning: batch)
                 return
             case .failed(let error):

@@ -23,6 +23,32 @@ public struct FrameDecoder: Sendable {
     private var awaitingPreface: Bool
     private var supportedMajor: UInt16
     private var failure: WireError?
+    /// A large frame whose payload is filled in place, in its own array, as it arrives.
+    private var large: LargeFrame?
+
+    /// Frames with at least this many payload bytes that are not all here yet are assembled
+    /// in their own array (zero-filled once, then written in place), so the payload is never
+    /// copied out of a shared buffer; smaller ones are sliced out of it as usual.
+    public static let largeFrameThreshold = 64 * 1024
+
+    private struct LargeFrame {
+        let type: FrameType
+        let flags: FrameFlags
+        let streamID: UInt32
+        var payload: [UInt8]
+        var filled: Int
+
+        var remaining: Int { payload.count - filled }
+
+        mutating func take(_ bytes: UnsafeRawBufferPointer) -> Int {
+            let count = min(remaining, bytes.count)
+            payload.withUnsafeMutableBytes { target in
+                target.baseAddress!.advanced(by: filled).copyMemory(from: bytes.baseAddress!, byteCount: count)
+            }
+            filled += count
+            return count
+        }
+    }
 
     public init(maxFrameSize: Int = Settings.defaults.maxFrameSize,
                 expectPreface: Bool = false,
@@ -33,22 +59,44 @@ public struct FrameDecoder: Sendable {
     }
 
     /// Bytes received but not yet returned as items.
-    public var bufferedByteCount: Int { buffer.count - readIndex }
+    public var bufferedByteCount: Int { buffer.count - readIndex + (large?.filled ?? 0) }
+
+    /// Bytes still missing from a large frame being assembled in place: a reader may write up
+    /// to this many straight into it with `readDirectly` instead of feeding them.
+    public var directReadCapacity: Int { failure == nil ? large?.remaining ?? 0 : 0 }
+
+    /// Lets `body` write up to `directReadCapacity` bytes into the large frame being assembled
+    /// (a socket read); `body` returns how many it wrote. Returns that count.
+    public mutating func readDirectly(_ body: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+        guard failure == nil, var frame = large, frame.remaining > 0 else { return 0 }
+        large = nil  // keeps the payload uniquely referenced while it is written
+        let filled = frame.filled
+        let wrote = frame.payload.withUnsafeMutableBytes { bytes in
+            body(UnsafeMutableRawBufferPointer(rebasing: bytes[filled...]))
+        }
+        frame.filled += min(max(wrote, 0), frame.remaining)
+        large = frame
+        return wrote
+    }
 
     /// The error that poisoned this decoder, if any.
     public var error: WireError? { failure }
 
     /// Appends received bytes. Ignored once the decoder is poisoned.
     public mutating func feed(_ bytes: some Sequence<UInt8>) {
-        guard failure == nil else { return }
-        compact()
-        buffer.append(contentsOf: bytes)
+        feed(Array(bytes))
     }
 
     // Concrete overloads: a generic call from another module is not
     // specialized, so the hot paths get non-generic entry points.
     public mutating func feed(_ bytes: [UInt8]) {
         guard failure == nil else { return }
+        if large != nil {
+            let used = bytes.withUnsafeBytes { fillLarge($0) }
+            if used == bytes.count { return }
+            feed(bytes[used...])
+            return
+        }
         compact()
         // Nothing buffered: adopt the caller's array instead of copying it (bulk reads).
         if buffer.isEmpty {
@@ -60,14 +108,25 @@ public struct FrameDecoder: Sendable {
 
     public mutating func feed(_ bytes: ArraySlice<UInt8>) {
         guard failure == nil else { return }
+        let used = large == nil ? 0 : bytes.withUnsafeBytes { fillLarge($0) }
         compact()
-        buffer.append(contentsOf: bytes)
+        buffer.append(contentsOf: bytes.dropFirst(used))
     }
 
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         guard failure == nil else { return }
+        let used = large == nil ? 0 : fillLarge(bytes)
         compact()
-        buffer.append(contentsOf: bytes)
+        buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
+    }
+
+    /// Puts the first bytes of `bytes` into the large frame being assembled; returns how many.
+    private mutating func fillLarge(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard var frame = large, !bytes.isEmpty else { return 0 }
+        large = nil
+        let used = frame.take(bytes)
+        large = frame
+        return used
     }
 
     /// The next complete item, or nil if more bytes are needed.
@@ -79,11 +138,18 @@ public struct FrameDecoder: Sendable {
             failure = error
             buffer = []
             readIndex = 0
+            large = nil
             throw error
         }
     }
 
     private mutating func parseNext() throws(WireError) -> DecodedItem? {
+        if let frame = large {
+            // Bytes after the large frame stay in `buffer` until it is complete.
+            guard frame.remaining == 0 else { return nil }
+            large = nil
+            return .frame(Frame(type: frame.type, flags: frame.flags, streamID: frame.streamID, payload: frame.payload))
+        }
         let available = buffer.count - readIndex
         if awaitingPreface {
             guard let version = try Preface.parse(buffer[readIndex...], supportedMajor: supportedMajor) else {
@@ -104,7 +170,9 @@ public struct FrameDecoder: Sendable {
         }
         let total = Frame.headerSize + Int(length)
         guard available >= total else {
-            reserveForFrame(total)
+            if Int(length) >= Self.largeFrameThreshold {
+                startLarge(length: Int(length))
+            }
             return nil
         }
         let start = readIndex + Frame.headerSize
@@ -117,16 +185,20 @@ public struct FrameDecoder: Sendable {
         return .frame(frame)
     }
 
-    // A large frame arrives over many reads: make room for all of it now (its header passed
-    // the size limit), so the appends that follow copy each byte once instead of regrowing
-    // the buffer, which copied a 1 MiB frame about twice more.
-    private mutating func reserveForFrame(_ total: Int) {
-        guard buffer.capacity - readIndex < total else { return }
-        if readIndex > 0 {
-            buffer.removeSubrange(0..<readIndex)
-            readIndex = 0
-        }
-        buffer.reserveCapacity(total)
+    // The header of a large frame is in but not all of its payload: give the payload its own
+    // array now (its size passed the limit) and move what has arrived into it. The rest is
+    // written there by `feed` or `readDirectly`, so each byte is copied once.
+    private mutating func startLarge(length: Int) {
+        let start = readIndex + Frame.headerSize
+        var frame = LargeFrame(
+            type: FrameType(buffer[readIndex + 4]),
+            flags: FrameFlags(rawValue: buffer[readIndex + 5]),
+            streamID: buffer.readBE32(at: readIndex + 6) & WireLimits.maxStreamID,
+            payload: [UInt8](repeating: 0, count: length), filled: 0)
+        _ = buffer[start...].withUnsafeBytes { frame.take($0) }
+        large = frame
+        buffer = []
+        readIndex = 0
     }
 
     // Called before appending: drop consumed bytes when everything is consumed

@@ -137,6 +137,29 @@ struct ImmediateHandlerTests {
 
 @Suite("RPC over loop-driven TLS")
 struct LoopDrivenCallTests {
+    @Test("messages of hundreds of KiB cross a TLS connection intact both ways (frames assembled in place)")
+    func largeMessagesOverTLS() async throws {
+        let pki = try TestPKI()
+        let router = RPCRouter()
+        router.unary(TestMethods.echo) { request, _ in Note(text: String(request.text.reversed()), number: request.number) }
+        let server = try RPCServer(
+            bindingTo: SocketAddress(ip: "127.0.0.1", port: 0),
+            tls: TLSContext(configuration: pki.configuration(uri: "cascade://coordinator/main"), side: .server), router: router)
+        server.start()
+        let client = RPCClient(
+            target: server.localAddress,
+            tls: try TLSContext(configuration: pki.configuration(uri: "cascade://agent/a-1"), side: .client))
+        let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        for (round, size) in [70_000, 300_000, 1_000_000].enumerated() {
+            let text = String((0..<size).map { letters[($0 &* 7 &+ round) % letters.count] })
+            let reply = try await client.unary(TestMethods.echo, Note(text: text, number: UInt64(size)))
+            #expect(reply.number == UInt64(size))
+            #expect(reply.text == String(text.reversed()))
+        }
+        client.close()
+        await server.shutdown(drainTimeout: .seconds(5))
+    }
+
     @Test("64 callers at once on one TLS connection through RPCServer and RPCClient all get their own answers")
     func concurrentOverTLS() async throws {
         let pki = try TestPKI()

@@ -147,6 +147,75 @@ struct FrameDecoderTests {
         #expect(decoder.bufferedByteCount == 0)
     }
 
+    /// Three frames: a 300 KiB DATA, a PING, a 100 KiB DATA, with distinct byte patterns.
+    static func largeFrames() -> (wire: [UInt8], frames: [Frame]) {
+        let first = (0..<300 * 1024).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let second = (0..<100 * 1024).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
+        let frames = [Frame.data(streamID: 3, first), Frame.ping(9), Frame.data(streamID: 5, second, endStream: true)]
+        return (frames.flatMap { $0.encoded() }, frames)
+    }
+
+    @Test("Frames over the large-frame threshold decode intact in any split, fed or read in place")
+    func largeFramesInPlace() throws {
+        let (wire, frames) = Self.largeFrames()
+        let expected = frames.map { DecodedItem.frame($0) }
+        let limit = 1 << 20
+        #expect(try decodeAll(wire, chunks: [wire.count], maxFrameSize: limit) == expected)
+        #expect(try decodeAll(wire, chunks: [65_536], maxFrameSize: limit) == expected)
+        var rng = SplitMix64(seed: 0xFEED)
+        for _ in 0..<20 {
+            let chunks = (0..<6).map { _ in Int.random(in: 1...200_000, using: &rng) }
+            #expect(try decodeAll(wire, chunks: chunks, maxFrameSize: limit) == expected)
+        }
+        // A reader that writes straight into the frame being assembled, in odd-sized reads.
+        for readSize in [1, 4_099, 65_536, 1 << 20] {
+            var decoder = FrameDecoder(maxFrameSize: limit)
+            var items: [DecodedItem] = []
+            var offset = 0
+            var direct = 0
+            while offset < wire.count {
+                if decoder.directReadCapacity > 0 {
+                    let wrote = decoder.readDirectly { target in
+                        let count = min(target.count, readSize, wire.count - offset)
+                        wire[offset..<(offset + count)].withUnsafeBytes { target.copyMemory(from: $0) }
+                        return count
+                    }
+                    offset += wrote
+                    direct += wrote
+                } else {
+                    let end = min(offset + readSize, wire.count)
+                    decoder.feed(wire[offset..<end])
+                    offset = end
+                }
+                while let item = try decoder.next() { items.append(item) }
+            }
+            #expect(items == expected)
+            #expect(decoder.bufferedByteCount == 0)
+            // The two large payloads went in place, except what came in the read with their header
+            // (all of it when one read held everything).
+            if readSize < wire.count {
+                #expect(direct >= 400 * 1024 - 2 * readSize)
+            } else {
+                #expect(direct == 0)
+            }
+        }
+    }
+
+    @Test("A large frame cut short leaves nothing parsed, and a poisoned decoder takes no direct reads")
+    func largeFrameTruncatedAndPoisoned() throws {
+        let (wire, _) = Self.largeFrames()
+        var decoder = FrameDecoder(maxFrameSize: 1 << 20)
+        decoder.feed(wire[..<(200 * 1024)])
+        #expect(try decoder.next() == nil)
+        #expect(decoder.directReadCapacity == 300 * 1024 + Frame.headerSize - 200 * 1024)
+        // A frame over the limit poisons the decoder before anything is allocated for it.
+        var limited = FrameDecoder(maxFrameSize: 64 * 1024)
+        limited.feed(wire[..<(Frame.headerSize + 10)])
+        #expect(throws: WireError.self) { try limited.next() }
+        #expect(limited.directReadCapacity == 0)
+        #expect(limited.readDirectly { _ in 5 } == 0)
+    }
+
     @Test("The encoder writes the 10-byte big-endian header and never sets the reserved stream bit")
     func encoderHeader() {
         var bytes: [UInt8] = []

@@ -133,8 +133,10 @@ func describe(_ payload: FramePayload, streamID: UInt32) -> String {
 }
 
 /// Decodes every frame in `bytes` fed in the given chunk sizes (cycled).
-func decodeAll(_ bytes: [UInt8], chunks: [Int], expectPreface: Bool = false) throws -> [DecodedItem] {
-    var decoder = FrameDecoder(expectPreface: expectPreface)
+func decodeAll(
+    _ bytes: [UInt8], chunks: [Int], expectPreface: Bool = false, maxFrameSize: Int = Settings.defaults.maxFrameSize
+) throws -> [DecodedItem] {
+    var decoder = FrameDecoder(maxFrameSize: maxFrameSize, expectPreface: expectPreface)
     var items: [DecodedItem] = []
     var offset = 0
     var chunkIndex = 0

@@ -92,6 +92,38 @@ final class SSLStream: Sendable {
         }
     }
 
+    /// Like `readAvailable(maxLength:)`, into the caller's memory (a frame being assembled).
+    func readAvailable(into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, step: SSLStep, drained: Bool) {
+        // The caller's memory, written only during this call, on this thread; passed into the
+        // lock as a plain address so the SSL handle's isolation region stays its own.
+        let address = UInt(bitPattern: buffer.baseAddress)
+        let length = buffer.count
+        return handle.withLock { handle in
+            var last = SSLStep.wantRead
+            var drained = false
+            var count = 0
+            let base = UnsafeMutableRawPointer(bitPattern: address)!
+            while count < length {
+                ERR_clear_error()
+                var got = 0
+                let result = SSL_read_ex(handle.pointer, base + count, length - count, &got)
+                if result == 1 {
+                    count += got
+                    if got < 16384 && SSL_has_pending(handle.pointer) == 0 {
+                        drained = true
+                        break
+                    }
+                    continue
+                }
+                last = Self.classify(handle.pointer, result: result)
+                if case .wantRead = last { drained = true }
+                break
+            }
+            Self.sizeReadBuffer(&handle, filled: count == length && length >= 64 * 1024, short: count < 16384)
+            return (count, last, drained)
+        }
+    }
+
     /// The read-ahead buffer while bulk data flows: one recv takes many records.
     static let bulkReadBuffer = 256 * 1024
 

@@ -138,6 +138,23 @@ extension TLSConnection: LoopDrivenStream {
         }
     }
 
+    public func readNow(into buffer: UnsafeMutableRawBufferPointer) -> ImmediateIO {
+        guard !buffer.isEmpty else { return .filled(0, drained: false) }
+        guard !reading.exchange(true, ordering: .acquiring) else {
+            return .failed(NetError(.concurrentUse, "two readers on the same TLS connection at once"))
+        }
+        defer { reading.store(false, ordering: .releasing) }
+        if stream.socket.closed { return .failed(NetError(.closed, "the socket was closed")) }
+        let (count, step, drained) = stream.readAvailable(into: buffer)
+        if count > 0 { return .filled(count, drained: drained) }
+        switch step {
+        case .done, .wantRead: return .wouldBlock(wantsWrite: false)
+        case .wantWrite: return .wouldBlock(wantsWrite: true)
+        case .closed: return .ended
+        case .failed(let error): return .failed(error)
+        }
+    }
+
     public func writeNow(_ bytes: [UInt8], from offset: Int) -> ImmediateIO {
         guard !writing.exchange(true, ordering: .acquiring) else {
             return .failed(NetError(.concurrentUse, "two writers on the same TLS connection at once"))
