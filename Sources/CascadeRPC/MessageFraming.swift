@@ -1,6 +1,11 @@
+import CascadeWire
+
 /// Messages inside a stream's DATA: a 4-byte big-endian length, then the message (rpc.md).
 enum MessageFraming {
     static let prefixSize = 4
+    /// Room a streamed message is encoded behind: its DATA frame header and length prefix go
+    /// there, and the array is queued as it is (no copy of a large message into the queue).
+    static let headroom = Frame.headerSize + prefixSize
 
     /// The 4-byte big-endian length that precedes a message.
     static func prefix(for message: [UInt8]) -> [UInt8] {

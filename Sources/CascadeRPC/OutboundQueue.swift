@@ -83,6 +83,14 @@ final class OutboundQueue: Sendable {
         }
     }
 
+    /// Queues already-encoded frames; when nothing is waiting, the array itself becomes the
+    /// queue (a large streamed message is not copied again).
+    func enqueue(adopting frames: [UInt8]) {
+        enqueue { out in
+            if out.isEmpty { out = frames } else { out.append(contentsOf: frames) }
+        }
+    }
+
     /// Writes what is queued now, on the loop thread. What the socket does not take goes to
     /// the writer task, which waits for the socket; a failed write ends the writer.
     private func flush(to stream: any LoopDrivenStream) {

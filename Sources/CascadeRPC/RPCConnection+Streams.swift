@@ -8,6 +8,55 @@ extension RPCConnection {
         try await sendFramed(prefix: MessageFraming.prefix(for: message), body: message, on: id, endStream: endStream)
     }
 
+    /// Sends a message encoded behind `MessageFraming.headroom` bytes: when it fits the
+    /// windows and one frame, its header and length prefix are written into the headroom and
+    /// the array itself is queued, so a large streamed message is not copied again. Otherwise
+    /// it goes the ordinary way.
+    func sendHeadroomed(_ storage: consuming [UInt8], on id: UInt32) async throws {
+        try Task.checkCancellation()
+        let headroom = MessageFraming.headroom
+        // Owned here (consuming), so writing the header into the headroom copies nothing.
+        var framed = storage
+        precondition(framed.count >= headroom, "a headroomed message must start with its headroom")
+        if try queueInPlace(&framed, on: id) {
+            try await outbound.waitForSpace()
+        } else {
+            try await send(Array(framed[headroom...]), on: id)
+        }
+    }
+
+    /// The lock-held half of `sendHeadroomed`: true once queued (or dropped because the server
+    /// already ended the call), false when the windows or frame size do not allow it now.
+    private func queueInPlace(_ framed: inout [UInt8], on id: UInt32) throws(RPCError) -> Bool {
+        let payloadLength = framed.count - Frame.headerSize
+        let messageLength = UInt32(truncatingIfNeeded: payloadLength - MessageFraming.prefixSize)
+        var head: [UInt8] = []
+        head.reserveCapacity(MessageFraming.headroom)
+        FrameEncoder.appendHeader(payloadLength: payloadLength, type: .data, flags: [], streamID: id, to: &head)
+        head.append(contentsOf: [UInt8(messageLength >> 24), UInt8(truncatingIfNeeded: messageLength >> 16),
+                                 UInt8(truncatingIfNeeded: messageLength >> 8), UInt8(truncatingIfNeeded: messageLength)])
+        framed.replaceSubrange(0..<MessageFraming.headroom, with: head)
+        let frames = framed
+        framed = []  // the queue holds the only reference, so later appends to it copy nothing
+        let queued = try state.withLock { state throws(RPCError) -> Bool in
+            guard let stream = state.streams[id] else {
+                throw state.closed ?? RPCError(.cancelled, "the call has ended")
+            }
+            // The server already ended the call: stop sending, quietly (rpc.md §4.1).
+            if stream.trailers != nil { return true }
+            if let failure = stream.failure ?? state.closed { throw failure }
+            if stream.localEnded { throw RPCError(.internal, "the call's sending side is already finished") }
+            guard payloadLength <= min(stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize) else { return false }
+            stream.sendWindow -= payloadLength
+            state.sendWindow -= payloadLength
+            stream.windowBlockedSince = nil
+            outbound.enqueue(adopting: frames)
+            return true
+        }
+        if !queued { framed = frames }
+        return queued
+    }
+
     /// Ends our side of a stream (an empty DATA with END_STREAM).
     func finishSending(on id: UInt32) async throws {
         try await sendFramed(prefix: [], body: [], on: id, endStream: true)

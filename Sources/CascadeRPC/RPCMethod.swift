@@ -25,10 +25,11 @@ public struct CallOptions: Sendable {
 
 /// Writes typed messages on a call; `write` waits for flow-control credit (back-pressure).
 public struct StreamWriter<Message: WireMessage>: Sendable {
-    let write: @Sendable ([UInt8]) async throws -> Void
+    /// Sends a message encoded behind `MessageFraming.headroom` bytes.
+    let writeFramed: @Sendable (consuming [UInt8]) async throws -> Void
 
     public func write(_ message: Message) async throws {
-        try await write(message.serializedBytes())
+        try await writeFramed(message.serializedBytes(headroom: MessageFraming.headroom))
     }
 }
 
@@ -71,7 +72,7 @@ extension RPCRouter {
     ) {
         register(method.name, allowedRoles: method.allowedRoles) { call in
             let request = try await Self.single(Request.self, from: call)
-            try await handler(request, StreamWriter(write: call.send), call.context)
+            try await handler(request, StreamWriter(writeFramed: call.sendFramed), call.context)
         }
     }
 
@@ -90,7 +91,7 @@ extension RPCRouter {
         _ handler: @escaping @Sendable (MessageStream<Request>, StreamWriter<Response>, ServerContext) async throws -> Void
     ) {
         register(method.name, allowedRoles: method.allowedRoles) { call in
-            try await handler(MessageStream(next: call.receive), StreamWriter(write: call.send), call.context)
+            try await handler(MessageStream(next: call.receive), StreamWriter(writeFramed: call.sendFramed), call.context)
         }
     }
 
@@ -200,7 +201,7 @@ extension RPCConnection {
         try await intercepted(method.name, options) { options in
             let (id, timer, _) = try await startCall(method.name, options: options)
             defer { closeCall(id, timer: timer) }
-            try await body(StreamWriter(write: { try await self.send($0, on: id) }))
+            try await body(StreamWriter(writeFramed: { try await self.sendHeadroomed($0, on: id) }))
             try await finishSending(on: id)
             guard let bytes = try await receive(on: id) else {
                 throw RPCError(.internal, "\(method.name) ended without a response")
@@ -219,7 +220,7 @@ extension RPCConnection {
             let (id, timer, _) = try await startCall(method.name, options: options)
             defer { closeCall(id, timer: timer) }
             return try await body(
-                StreamWriter(write: { try await self.send($0, on: id) }),
+                StreamWriter(writeFramed: { try await self.sendHeadroomed($0, on: id) }),
                 MessageStream(next: { try await self.receive(on: id) }))
         }
     }

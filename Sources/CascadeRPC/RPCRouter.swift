@@ -89,6 +89,11 @@ public struct ServerCall: Sendable {
         try await connection.send(message, on: streamID)
     }
 
+    /// Sends a message encoded behind `MessageFraming.headroom` bytes (StreamWriter's path).
+    func sendFramed(_ storage: consuming [UInt8]) async throws {
+        try await connection.sendHeadroomed(storage, on: streamID)
+    }
+
     /// Sends the last response message and OK trailers in one write when the windows allow
     /// (a unary response costs one TLS record, not two).
     public func respond(_ message: [UInt8]) async throws {

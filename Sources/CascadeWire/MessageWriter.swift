@@ -5,7 +5,9 @@
 /// their zero elements. Field numbers must be 1...2^29-1; passing anything
 /// else is a programming error and traps.
 public struct MessageWriter: Sendable {
+    /// The encoded message, after `headroom` zero bytes left for the caller's own header.
     public private(set) var bytes: [UInt8] = []
+    private var headroom = 0
 
     public init() {}
 
@@ -13,7 +15,17 @@ public struct MessageWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
-    public var count: Int { bytes.count }
+    /// Leaves `headroom` zero bytes in front of the message, so a sender can put its framing
+    /// there and send the array as it is instead of copying the message behind a header.
+    public init(headroom: Int, reservingCapacity capacity: Int) {
+        precondition(headroom >= 0, "headroom cannot be negative")
+        bytes.reserveCapacity(headroom + capacity)
+        bytes.append(contentsOf: repeatElement(0, count: headroom))
+        self.headroom = headroom
+    }
+
+    /// Bytes of the message written so far (not counting the headroom).
+    public var count: Int { bytes.count - headroom }
 
     /// Writes the key varint `(field << 3) | wireType`.
     public mutating func writeTag(field: Int, wireType: WireType) {

@@ -25,4 +25,11 @@ extension WireMessage {
         encode(to: &writer)
         return writer.bytes
     }
+
+    /// The encoding after `headroom` zero bytes (see `MessageWriter.init(headroom:)`).
+    public func serializedBytes(headroom: Int) -> [UInt8] {
+        var writer = MessageWriter(headroom: headroom, reservingCapacity: 128)
+        encode(to: &writer)
+        return writer.bytes
+    }
 }

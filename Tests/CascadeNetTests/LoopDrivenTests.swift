@@ -53,7 +53,7 @@ struct LoopDrivenTests {
         await server.close(linger: .milliseconds(100))
     }
 
-    @Test("a callback still waiting when its socket closes is told it will never be ready")
+    @Test("a callback waiting when its socket closes runs once on the loop; one asked for after the close hears it never will be ready")
     func closedWhileWaiting() async throws {
         let (client, server) = try await pair()
         let log = CallbackLog()
@@ -64,10 +64,27 @@ struct LoopDrivenTests {
         _ = try await waitUntil(within: .seconds(10), "the callback to learn of the close") {
             log.calls.withLock { $0.isEmpty ? nil : true }
         }
+        // The close may reach the loop as a hang-up event (ready) or as the removal (not ready);
+        // either way exactly once, on the loop thread, and a read then fails.
         let calls = log.calls.withLock { $0 }
         #expect(calls.count == 1)
-        #expect(calls.first?.ready == false)
         #expect(calls.first?.onLoop == true)
+        let read = await withCheckedContinuation { continuation in
+            server.loop.beforeNextPoll { continuation.resume(returning: server.readNow(maxLength: 64)) }
+        }
+        guard case .failed = read else {
+            Issue.record("a read after close returned \(read)")
+            return
+        }
+        let after = CallbackLog()
+        server.whenReadable { ready in
+            after.calls.withLock { $0.append((ready, server.loop.isLoopThread)) }
+        }
+        _ = try await waitUntil(within: .seconds(10), "the late callback to run") {
+            after.calls.withLock { $0.isEmpty ? nil : true }
+        }
+        #expect(after.calls.withLock { $0.map(\.ready) } == [false])
+        #expect(after.calls.withLock { $0.first?.onLoop } == true)
         await client.close(linger: .milliseconds(100))
     }
 
