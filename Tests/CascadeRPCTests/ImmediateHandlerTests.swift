@@ -137,11 +137,8 @@ struct ImmediateHandlerTests {
 
 @Suite("RPC over loop-driven TLS")
 struct LoopDrivenCallTests {
-    @Test("messages of hundreds of KiB cross a TLS connection intact both ways (frames assembled in place)")
-    func largeMessagesOverTLS() async throws {
-        let pki = try TestPKI()
-        let router = RPCRouter()
-        router.unary(TestMethods.echo) { request, _ in Note(text: String(request.text.reversed()), number: request.number) }
+    /// A started RPCServer on 127.0.0.1 and an RPCClient for it (an agent certificate).
+    func serve(_ router: RPCRouter, pki: TestPKI) throws -> (RPCServer, RPCClient) {
         let server = try RPCServer(
             bindingTo: SocketAddress(ip: "127.0.0.1", port: 0),
             tls: TLSContext(configuration: pki.configuration(uri: "cascade://coordinator/main"), side: .server), router: router)
@@ -149,6 +146,15 @@ struct LoopDrivenCallTests {
         let client = RPCClient(
             target: server.localAddress,
             tls: try TLSContext(configuration: pki.configuration(uri: "cascade://agent/a-1"), side: .client))
+        return (server, client)
+    }
+
+    @Test("messages of hundreds of KiB cross a TLS connection intact both ways (frames assembled in place)")
+    func largeMessagesOverTLS() async throws {
+        let pki = try TestPKI()
+        let router = RPCRouter()
+        router.unary(TestMethods.echo) { request, _ in Note(text: String(request.text.reversed()), number: request.number) }
+        let (server, client) = try serve(router, pki: pki)
         let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789")
         for (round, size) in [70_000, 300_000, 1_000_000].enumerated() {
             let text = String((0..<size).map { letters[($0 &* 7 &+ round) % letters.count] })
@@ -166,13 +172,7 @@ struct LoopDrivenCallTests {
         let router = RPCRouter()
         router.unaryImmediate(ImmediateMethods.echo) { request, _ in Note(text: request.text, number: request.number * 2) }
         router.unary(TestMethods.echo) { request, _ in Note(text: request.text, number: request.number + 1) }
-        let server = try RPCServer(
-            bindingTo: SocketAddress(ip: "127.0.0.1", port: 0),
-            tls: TLSContext(configuration: pki.configuration(uri: "cascade://coordinator/main"), side: .server), router: router)
-        server.start()
-        let client = RPCClient(
-            target: server.localAddress,
-            tls: try TLSContext(configuration: pki.configuration(uri: "cascade://agent/a-1"), side: .client))
+        let (server, client) = try serve(router, pki: pki)
         let results = try await withThrowingTaskGroup(of: (UInt64, UInt64, UInt64).self) { group in
             for index in 0..<64 {
                 group.addTask {

@@ -64,31 +64,12 @@ final class SSLStream: Sendable {
     /// instead of paying for a recv that fails with EAGAIN (two of them per small call).
     func readAvailable(maxLength: Int) -> (bytes: [UInt8], step: SSLStep, drained: Bool) {
         handle.withLock { handle in
-            var last = SSLStep.wantRead
-            var drained = false
+            var outcome = (count: 0, step: SSLStep.wantRead, drained: false)
             let bytes = [UInt8](unsafeUninitializedCapacity: maxLength) { buffer, count in
-                count = 0
-                while count < maxLength {
-                    ERR_clear_error()
-                    var got = 0
-                    let result = SSL_read_ex(handle.pointer, buffer.baseAddress! + count, maxLength - count, &got)
-                    if result == 1 {
-                        count += got
-                        // A record shorter than the maximum with nothing buffered behind it:
-                        // the peer has paused, so stop here rather than probe the socket.
-                        if got < 16384 && SSL_has_pending(handle.pointer) == 0 {
-                            drained = true
-                            break
-                        }
-                        continue
-                    }
-                    last = Self.classify(handle.pointer, result: result)
-                    if case .wantRead = last { drained = true }
-                    break
-                }
+                outcome = Self.read(&handle, into: UnsafeMutableRawPointer(buffer.baseAddress!), length: maxLength)
+                count = outcome.count
             }
-            Self.sizeReadBuffer(&handle, filled: bytes.count == maxLength && maxLength >= 64 * 1024, short: bytes.count < 16384)
-            return (bytes, last, drained)
+            return (bytes, outcome.step, outcome.drained)
         }
     }
 
@@ -99,29 +80,35 @@ final class SSLStream: Sendable {
         let address = UInt(bitPattern: buffer.baseAddress)
         let length = buffer.count
         return handle.withLock { handle in
-            var last = SSLStep.wantRead
-            var drained = false
-            var count = 0
-            let base = UnsafeMutableRawPointer(bitPattern: address)!
-            while count < length {
-                ERR_clear_error()
-                var got = 0
-                let result = SSL_read_ex(handle.pointer, base + count, length - count, &got)
-                if result == 1 {
-                    count += got
-                    if got < 16384 && SSL_has_pending(handle.pointer) == 0 {
-                        drained = true
-                        break
-                    }
-                    continue
-                }
-                last = Self.classify(handle.pointer, result: result)
-                if case .wantRead = last { drained = true }
-                break
-            }
-            Self.sizeReadBuffer(&handle, filled: count == length && length >= 64 * 1024, short: count < 16384)
-            return (count, last, drained)
+            Self.read(&handle, into: UnsafeMutableRawPointer(bitPattern: address)!, length: length)
         }
+    }
+
+    /// SSL_read_ex until `length` bytes, the socket runs dry or an error (lock held).
+    private static func read(_ handle: inout SSLHandle, into base: UnsafeMutableRawPointer, length: Int) -> (count: Int, step: SSLStep, drained: Bool) {
+        var last = SSLStep.wantRead
+        var drained = false
+        var count = 0
+        while count < length {
+            ERR_clear_error()
+            var got = 0
+            let result = SSL_read_ex(handle.pointer, base + count, length - count, &got)
+            if result == 1 {
+                count += got
+                // A record shorter than the maximum with nothing buffered behind it: the peer
+                // has paused, so stop here rather than probe the socket.
+                if got < 16384 && SSL_has_pending(handle.pointer) == 0 {
+                    drained = true
+                    break
+                }
+                continue
+            }
+            last = classify(handle.pointer, result: result)
+            if case .wantRead = last { drained = true }
+            break
+        }
+        sizeReadBuffer(&handle, filled: count == length && length >= 64 * 1024, short: count < 16384)
+        return (count, last, drained)
     }
 
     /// The read-ahead buffer while bulk data flows: one recv takes many records.
