@@ -2,10 +2,10 @@
 import Glibc
 #endif
 
-/// An event loop is also a task executor: a connection's reader and writer tasks run on the
-/// loop's own thread (`Task(executorPreference: loop)`), so the readiness the loop sees resumes
-/// them without waking another thread. Work that may block (disk, SQLite, handlers) stays on
-/// the global pool.
+/// An event loop is also a task executor: a connection's own tasks, handlers registered to run
+/// on the loop and callers that opt in run on the loop's thread
+/// (`Task(executorPreference: loop)`), so what the loop reads resumes them without waking
+/// another thread. Work that may block (disk, SQLite, most handlers) stays on the global pool.
 extension EventLoop: TaskExecutor {
     public func enqueue(_ job: consuming ExecutorJob) {
         let unowned = UnownedJob(job)

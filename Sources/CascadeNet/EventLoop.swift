@@ -7,9 +7,10 @@ import Synchronization
 
 /// One epoll instance and the thread that waits on it.
 ///
-/// The loop thread only waits for readiness and resumes the tasks waiting for it;
-/// reading, writing, TLS and hashing happen in those tasks, off the loop thread.
-/// Registrations use EPOLLONESHOT, re-armed only while someone waits, so an idle
+/// The loop thread waits for readiness, then resumes the tasks waiting for it or runs the
+/// read callbacks registered for it (`whenReadable`), runs the jobs of tasks that prefer the
+/// loop as their executor, and last the end-of-turn work (`beforeNextPoll`: a connection's
+/// writes). Registrations use EPOLLONESHOT, re-armed only while someone waits, so an idle
 /// connection costs no wake-ups. Tokens (not fds) identify registrations, so an
 /// event for an fd that was closed and reused is never delivered to the new owner.
 public final class EventLoop: Sendable {

@@ -3,8 +3,10 @@ public import CascadeWire
 import Synchronization
 
 /// Calls multiplexed over one byte stream (Protocols/rpc.md over Protocols/wire.md), for
-/// either side. A reader task decodes frames and routes them to streams; a writer task
-/// drains the outbound queue. Flow control bounds what a slow reader makes us buffer.
+/// either side. On a loop-driven transport (TLS on its own loop) the loop thread reads in
+/// readiness callbacks and writes at the end of each turn; otherwise a reader task decodes
+/// frames and a writer task drains the outbound queue. Flow control bounds what a slow reader
+/// makes us buffer.
 public final class RPCConnection: Sendable {
     public enum Side: Sendable { case client, server }
 
