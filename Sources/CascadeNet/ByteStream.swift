@@ -63,6 +63,9 @@ public protocol LoopDrivenStream: ByteStream {
     /// Calls `callback` on the loop thread when a read may make progress (`true`), or when it
     /// never will (`false`: the stream was closed). One-shot. Callable from any thread.
     func whenReadable(_ callback: @escaping ReadinessCallback)
+    /// Bytes already read from the socket and held in user space (OpenSSL's read-ahead): epoll
+    /// will not report them, so a reader that stops early must come back for them.
+    var hasBufferedInput: Bool { get }
     /// Waits until the socket can take more bytes (TLS may need to send before it can read).
     func waitUntilWritable() async throws
 }

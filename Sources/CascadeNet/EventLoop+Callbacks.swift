@@ -41,6 +41,19 @@ extension EventLoop {
         }
     }
 
+    /// Runs `body` on the loop thread at the start of its next turn, before it waits for I/O
+    /// again (a reader that stopped with input still buffered in user space, so epoll would not
+    /// report it, yields to the other connections this way).
+    public func nextTurn(_ body: @escaping @Sendable () -> Void) {
+        let onLoop = isLoopThread
+        let stopped = state.withLock { state -> Bool in
+            if state.stopping { return true }
+            state.callbacks.append(({ _ in body() }, true))
+            return false
+        }
+        if stopped { body() } else if !onLoop { wake() }
+    }
+
     /// Runs `body` on the loop thread after the jobs of the current turn and before the loop
     /// next waits for I/O: writes queued during a turn go out together, once.
     public func beforeNextPoll(_ body: @escaping @Sendable () -> Void) {

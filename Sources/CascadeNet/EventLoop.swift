@@ -143,7 +143,14 @@ public final class EventLoop: Sendable {
                         return nil
                     }
                     guard arm(registration, token: token) else {
-                        return NetError.system("epoll_ctl(MOD)", errno: errno)
+                        let error = NetError.system("epoll_ctl(MOD)", errno: errno)
+                        // Failed here, so it must not stay parked to be resumed a second time.
+                        switch interest {
+                        case .readable: registration.readers[id] = nil
+                        case .writable: registration.writers[id] = nil
+                        }
+                        state.registrations[token] = registration
+                        return error
                     }
                     return nil
                 }

@@ -73,7 +73,13 @@ final class LoopReader: @unchecked Sendable {
                 return finish(RPCError(.unavailable, "the connection failed: \(error)"))
             }
         }
-        again()
+        // The read budget is spent. What OpenSSL already holds is invisible to epoll: come back
+        // for it next turn rather than wait for the socket, which may stay quiet.
+        if stream.hasBufferedInput {
+            stream.loop.nextTurn { [self] in readable(true) }
+        } else {
+            again()
+        }
     }
 
     private func again() {

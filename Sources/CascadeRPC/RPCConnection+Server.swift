@@ -17,7 +17,9 @@ extension RPCConnection {
             try rejectNewStream(streamID, CallTrailers(code: .internal, message: message))
             return
         }
-        enum Decision { case refuse, ignore, reject(CallTrailers), start(RPCRouter.Registered) }
+        enum Decision { case refuse, ignore, reject(CallTrailers), start(RPCRouter.Registered), immediate }
+        // Immediate handlers skip the task unless the call has a deadline or interceptors.
+        let immediateAllowed = head.timeoutMicroseconds == 0 && (router?.interceptors.isEmpty ?? true)
         let decision = try state.withLock { state throws(WireError) -> Decision in
             guard streamID > state.lastPeerStreamID else {
                 throw WireError(.unexpectedFrame, code: .protocolError,
@@ -40,6 +42,12 @@ extension RPCConnection {
                 return .reject(CallTrailers(code: .permissionDenied, message: "\(who) may not call \(head.method)"))
             }
             state.activeHandlers += 1
+            // Attached under the same lock that counted it, so a failure in between frees it.
+            if let run = method.immediate, immediateAllowed {
+                let context = ServerContext(method: head.method, peer: peer, metadata: head.metadata, deadline: nil)
+                stream.immediate = ImmediateCall(run: run, context: context)
+                return .immediate
+            }
             return .start(method)
         }
         switch decision {
@@ -51,14 +59,10 @@ extension RPCConnection {
             outbound.enqueue { Frame.reset(streamID: streamID, code: .refusedStream).encode(into: &$0) }
         case .reject(let trailers):
             finishServerStream(streamID, trailers: trailers)
+        case .immediate:
+            if endStream { runImmediate(streamID) }
         case .start(let method):
-            if let immediate = method.immediate, head.timeoutMicroseconds == 0, router?.interceptors.isEmpty ?? true {
-                let context = ServerContext(method: head.method, peer: peer, metadata: head.metadata, deadline: nil)
-                state.withLock { $0.streams[streamID]?.immediate = ImmediateCall(run: immediate, context: context) }
-                if endStream { runImmediate(streamID) }
-            } else {
-                startHandler(method, head: head, streamID: streamID)
-            }
+            startHandler(method, head: head, streamID: streamID)
         }
     }
 

@@ -59,7 +59,9 @@ public struct FrameDecoder: Sendable {
     }
 
     /// Bytes received but not yet returned as items.
-    public var bufferedByteCount: Int { buffer.count - readIndex + (large?.filled ?? 0) }
+    public var bufferedByteCount: Int {
+        buffer.count - readIndex + (large.map { Frame.headerSize + $0.filled } ?? 0)
+    }
 
     /// Bytes still missing from a large frame being assembled in place: a reader may write up
     /// to this many straight into it with `readDirectly` instead of feeding them.

@@ -149,6 +149,33 @@ struct LoopDrivenCallTests {
         return (server, client)
     }
 
+    @Test("a 24 MiB upload in 64 KiB messages arrives whole, and its answer comes well before any keepalive")
+    func burstThenQuiet() async throws {
+        let pki = try TestPKI()
+        let router = RPCRouter()
+        router.clientStreaming(TestMethods.sum) { requests, _ in
+            var bytes: UInt64 = 0
+            var count: UInt64 = 0
+            for try await note in requests {
+                bytes += UInt64(note.text.utf8.count)
+                count += 1
+            }
+            return Note(text: "\(count)", number: bytes)
+        }
+        let (server, client) = try serve(router, pki: pki)
+        let chunk = String(repeating: "q", count: 64 * 1024)
+        // Well under the 30 s keepalive, which would be the first thing to wake a stalled reader
+        // (the deterministic case is LoopReaderTests).
+        let reply = try await client.withConnection { connection in
+            try await connection.clientStreaming(TestMethods.sum, options: CallOptions(timeout: .seconds(15))) { writer in
+                for _ in 0..<384 { try await writer.write(Note(text: chunk)) }
+            }
+        }
+        #expect(reply == Note(text: "384", number: 384 * 64 * 1024))
+        client.close()
+        await server.shutdown(drainTimeout: .seconds(5))
+    }
+
     @Test("messages of hundreds of KiB cross a TLS connection intact both ways (frames assembled in place)")
     func largeMessagesOverTLS() async throws {
         let pki = try TestPKI()

@@ -208,6 +208,8 @@ struct FrameDecoderTests {
         decoder.feed(wire[..<(200 * 1024)])
         #expect(try decoder.next() == nil)
         #expect(decoder.directReadCapacity == 300 * 1024 + Frame.headerSize - 200 * 1024)
+        // Everything received and not yet returned, the frame's header included.
+        #expect(decoder.bufferedByteCount == 200 * 1024)
         // A frame over the limit poisons the decoder before anything is allocated for it.
         var limited = FrameDecoder(maxFrameSize: 64 * 1024)
         limited.feed(wire[..<(Frame.headerSize + 10)])
