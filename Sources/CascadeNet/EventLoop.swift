@@ -138,7 +138,7 @@ public final class EventLoop: Sendable {
                     state.registrations[token] = registration
                     // On the loop thread the loop re-arms before it next polls, after this
                     // turn's writes: the epoll_ctl then costs nothing on a call's round trip.
-                    if UInt(pthread_self()) == loopThread.load(ordering: .relaxed) {
+                    if isLoopThread {
                         state.unarmed.append(token)
                         return nil
                     }

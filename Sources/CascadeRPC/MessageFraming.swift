@@ -9,17 +9,23 @@ enum MessageFraming {
 
     /// The 4-byte big-endian length that precedes a message.
     static func prefix(for message: [UInt8]) -> [UInt8] {
-        let length = UInt32(message.count)
-        return [UInt8(length >> 24), UInt8(truncatingIfNeeded: length >> 16),
-                UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prefixSize)
+        appendPrefix(length: message.count, to: &bytes)
+        return bytes
     }
 
-    static func append(_ message: [UInt8], to bytes: inout [UInt8]) {
-        let length = UInt32(message.count)
+    /// Appends the 4-byte big-endian length of a message of `length` bytes.
+    static func appendPrefix(length: Int, to bytes: inout [UInt8]) {
+        let length = UInt32(length)
         bytes.append(UInt8(length >> 24))
         bytes.append(UInt8(truncatingIfNeeded: length >> 16))
         bytes.append(UInt8(truncatingIfNeeded: length >> 8))
         bytes.append(UInt8(truncatingIfNeeded: length))
+    }
+
+    static func append(_ message: [UInt8], to bytes: inout [UInt8]) {
+        appendPrefix(length: message.count, to: &bytes)
         bytes.append(contentsOf: message)
     }
 }

@@ -29,12 +29,10 @@ extension RPCConnection {
     /// already ended the call), false when the windows or frame size do not allow it now.
     private func queueInPlace(_ framed: inout [UInt8], on id: UInt32) throws(RPCError) -> Bool {
         let payloadLength = framed.count - Frame.headerSize
-        let messageLength = UInt32(truncatingIfNeeded: payloadLength - MessageFraming.prefixSize)
         var head: [UInt8] = []
         head.reserveCapacity(MessageFraming.headroom)
         FrameEncoder.appendHeader(payloadLength: payloadLength, type: .data, flags: [], streamID: id, to: &head)
-        head.append(contentsOf: [UInt8(messageLength >> 24), UInt8(truncatingIfNeeded: messageLength >> 16),
-                                 UInt8(truncatingIfNeeded: messageLength >> 8), UInt8(truncatingIfNeeded: messageLength)])
+        MessageFraming.appendPrefix(length: payloadLength - MessageFraming.prefixSize, to: &head)
         framed.replaceSubrange(0..<MessageFraming.headroom, with: head)
         let frames = framed
         framed = []  // the queue holds the only reference, so later appends to it copy nothing
