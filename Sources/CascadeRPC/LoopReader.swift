@@ -15,6 +15,10 @@ final class LoopReader: @unchecked Sendable {
     private var readSize = LoopReader.smallReadSize
     static let smallReadSize = 16 * 1024
     static let bulkReadSize = 256 * 1024
+    /// Small reads land here and are appended to the decoder's buffer, which keeps its
+    /// storage: a call then costs no allocation for its bytes (a fresh 16 KiB array per read
+    /// did). Bulk reads still get an array of their own, which the decoder adopts uncopied.
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: LoopReader.smallReadSize, alignment: 16)
 
     init(connection: RPCConnection, stream: any LoopDrivenStream, done: UnsafeContinuation<RPCError, Never>) {
         self.connection = connection
@@ -23,38 +27,46 @@ final class LoopReader: @unchecked Sendable {
         self.decoder = FrameDecoder(maxFrameSize: connection.localSettings.maxFrameSize, expectPreface: true)
     }
 
+    deinit {
+        scratch.deallocate()
+    }
+
     /// Reads until the socket is (very likely) empty, then asks to be called again. Bounded
     /// per turn so one busy connection does not starve the others on the loop.
     func readable(_ ready: Bool) {
         guard done != nil else { return }
         guard ready else { return finish(RPCError(.unavailable, "the connection was closed")) }
         for _ in 0..<16 {
-            // A large frame in progress is read straight into its own payload array.
+            let outcome: ImmediateIO
             if decoder.directReadCapacity > 0 {
-                var outcome = ImmediateIO.wouldBlock(wantsWrite: false)
+                // A large frame in progress is read straight into its own payload array.
+                var direct = ImmediateIO.wouldBlock(wantsWrite: false)
                 _ = decoder.readDirectly { buffer in
-                    outcome = stream.readNow(into: buffer)
-                    if case .filled(let count, _) = outcome { return count }
+                    direct = stream.readNow(into: buffer)
+                    if case .filled(let count, _) = direct { return count }
                     return 0
                 }
-                switch outcome {
-                case .filled(_, let drained):
-                    if let reason = connection.consume([], &decoder) { return finish(reason) }
-                    if drained { return again() }
-                    continue
-                case .wouldBlock(wantsWrite: false):
-                    return again()
-                default:
-                    break  // the ordinary read below reports it
+                outcome = direct
+            } else if readSize == Self.smallReadSize {
+                outcome = stream.readNow(into: scratch)
+                if case .filled(let count, _) = outcome {
+                    // A full buffer means bulk data is flowing.
+                    if count == scratch.count { readSize = Self.bulkReadSize }
+                    decoder.feed(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
+                }
+            } else {
+                outcome = stream.readNow(maxLength: readSize)
+                if case .read(let bytes, _) = outcome {
+                    // Back to the small buffer once reads stop coming back full.
+                    if bytes.count < readSize { readSize = Self.smallReadSize }
+                    decoder.feed(bytes)
                 }
             }
-            switch stream.readNow(maxLength: readSize) {
-            case .read(let bytes, let drained):
-                // Small calls read into a small buffer; a full one means bulk data is flowing.
-                readSize = bytes.count == readSize ? Self.bulkReadSize : Self.smallReadSize
-                if let reason = connection.consume(bytes, &decoder) { return finish(reason) }
+            switch outcome {
+            case .filled(_, let drained), .read(_, let drained):
+                if let reason = connection.consume([], &decoder) { return finish(reason) }
                 if drained { return again() }
-            case .wouldBlock(wantsWrite: false), .wrote, .filled:
+            case .wouldBlock(wantsWrite: false), .wrote:
                 return again()
             case .wouldBlock(wantsWrite: true):
                 // TLS must send before it can read on (rare): wait for room, then read again.

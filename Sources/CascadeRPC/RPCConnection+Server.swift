@@ -9,13 +9,19 @@ extension RPCConnection {
             throw WireError(.unexpectedFrame, code: .protocolError, "a client opened stream \(streamID); client stream ids are odd")
         }
         let head: CallHead
-        do {
-            head = try CallHead(serializedBytes: block)
-            try head.validate()
-        } catch {
-            let message = (error as? WireError).map { "malformed call head: \($0.message)" } ?? "\(error)"
-            try rejectNewStream(streamID, CallTrailers(code: .internal, message: message))
-            return
+        let registered: RPCRouter.Registered?
+        if let known = recognizedHead(block) {
+            (head, registered) = known
+        } else {
+            do {
+                head = try CallHead(serializedBytes: block)
+                try head.validate()
+            } catch {
+                let message = (error as? WireError).map { "malformed call head: \($0.message)" } ?? "\(error)"
+                try rejectNewStream(streamID, CallTrailers(code: .internal, message: message))
+                return
+            }
+            registered = remember(head, block: block)
         }
         enum Decision { case refuse, ignore, reject(CallTrailers), start(RPCRouter.Registered), immediate }
         // Immediate handlers skip the task unless the call has a deadline or interceptors.
@@ -34,7 +40,7 @@ extension RPCConnection {
             let stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
             stream.remoteEnded = endStream
             state.streams[streamID] = stream
-            guard let method = router?.lookup(head.method) else {
+            guard let method = registered else {
                 return .reject(CallTrailers(code: .unimplemented, message: "the method \"\(head.method)\" does not exist"))
             }
             guard let peer, method.allowedRoles.contains(peer.role) else {
@@ -112,6 +118,27 @@ extension RPCConnection {
             state.streams[streamID]?.handler = task
             if let timer { state.streams[streamID]?.deadlineTimer = timer }
         }
+    }
+
+    /// The head and method of the last call opened with exactly these HEADERS bytes, unless a
+    /// registration changed the router since. A client calling one method over and over sends
+    /// the same bytes each time, and this skips decoding, UTF-8 checks and the lookup.
+    private func recognizedHead(_ block: [UInt8]) -> (CallHead, RPCRouter.Registered)? {
+        guard let router else { return nil }
+        let generation = router.generation.load(ordering: .acquiring)
+        return lastHead.withLock { last in
+            guard let last, last.generation == generation, last.block == block else { return nil }
+            return (last.head, last.method)
+        }
+    }
+
+    /// Looks the method up and remembers the result for the next call with the same bytes.
+    private func remember(_ head: CallHead, block: [UInt8]) -> RPCRouter.Registered? {
+        guard let router else { return nil }
+        let generation = router.generation.load(ordering: .acquiring)
+        guard let method = router.lookup(head.method) else { return nil }
+        lastHead.withLock { $0 = RecognizedHead(block: block, head: head, method: method, generation: generation) }
+        return method
     }
 
     /// Runs an immediate unary handler once its request is complete, inline on the loop. A

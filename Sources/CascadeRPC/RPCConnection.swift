@@ -18,6 +18,8 @@ public final class RPCConnection: Sendable {
     let localSettings: Settings
     let options: RPCOptions
     let router: RPCRouter?
+    /// The last call head this server side decoded (`recognizedHead`).
+    let lastHead = Mutex<RecognizedHead?>(nil)
     let clientInterceptors: [any ClientInterceptor]
     let outbound: OutboundQueue
     /// The transport, when it can be read and written on `loop`'s thread without tasks.
@@ -107,7 +109,7 @@ public final class RPCConnection: Sendable {
     /// Decodes `bytes` and handles every complete frame. Returns why the connection must end,
     /// or nil to go on reading; a stream error resets that stream and decoding continues.
     func consume(_ bytes: [UInt8], _ decoder: inout FrameDecoder) -> RPCError? {
-        decoder.feed(bytes)
+        if !bytes.isEmpty { decoder.feed(bytes) }
         while true {
             do {
                 guard let item = try decoder.next() else { return nil }
@@ -215,4 +217,12 @@ struct ConnectionState {
     var lastStreamActivity = MonotonicTime.now()
     var pingsOutstanding: [UInt64: MonotonicTime] = [:]
     var limits = AbuseCounters()
+}
+
+/// A call head already decoded and validated, with the method it named.
+struct RecognizedHead: Sendable {
+    let block: [UInt8]
+    let head: CallHead
+    let method: RPCRouter.Registered
+    let generation: Int
 }

@@ -25,6 +25,8 @@ public final class RPCRouter: Sendable {
 
     private let methods = Mutex<[String: Registered]>([:])
     private let interceptorList = Mutex<[any ServerInterceptor]>([])
+    /// Bumped by every registration, so what a connection remembers of a lookup goes stale.
+    let generation = Atomic<Int>(0)
 
     public init() {}
 
@@ -44,6 +46,7 @@ public final class RPCRouter: Sendable {
         _ handler: @escaping @Sendable (ServerCall) async throws -> Void
     ) {
         methods.withLock { $0[name] = Registered(allowedRoles: allowedRoles, onEventLoop: onEventLoop, handler: handler) }
+        generation.add(1, ordering: .releasing)
     }
 
     /// Registers a unary method whose handler never suspends and never blocks (no disk, no
@@ -65,6 +68,7 @@ public final class RPCRouter: Sendable {
             },
             immediate: immediate)
         methods.withLock { $0[method.name] = registered }
+        generation.add(1, ordering: .releasing)
     }
 
     func lookup(_ name: String) -> Registered? {

@@ -27,8 +27,8 @@ public struct FrameDecoder: Sendable {
     private var large: LargeFrame?
 
     /// Frames with at least this many payload bytes that are not all here yet are assembled
-    /// in their own array (zero-filled once, then written in place), so the payload is never
-    /// copied out of a shared buffer; smaller ones are sliced out of it as usual.
+    /// in their own array (written in place as bytes arrive), so the payload is never copied
+    /// out of a shared buffer; smaller ones are copied out of it, which is cheap at their size.
     public static let largeFrameThreshold = 64 * 1024
 
     private struct LargeFrame {
@@ -196,19 +196,35 @@ public struct FrameDecoder: Sendable {
             type: FrameType(buffer[readIndex + 4]),
             flags: FrameFlags(rawValue: buffer[readIndex + 5]),
             streamID: buffer.readBE32(at: readIndex + 6) & WireLimits.maxStreamID,
-            payload: [UInt8](repeating: 0, count: length), filled: 0)
+            payload: Self.uninitializedPayload(length), filled: 0)
         _ = buffer[start...].withUnsafeBytes { frame.take($0) }
         large = frame
         buffer = []
         readIndex = 0
     }
 
+    // A large frame's payload, not zeroed first: every byte is written (`take`) before the
+    // frame is handed out, and a frame cut short is dropped unread. Zeroing cost a memset
+    // per 64 KiB chunk on the streaming path.
+    private static func uninitializedPayload(_ length: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: length) { _, count in count = length }
+    }
+
+    /// Up to this capacity the buffer keeps its storage once everything in it is consumed,
+    /// so small calls append into the same memory read after read. Frames copy their
+    /// payloads out, so nothing else holds on to it.
+    static let retainedCapacity = 32 * 1024
+
     // Called before appending: drop consumed bytes when everything is consumed
     // (free) or when they are at least half the buffer (amortized O(1) per byte).
     private mutating func compact() {
         guard readIndex > 0 else { return }
         if readIndex == buffer.count {
-            buffer = []
+            if buffer.capacity <= Self.retainedCapacity {
+                buffer.removeAll(keepingCapacity: true)
+            } else {
+                buffer = []
+            }
             readIndex = 0
         } else if readIndex >= 4096 && readIndex * 2 >= buffer.count {
             buffer.removeSubrange(0..<readIndex)

@@ -52,7 +52,7 @@ final class SSLStream: Sendable {
     func step(_ call: (OpaquePointer) -> Int32) -> SSLStep {
         handle.withLock { handle in
             // The error queue is per thread and tasks move between threads: start clean.
-            ERR_clear_error()
+            Self.clearErrorQueue()
             let result = call(handle.pointer)
             if result > 0 { return .done(Int(result)) }
             return Self.classify(handle.pointer, result: result)
@@ -90,7 +90,7 @@ final class SSLStream: Sendable {
         var drained = false
         var count = 0
         while count < length {
-            ERR_clear_error()
+            clearErrorQueue()
             var got = 0
             let result = SSL_read_ex(handle.pointer, base + count, length - count, &got)
             if result == 1 {
@@ -142,7 +142,7 @@ final class SSLStream: Sendable {
     /// Encrypts and sends as much of `bytes[offset...]` as the socket takes now.
     func writeSome(_ bytes: [UInt8], from offset: Int) -> SSLStep {
         handle.withLock { handle in
-            ERR_clear_error()
+            Self.clearErrorQueue()
             var written = 0
             let result = bytes.withUnsafeBytes { raw in
                 SSL_write_ex(handle.pointer, raw.baseAddress! + offset, raw.count - offset, &written)
@@ -162,6 +162,13 @@ final class SSLStream: Sendable {
             return Result { () throws(TLSError) in try CertificateIdentity.peerIdentity(of: certificate) }
         }
         return try result.get()
+    }
+
+    /// SSL_get_error reads the thread's error queue, so it must be empty before each call.
+    /// Peeking first skips ERR_clear_error's walk over all sixteen slots when it already is,
+    /// as it nearly always is (every failure below drains it).
+    private static func clearErrorQueue() {
+        if ERR_peek_error() != 0 { ERR_clear_error() }
     }
 
     private static func classify(_ ssl: OpaquePointer, result: Int32) -> SSLStep {
