@@ -110,6 +110,9 @@ public struct CallTrailers: Hashable, Sendable, WireMessage {
 
     public static let maxMessageBytes = 1024
 
+    /// The encoding of plain OK trailers, which end nearly every call.
+    static let okBytes = CallTrailers().serializedBytes()
+
     public init(code: RPCCode = .ok, message: String = "", metadata: [MetadataEntry] = []) {
         self.code = code
         self.message = message

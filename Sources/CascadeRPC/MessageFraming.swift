@@ -28,6 +28,14 @@ enum MessageFraming {
         appendPrefix(length: message.count, to: &bytes)
         bytes.append(contentsOf: message)
     }
+
+    /// Appends a DATA frame carrying one whole message (its length prefix, then its bytes),
+    /// so no framed copy of the message is built first.
+    static func appendDataFrame(streamID: UInt32, message: [UInt8], endStream: Bool, to bytes: inout [UInt8]) {
+        FrameEncoder.appendHeader(payloadLength: message.count + prefixSize, type: .data,
+                                  flags: endStream ? .endStream : [], streamID: streamID, to: &bytes)
+        append(message, to: &bytes)
+    }
 }
 
 /// Reassembles messages from DATA payloads split anywhere. A length over the limit is
@@ -49,6 +57,13 @@ struct MessageDeframer: Sendable {
     /// inside `bytes` is returned as a slice of it, without copying.
     mutating func feed(_ bytes: ArraySlice<UInt8>) throws(RPCError) -> [ArraySlice<UInt8>] {
         var messages: [ArraySlice<UInt8>] = []
+        try feed(bytes) { messages.append($0) }
+        return messages
+    }
+
+    /// Feeds DATA bytes and hands each message they complete to `each`, in order (no array
+    /// of them per frame).
+    mutating func feed(_ bytes: ArraySlice<UInt8>, each: (ArraySlice<UInt8>) -> Void) throws(RPCError) {
         var index = bytes.startIndex
         while index < bytes.endIndex {
             if expected == nil, prefix.isEmpty, bytes.endIndex - index >= MessageFraming.prefixSize {
@@ -57,7 +72,7 @@ struct MessageDeframer: Sendable {
                     throw RPCError(.resourceExhausted, "a message of \(length) bytes exceeds the \(maxMessageSize)-byte limit")
                 }
                 if bytes.endIndex - index - 4 >= length {
-                    messages.append(bytes[(index + 4)..<(index + 4 + length)])
+                    each(bytes[(index + 4)..<(index + 4 + length)])
                     index += 4 + length
                     continue
                 }
@@ -72,7 +87,7 @@ struct MessageDeframer: Sendable {
                         throw RPCError(.resourceExhausted, "a message of \(value) bytes exceeds the \(maxMessageSize)-byte limit")
                     }
                     if value == 0 {
-                        messages.append([])
+                        each([])
                     } else {
                         expected = value
                         current.reserveCapacity(value)
@@ -84,11 +99,10 @@ struct MessageDeframer: Sendable {
             current.append(contentsOf: bytes[index..<index + take])
             index += take
             if current.count == length {
-                messages.append(current[...])
+                each(current[...])
                 current = []
                 expected = nil
             }
         }
-        return messages
     }
 }

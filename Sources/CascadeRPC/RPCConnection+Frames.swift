@@ -213,7 +213,7 @@ extension RPCConnection {
                 throw WireError(.windowOverflow, code: .flowControlError, streamID: streamID, "the peer sent past the stream window")
             }
             do throws(RPCError) {
-                for message in try stream.deframer.feed(bytes[...]) {
+                try stream.deframer.feed(bytes[...]) { message in
                     stream.queue.append(message)
                     stream.queuedBytes += message.count + MessageFraming.prefixSize
                 }

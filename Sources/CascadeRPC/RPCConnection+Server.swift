@@ -211,23 +211,20 @@ extension RPCConnection {
     /// Fast path for a final response: DATA and OK trailers together. False when the windows
     /// or frame size do not allow it (the caller then sends normally).
     func sendFinal(_ message: [UInt8], on id: UInt32) throws(RPCError) -> Bool {
-        var framed: [UInt8] = []
-        framed.reserveCapacity(message.count + MessageFraming.prefixSize)
-        MessageFraming.append(message, to: &framed)
-        let trailers = CallTrailers().serializedBytes()
+        let framedCount = message.count + MessageFraming.prefixSize
         return try state.withLock { state throws(RPCError) -> Bool in
             guard let stream = state.streams[id] else { throw state.closed ?? RPCError(.cancelled, "the call has ended") }
             if let failure = stream.failure { throw failure }
             guard !stream.trailersSent,
-                  framed.count <= min(stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize)
+                  framedCount <= min(stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize)
             else { return false }
-            stream.sendWindow -= framed.count
-            state.sendWindow -= framed.count
+            stream.sendWindow -= framedCount
+            state.sendWindow -= framedCount
             stream.trailersSent = true
             stream.localEnded = true
             outbound.enqueue { out in
-                FrameEncoder.appendData(streamID: id, payload: framed, endStream: false, to: &out)
-                Frame.trailers(streamID: id, trailers).encode(into: &out)
+                MessageFraming.appendDataFrame(streamID: id, message: message, endStream: false, to: &out)
+                Frame.trailers(streamID: id, CallTrailers.okBytes).encode(into: &out)
             }
             return true
         }

@@ -245,13 +245,6 @@ extension RPCConnection {
         _ head: CallHead, deadline: MonotonicTime? = nil, endStream: Bool = false, message: [UInt8]? = nil
     ) async throws -> (id: UInt32, sentMessage: Bool) {
         precondition(side == .client, "only a client opens calls")
-        var framed: [UInt8]?
-        if let message {
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(message.count + MessageFraming.prefixSize)
-            MessageFraming.append(message, to: &bytes)
-            framed = bytes
-        }
         while true {
             var head = head
             var left: UInt64?
@@ -263,7 +256,9 @@ extension RPCConnection {
                 left = deadline.nanoseconds - now.nanoseconds
                 head.timeoutMicroseconds = max(1, left! / 1000)
             }
-            if let opened = try tryOpenCall(head.serializedBytes(), endStream: endStream, framed: framed) { return opened }
+            // Without a deadline or metadata a method's head is the same bytes every time.
+            let block = head.timeoutMicroseconds == 0 && head.metadata.isEmpty ? plainHead(head.method) : head.serializedBytes()
+            if let opened = try tryOpenCall(block, endStream: endStream, message: message) { return opened }
             let waiterID = state.withLock { state -> UInt64 in
                 state.nextSlotWaiterID += 1
                 return state.nextSlotWaiterID
@@ -307,7 +302,18 @@ extension RPCConnection {
 
     /// Opens the stream; a small first message (a unary request) goes out in the same write
     /// as the HEADERS, with END_STREAM, when the windows allow it.
-    private func tryOpenCall(_ block: [UInt8], endStream: Bool, framed: [UInt8]?) throws(RPCError) -> (id: UInt32, sentMessage: Bool)? {
+    /// The encoded head of a call to `method` with no deadline and no metadata; the last one is
+    /// kept, as a client usually calls the same method again.
+    private func plainHead(_ method: String) -> [UInt8] {
+        if let known = lastPlainHead.withLock({ last in last.flatMap { $0.method == method ? $0.block : nil } }) {
+            return known
+        }
+        let block = CallHead(method: method).serializedBytes()
+        lastPlainHead.withLock { $0 = (method, block) }
+        return block
+    }
+
+    private func tryOpenCall(_ block: [UInt8], endStream: Bool, message: [UInt8]?) throws(RPCError) -> (id: UInt32, sentMessage: Bool)? {
         try state.withLock { state throws(RPCError) -> (id: UInt32, sentMessage: Bool)? in
             if let closed = state.closed { throw RPCError(closed.code, closed.message, isSafeToRetry: true) }
             if state.goawayLastStreamID != nil {
@@ -325,19 +331,20 @@ extension RPCConnection {
             state.openClientStreams += 1
             let stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
             var inline: [UInt8]?
-            if let framed, framed.count <= min(stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize) {
-                stream.sendWindow -= framed.count
-                state.sendWindow -= framed.count
+            let framedCount = (message?.count ?? 0) + MessageFraming.prefixSize
+            if let message, framedCount <= min(stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize) {
+                stream.sendWindow -= framedCount
+                state.sendWindow -= framedCount
                 stream.localEnded = true
-                inline = framed
+                inline = message
             } else {
-                stream.localEnded = endStream && framed == nil
+                stream.localEnded = endStream && message == nil
             }
             state.streams[id] = stream
             // Enqueued under the lock so stream ids reach the wire in increasing order.
             outbound.enqueue { out in
                 Frame.headers(streamID: id, block, endStream: stream.localEnded && inline == nil).encode(into: &out)
-                if let inline { FrameEncoder.appendData(streamID: id, payload: inline, endStream: true, to: &out) }
+                if let inline { MessageFraming.appendDataFrame(streamID: id, message: inline, endStream: true, to: &out) }
             }
             return (id, inline != nil)
         }

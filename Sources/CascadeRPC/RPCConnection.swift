@@ -20,6 +20,8 @@ public final class RPCConnection: Sendable {
     let router: RPCRouter?
     /// The last call head this server side decoded (`recognizedHead`).
     let lastHead = Mutex<RecognizedHead?>(nil)
+    /// The last plain call head this client side encoded (`plainHead`).
+    let lastPlainHead = Mutex<(method: String, block: [UInt8])?>(nil)
     let clientInterceptors: [any ClientInterceptor]
     let outbound: OutboundQueue
     /// The transport, when it can be read and written on `loop`'s thread without tasks.
