@@ -55,14 +55,18 @@ final class StreamState: @unchecked Sendable {
 
 /// Work decided under the lock and done after it is released.
 struct Effects {
-    var actions: [() -> Void] = []
+    // Most frames cause one effect (a waiter resumed): it is kept out of the array, which is
+    // then never allocated.
+    private var first: (() -> Void)?
+    private var rest: [() -> Void] = []
 
     mutating func callAsFunction(_ action: @escaping () -> Void) {
-        actions.append(action)
+        if first == nil { first = action } else { rest.append(action) }
     }
 
     func run() {
-        for action in actions { action() }
+        first?()
+        for action in rest { action() }
     }
 }
 
