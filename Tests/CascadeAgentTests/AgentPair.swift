@@ -44,28 +44,9 @@ final class AgentPair: Sendable {
     /// group; returns its pid.
     @discardableResult
     func start(environment extra: [String: String] = [:], standby: Bool = false) throws -> Int32 {
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: "CASCADE_FAULT_POINT")
-        environment.merge(extra) { $1 }
         let binary = layout.currentBinary(.upgrader)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        let words: [String] = [binary, "--root", layout.root] + (standby ? ["--standby"] : [])
-        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, binary, &actions, &attributes, argv, envp)
-        guard result == 0 else { throw TestFailure("cannot start \(binary): \(String(cString: strerror(result)))") }
+        let pid = try spawnInOwnGroup(binary, ["--root", layout.root] + (standby ? ["--standby"] : []),
+                                      logFile: logFile, environment: extra)
         groups.withLock { $0.append(pid) }
         children.withLock { $0.append(pid) }
         return pid
