@@ -9,7 +9,14 @@ import Glibc
 extension EventLoop: TaskExecutor {
     public func enqueue(_ job: consuming ExecutorJob) {
         let unowned = UnownedJob(job)
-        state.withLock { $0.jobs.append(unowned) }
+        let queued = state.withLock { state -> Bool in
+            if state.stopping { return false }
+            state.jobs.append(unowned)
+            return true
+        }
+        // A stopped loop runs nothing more, but a task that prefers it must still finish (a
+        // caller resumed by the shutdown itself, say): its job goes to the global pool.
+        guard queued else { return globalConcurrentExecutor.enqueue(ExecutorJob(unowned)) }
         if UInt(pthread_self()) != loopThread.load(ordering: .acquiring) { wake() }
     }
 }

@@ -133,6 +133,12 @@ extension EventLoop {
     }
 
     private func drainOnShutdown() {
+        // Jobs queued before the stop still run, on the global pool (see `enqueue`).
+        let jobs = state.withLock { state in
+            defer { state.jobs.removeAll() }
+            return state.jobs
+        }
+        for job in jobs { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
         let (waiters, actions, callbacks, work) = state.withLock {
             state -> ([Waiter], [TimerAction], [ReadinessCallback], [@Sendable () -> Void]) in
             var waiters: [Waiter] = []

@@ -1,4 +1,5 @@
 @testable import CascadeNet
+import CascadeTestSupport
 import Synchronization
 import Testing
 
@@ -43,6 +44,30 @@ struct EventLoopTests {
         loop.shutdown()
         let error = await #expect(throws: NetError.self) { try await sleeper.value }
         #expect(error?.code == .shutdown)
+    }
+
+    @Test("a task that prefers a loop still finishes when it is resumed after the loop stopped")
+    func resumedAfterShutdown() async throws {
+        let loop = try EventLoop(name: "stopped-executor-test")
+        let parked = Mutex<CheckedContinuation<Int, Never>?>(nil)
+        let task = Task(executorPreference: loop) {
+            let value = await withCheckedContinuation { continuation in
+                parked.withLock { $0 = continuation }
+            }
+            return value + 1
+        }
+        // Parked on the loop before it stops, resumed after: its job cannot run on the loop.
+        _ = try await waitUntil(within: .seconds(10), "the task to park") { parked.withLock { $0 == nil ? nil : true } }
+        loop.shutdown()
+        parked.withLock { $0?.resume(returning: 41) }
+        // Without the hand-off to the global pool the task never finishes: bounded wait.
+        let finished = Mutex<Int?>(nil)
+        Task {
+            let value = await task.value
+            finished.withLock { $0 = value }
+        }
+        let value = try await waitUntil(within: .seconds(10), "the resumed task to finish") { finished.withLock { $0 } }
+        #expect(value == 42)
     }
 
     private func waitUntilTimers(_ loop: EventLoop, count: Int) async throws -> Bool {
