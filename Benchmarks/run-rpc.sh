@@ -9,8 +9,11 @@
 #   a. unary latency, 20000 calls of 100 bytes: the C pair
 #        tls_echo server --bind 127.0.0.1 --port 0 --ca CA --cert C --key K
 #        tls_echo client --host 127.0.0.1 --port P ... --calls N --size S
+#      then the same C pair with --epoll on both sides (non-blocking, one-shot epoll
+#      re-armed before each wait: Cascade's I/O pattern with nothing else; a reference,
+#      not the target's baseline),
 #      then Cascade, $CASCADE_BENCH rpc-client ... --mode latency --calls N --size S
-#      (both print "result mode=latency calls=N size=S p50_us=X p99_us=Y");
+#      (all print "result mode=latency calls=N size=S p50_us=X p99_us=Y");
 #   b. call rate, $CASCADE_BENCH rpc-client ... --mode rate --calls 100000
 #      --in-flight 64 --size 100 ("result mode=rate calls=N seconds=S
 #      calls_per_s=X"); there is no baseline for it;
@@ -144,13 +147,13 @@ latency_fields() {
     need "$1" p50_us && P50=$V && need "$1" p99_us && P99=$V
 }
 
-run_c_echo() {  # LABEL -> P50 P99
+run_c_echo() {  # LABEL [--epoll] -> P50 P99
     local spid
-    start_bg echo-server "$LAT_TIMEOUT" "$OUT/tls_echo" server --bind 127.0.0.1 --port 0 "${SRV_TLS[@]}"
+    start_bg echo-server "$LAT_TIMEOUT" "$OUT/tls_echo" server --bind 127.0.0.1 --port 0 "${SRV_TLS[@]}" ${2:+"$2"}
     spid=$BG_PID
     wait_listening "$spid" echo-server || return 1
     run_fg "$1" echo-client "$LAT_TIMEOUT" "$OUT/tls_echo" client --host 127.0.0.1 --port "$PORT" \
-        "${CLI_TLS[@]}" --calls "$CALLS" --size "$SIZE" || return 1
+        "${CLI_TLS[@]}" --calls "$CALLS" --size "$SIZE" ${2:+"$2"} || return 1
     finish_bg "$spid"
     (( BG_RC == 0 )) || { fail "$1" echo-server "$BG_RC" "$LAT_TIMEOUT" echo-server; return 1; }
     latency_fields "$1"
@@ -210,13 +213,16 @@ else
     echo "rpc-server pid $RPC_PID listening on 127.0.0.1:$RPC_PORT"
 fi
 
-declare -a c_p50=() c_p99=() s_p50=() s_p99=() s_rate=() raw_mbps=() st_mbps=()
+declare -a c_p50=() c_p99=() e_p50=() s_p50=() s_p99=() s_rate=() raw_mbps=() st_mbps=()
 echo "$RUNS rounds on 127.0.0.1, mutual TLS 1.3: unary $CALLS x $SIZE B; rate $RATE_CALLS calls," \
     "$IN_FLIGHT in flight; stream $STREAM_BYTES bytes"
 for ((run = 1; run <= RUNS; run++)); do
     label="C tls_echo        run $run"
     run_c_echo "$label" || exit 1
     c_p50+=("$P50"); c_p99+=("$P99"); echo "  $label: p50_us=$P50 p99_us=$P99"
+    label="C tls_echo --epoll run $run"
+    run_c_echo "$label" --epoll || exit 1
+    e_p50+=("$P50"); echo "  $label: p50_us=$P50 p99_us=$P99"
     (( HAVE_SWIFT )) || continue
 
     label="Cascade unary     run $run"
@@ -244,7 +250,7 @@ if (( HAVE_SWIFT )); then
     stop_pid "$RPC_PID"; forget_pid "$RPC_PID"
 fi
 
-cp50=$(median "${c_p50[@]}"); cp99=$(median "${c_p99[@]}")
+cp50=$(median "${c_p50[@]}"); cp99=$(median "${c_p99[@]}"); ep50=$(median "${e_p50[@]}")
 echo
 echo "medians of $RUNS runs (p50 and p99 each the median of the per-run figures)"
 if (( ! HAVE_SWIFT )); then
@@ -264,6 +270,8 @@ st_verdict=$(awk -v r="$st_ratio" -v t="$STREAM_TARGET" 'BEGIN { print (r >= t ?
 printf '%-22s %-26s %12s %7s %8s  %s\n' "unary p50 us" "C tls_echo $cp50" "$sp50" "$p50_ratio" \
     "<=$P50_TARGET" "$p50_verdict"
 printf '%-22s %-26s %12s %7s %8s  %s\n' "unary p99 us" "C tls_echo $cp99" "$sp99" "$p99_ratio" - -
+printf '%-22s %-26s %12s %7s %8s  %s\n' "unary p50 us" "C --epoll $ep50" "$sp50" "$(ratio "$sp50" "$ep50")" - \
+    "(reference: the I/O pattern alone)"
 printf '%-22s %-26s %12s %7s %8s  %s\n' "rate calls/s" "none (no baseline)" "$rate" - - -
 printf '%-22s %-26s %12s %7s %8s  %s\n' "stream MB/s" "raw TLS pipe $rawm" "$stm" "$st_ratio" \
     ">=$STREAM_TARGET" "$st_verdict"

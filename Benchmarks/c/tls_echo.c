@@ -2,7 +2,10 @@
  * (blocking sockets, TCP_NODELAY, mutual TLS 1.3; usage below). The client
  * sends a 4-byte big-endian message size S once, then does 1,000 warm-up and
  * N timed round trips (write S bytes, read the echo) and prints "result
- * mode=latency calls=N size=S p50_us=X p99_us=Y"; the server echoes until EOF. */
+ * mode=latency calls=N size=S p50_us=X p99_us=Y"; the server echoes until EOF.
+ * With --epoll (either side) the socket is non-blocking after the handshake and
+ * every read first waits in epoll_wait on a one-shot registration re-armed
+ * before each wait: Cascade's event loop's I/O pattern, with nothing else. */
 #include "common.h"
 
 #include <errno.h>
@@ -13,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,9 +29,46 @@
 #define MAX_SIZE ((uint32_t)16 << 20)
 
 static const char *const USAGE =
-    "tls_echo server --bind ADDR --port PORT --ca CA --cert CERT --key KEY\n"
+    "tls_echo server --bind ADDR --port PORT --ca CA --cert CERT --key KEY [--epoll]\n"
     "       tls_echo client --host ADDR --port PORT --ca CA --cert CERT --key KEY"
-    " --calls N --size S";
+    " --calls N --size S [--epoll]";
+
+/* The epoll instance in --epoll mode (else -1) and the socket it watches. */
+static int epoll_fd = -1, sock_fd = -1;
+
+/* --epoll: re-arms the one-shot registration and waits until the socket is
+ * readable. Returns 0, or -1 on error (reported). */
+static int wait_readable(void)
+{
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT };
+    int n;
+
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, sock_fd, &ev) != 0) {
+        perror("error: epoll_ctl");
+        return -1;
+    }
+    while ((n = epoll_wait(epoll_fd, &ev, 1, -1)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        perror("error: epoll_wait");
+    return n < 0 ? -1 : 0;
+}
+
+/* --epoll: makes the connected socket non-blocking and registers it, disarmed. */
+static int start_epoll(int fd)
+{
+    struct epoll_event ev = { .events = EPOLLONESHOT };
+    int flags = fcntl(fd, F_GETFL);
+
+    sock_fd = fd;
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 ||
+        (epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+        epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        perror("error: epoll setup");
+        return -1;
+    }
+    return 0;
+}
 
 static unsigned long count_arg(const char *name, const char *s)
 {
@@ -90,13 +132,23 @@ static int open_socket(const char *host, const char *port, int listening)
 static int read_full(SSL *ssl, unsigned char *buf, size_t len)
 {
     size_t have = 0, n;
+    int err;
 
+    /* --epoll: wait first rather than probe an empty socket (as Cascade does). */
+    if (epoll_fd >= 0 && SSL_has_pending(ssl) == 0 && wait_readable() < 0)
+        return -1;
     while (have < len) {
         if (SSL_read_ex(ssl, buf + have, len - have, &n)) {
             have += n;
             continue;
         }
-        if (have == 0 && SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN)
+        err = SSL_get_error(ssl, 0);
+        if (epoll_fd >= 0 && err == SSL_ERROR_WANT_READ) {
+            if (wait_readable() < 0)
+                return -1;
+            continue;
+        }
+        if (have == 0 && err == SSL_ERROR_ZERO_RETURN)
             return 0;
         report_error(have == 0 ? "SSL_read_ex failed" : "stream ended inside a message");
         return -1;
@@ -106,7 +158,7 @@ static int read_full(SSL *ssl, unsigned char *buf, size_t len)
 
 static int write_full(SSL *ssl, const unsigned char *buf, size_t len)
 {
-    size_t n; /* blocking SSL_write_ex writes all or fails */
+    size_t n; /* writes all or fails: an echo never fills the socket, even non-blocking */
 
     return SSL_write_ex(ssl, buf, len, &n) ? 0 : (report_error("SSL_write_ex failed"), -1);
 }
@@ -189,7 +241,8 @@ static int run_client(SSL *ssl, unsigned long calls, uint32_t size)
         goto done;
     }
     /* Wait for the server's close_notify (or EOF) so it has seen the end. */
-    while (SSL_read_ex(ssl, sink, sizeof(sink), &n))
+    while (SSL_read_ex(ssl, sink, sizeof(sink), &n) ||
+           (epoll_fd >= 0 && SSL_get_error(ssl, 0) == SSL_ERROR_WANT_READ && wait_readable() == 0))
         ;
     if (SSL_get_error(ssl, 0) != SSL_ERROR_ZERO_RETURN) {
         report_error("server did not close cleanly");
@@ -213,7 +266,7 @@ int main(int argc, char **argv)
     SSL *ssl = NULL;
     char **rest;
     unsigned long calls = 0, size = 0;
-    int server, nrest = 1, i, lfd = -1, fd = -1, one = 1, status = 1;
+    int server, nrest = 1, i, lfd = -1, fd = -1, one = 1, status = 1, use_epoll = 0;
 
     if (argc < 2 || (strcmp(argv[1], "server") != 0 && strcmp(argv[1], "client") != 0)) {
         fprintf(stderr, "usage: %s\n", USAGE);
@@ -229,6 +282,8 @@ int main(int argc, char **argv)
             calls = count_arg("--calls", argv[++i]);
         else if (!server && i + 1 < argc && strcmp(argv[i], "--size") == 0)
             size = count_arg("--size", argv[++i]);
+        else if (strcmp(argv[i], "--epoll") == 0)
+            use_epoll = 1;
         else
             rest[nrest++] = argv[i];
     }
@@ -269,9 +324,13 @@ int main(int argc, char **argv)
         report_error("TLS handshake failed");
         goto done;
     }
+    if (use_epoll && start_epoll(fd) < 0)
+        goto done;
     if ((server ? serve(ssl) : run_client(ssl, calls, (uint32_t)size)) == 0)
         status = 0;
 done:
+    if (epoll_fd >= 0)
+        close(epoll_fd);
     SSL_free(ssl);
     if (fd >= 0)
         close(fd);
