@@ -227,14 +227,26 @@ public struct ClusterRolloutOrder: WireMessage, Hashable, Sendable {
     /// Progress the coordinator has already recorded for members (after a leader change or a
     /// coordinator restart), so the leader resumes: healthy members are not instructed again.
     public var members: [MemberStatus]
+    /// The coordinator's idle weights as integer parts (services.md §2.3); both 0 (an older
+    /// coordinator) means the default 3 and 2.
+    public var cpuWeight: UInt32
+    public var memWeight: UInt32
 
     public init(rolloutID: UInt64 = 0, releaseVersion: String = "", signedManifest: SignedManifest? = nil,
-                policy: RolloutPolicy = RolloutPolicy(), members: [MemberStatus] = []) {
+                policy: RolloutPolicy = RolloutPolicy(), members: [MemberStatus] = [],
+                weights: IdleWeights? = nil) {
         self.rolloutID = rolloutID
         self.releaseVersion = releaseVersion
         self.signedManifest = signedManifest
         self.policy = policy
         self.members = members
+        self.cpuWeight = weights?.cpu ?? 0
+        self.memWeight = weights?.memory ?? 0
+    }
+
+    /// The weights the leader ranks members with (the sixth server's choice).
+    public var weights: IdleWeights {
+        cpuWeight == 0 && memWeight == 0 ? .default : IdleWeights(cpu: cpuWeight, memory: memWeight)
     }
 
     public init(from reader: inout MessageReader) throws(WireError) {
@@ -246,6 +258,8 @@ public struct ClusterRolloutOrder: WireMessage, Hashable, Sendable {
             case 3: signedManifest = try field.message()
             case 4: policy = try field.message()
             case 5: try appendBounded(field.message(), to: &members, field: field)
+            case 6: cpuWeight = try field.uint32()
+            case 7: memWeight = try field.uint32()
             default: continue
             }
         }
@@ -257,6 +271,8 @@ public struct ClusterRolloutOrder: WireMessage, Hashable, Sendable {
         writer.put(3, signedManifest)
         writer.putUnlessEmpty(4, policy)
         writer.put(5, members)
+        writer.put(6, cpuWeight)
+        writer.put(7, memWeight)
     }
 }
 

@@ -239,7 +239,8 @@ extension AgentRuntime {
             let orders = rollout.pacer.nextToInstruct(connected: connected).compactMap { id in state.sessions[id].map { ($0, order) } }
             var cue: (MemberSession, SecondInstructionCue)?
             if rollout.secondInstructionFrom == nil,
-               let chosen = rollout.pacer.memberToCue(idle: state.heartbeats.mapValues(\.idle), connected: connected),
+               let chosen = rollout.pacer.memberToCue(
+                   idle: state.heartbeats.mapValues(\.idle), connected: connected, weights: rollout.order.weights),
                let session = state.sessions[chosen] {
                 cue = (session, SecondInstructionCue(rolloutID: rollout.order.rolloutID, releaseVersion: rollout.order.releaseVersion))
             }

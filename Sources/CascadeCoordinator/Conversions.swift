@@ -11,6 +11,34 @@ extension CascadeAPI.AgentRole {
     }
 }
 
+extension CascadeAPI.IdleWeights {
+    /// The coordinator's weights as the integer parts leaders rank with (services.md §2.3), so
+    /// a leader orders members as the coordinator orders agents: the smallest integers in the
+    /// same proportion when both weights have at most six decimal places (0.6 and 0.4 → 3 and
+    /// 2), otherwise the larger scaled to 1,000,000 and the other rounded in proportion.
+    init(_ weights: CascadeStore.IdleWeights) {
+        // The store guarantees finite, non-negative weights, not both zero.
+        var scale = 1.0
+        for _ in 0...6 {
+            // 0.57 × 100 is 56.99999999999999 in binary floating point: near enough is integral.
+            let cpu = (weights.cpu * scale).rounded(), memory = (weights.memory * scale).rounded()
+            let exact = abs(weights.cpu * scale - cpu) <= 1e-6 && abs(weights.memory * scale - memory) <= 1e-6
+            if exact, max(cpu, memory) <= Double(UInt32.max) {
+                let divisor = Self.gcd(UInt64(cpu), UInt64(memory))
+                self.init(cpu: UInt32(UInt64(cpu) / divisor), memory: UInt32(UInt64(memory) / divisor))
+                return
+            }
+            scale *= 10
+        }
+        let toMillion = 1_000_000 / max(weights.cpu, weights.memory)
+        self.init(cpu: UInt32((weights.cpu * toMillion).rounded()), memory: UInt32((weights.memory * toMillion).rounded()))
+    }
+
+    private static func gcd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        b == 0 ? max(a, 1) : gcd(b, a % b)
+    }
+}
+
 extension CascadeAPI.AgentRolloutState {
     init(_ state: RolloutAgentState) {
         switch state {

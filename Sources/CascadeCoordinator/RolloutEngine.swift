@@ -239,7 +239,8 @@ struct RolloutStepper {
         }
         return ClusterRolloutOrder(
             rolloutID: UInt64(rollout.id), releaseVersion: rollout.releaseVersion, signedManifest: release.signedManifest,
-            policy: CascadeAPI.RolloutPolicy(rollout.policy), members: members)
+            policy: CascadeAPI.RolloutPolicy(rollout.policy), members: members,
+            weights: CascadeAPI.IdleWeights(store.configuration.weights))
     }
 
     private mutating func orderLeaderDirectly(

@@ -119,6 +119,12 @@ struct ServiceVectorTests {
         let order = try #require(try ServiceVectors.message("instruction-cluster-rollout", as: Instruction.self).clusterRollout)
         #expect(order == ClusterRolloutOrder(rolloutID: 7, releaseVersion: "1.1.0", signedManifest: signed,
                                              policy: RolloutPolicy(maxUnavailable: 2, failureBudgetPercent: 10, healthTimeoutSeconds: 60)))
+        // No weights on the wire (as from an older coordinator): the leader ranks with 3 and 2.
+        #expect(order.weights == .default)
+        let weighted = try ServiceVectors.message("cluster-rollout-weights", as: ClusterRolloutOrder.self)
+        #expect(weighted == ClusterRolloutOrder(rolloutID: 7, releaseVersion: "1.1.0",
+                                                weights: IdleWeights(cpu: 1, memory: 4)))
+        #expect(weighted.weights == IdleWeights(cpu: 1, memory: 4))
         #expect(try ServiceVectors.message("instruction-upgrade") == Instruction(
             leaderEpoch: 3, upgrade: UpgradeOrder(rolloutID: 7, releaseVersion: "1.1.0", signedManifest: signed, healthTimeoutSeconds: 60)))
         #expect(try ServiceVectors.message("instruction-abort") == Instruction(

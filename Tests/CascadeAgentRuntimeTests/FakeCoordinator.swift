@@ -103,11 +103,11 @@ final class FakeCoordinator: Sendable {
     }
 
     /// Sends the cluster rollout to the leader, with the members' recorded progress.
-    func startRollout(id: UInt64 = 7, policy: RolloutPolicy, signed: SignedManifest? = nil) {
+    func startRollout(id: UInt64 = 7, policy: RolloutPolicy, signed: SignedManifest? = nil, weights: IdleWeights? = nil) {
         let (order, leaderID, epoch) = state.withLock { state -> (ClusterRolloutOrder, String, UInt64) in
             let order = ClusterRolloutOrder(
                 rolloutID: id, releaseVersion: release.manifest.version, signedManifest: signed ?? release.signed,
-                policy: policy, members: memberStatuses(state))
+                policy: policy, members: memberStatuses(state), weights: weights)
             state.rollout = order
             return (order, state.leaderID, state.epoch)
         }

@@ -69,6 +69,25 @@ struct RolloutTests {
         await fleet.stopAll()
     }
 
+    @Test("The leader picks the sixth server with the idle weights the coordinator sent")
+    func secondInstructionUsesCoordinatorWeights() async throws {
+        let fleet = try Fleet(subnet: "127.0.52", members: ["lead", "cpu", "mem"], leader: "lead")
+        try fleet.start("lead", host: 1)
+        try await fleet.waitForSession("lead")
+        // By the default weights (3 CPU, 2 memory) "cpu" ranks first (2.9M against 2.1M); by
+        // the coordinator's 1 and 4, "mem" does (3.7M against 1.3M).
+        try fleet.start("cpu", host: 2, idle: IdleRatios(cpuPPM: 900_000, memoryPPM: 100_000))
+        try fleet.start("mem", host: 3, idle: IdleRatios(cpuPPM: 100_000, memoryPPM: 900_000))
+        for id in ["cpu", "mem"] { try await fleet.waitForSession(id) }
+        _ = try await waitUntil(within: .seconds(10), "members to join the leader") {
+            fleet.runtime("lead").leader.value.sessions.count == 2 ? true : nil
+        }
+        fleet.coordinator.startRollout(policy: RolloutPolicy(maxUnavailable: 2), weights: IdleWeights(cpu: 1, memory: 4))
+        try await fleet.waitForState("lead", .healthy)
+        #expect(fleet.runtime("lead").status.leader?.secondInstructionFrom == "mem")
+        await fleet.stopAll()
+    }
+
     @Test("At most maxUnavailable members are in flight at once")
     func maxUnavailableRespected() async throws {
         let members = ["m1", "m2", "m3", "m4", "m5"]

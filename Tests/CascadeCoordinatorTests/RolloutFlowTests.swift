@@ -68,6 +68,8 @@ struct RolloutFlowTests {
         let order = try await agents["a1-01"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
         #expect(order.clusterRollout?.members.map(\.agentID).sorted() == ["a1-01", "a1-02", "a1-03"])
         #expect(order.clusterRollout?.signedManifest != nil)
+        // The coordinator's default weights, 0.6 and 0.4, reach the leader as 3 and 2.
+        #expect(order.clusterRollout.map { [$0.cpuWeight, $0.memWeight] } == [3, 2])
         #expect(agents["a2-02"]!.instructions.allSatisfy { $0.clusterRollout == nil })
 
         upgrade(agents["a1-02"]!, rollout: id)
