@@ -36,11 +36,11 @@ static const char *const USAGE =
 /* The epoll instance in --epoll mode (else -1) and the socket it watches. */
 static int epoll_fd = -1, sock_fd = -1;
 
-/* --epoll: re-arms the one-shot registration and waits until the socket is
- * readable. Returns 0, or -1 on error (reported). */
-static int wait_readable(void)
+/* --epoll: re-arms the one-shot registration for `events` and waits until the
+ * socket is ready. Returns 0, or -1 on error (reported). */
+static int wait_for(uint32_t events)
 {
-    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT };
+    struct epoll_event ev = { .events = events | EPOLLONESHOT };
     int n;
 
     if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, sock_fd, &ev) != 0) {
@@ -52,6 +52,19 @@ static int wait_readable(void)
     if (n < 0)
         perror("error: epoll_wait");
     return n < 0 ? -1 : 0;
+}
+
+static int wait_readable(void) { return wait_for(EPOLLIN | EPOLLRDHUP); }
+
+/* --epoll: waits for what a non-blocking OpenSSL call asked for (after `ok`
+ * was 0). Returns 1 to retry the call, 0 when it is not a would-block. */
+static int retry_after_wait(SSL *ssl)
+{
+    int err = SSL_get_error(ssl, 0);
+
+    if (epoll_fd < 0 || (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE))
+        return 0;
+    return wait_for(err == SSL_ERROR_WANT_READ ? EPOLLIN | EPOLLRDHUP : EPOLLOUT) == 0;
 }
 
 /* --epoll: makes the connected socket non-blocking and registers it, disarmed. */
@@ -143,11 +156,8 @@ static int read_full(SSL *ssl, unsigned char *buf, size_t len)
             continue;
         }
         err = SSL_get_error(ssl, 0);
-        if (epoll_fd >= 0 && err == SSL_ERROR_WANT_READ) {
-            if (wait_readable() < 0)
-                return -1;
+        if (retry_after_wait(ssl))
             continue;
-        }
         if (have == 0 && err == SSL_ERROR_ZERO_RETURN)
             return 0;
         report_error(have == 0 ? "SSL_read_ex failed" : "stream ended inside a message");
@@ -158,9 +168,12 @@ static int read_full(SSL *ssl, unsigned char *buf, size_t len)
 
 static int write_full(SSL *ssl, const unsigned char *buf, size_t len)
 {
-    size_t n; /* writes all or fails: an echo never fills the socket, even non-blocking */
+    size_t n; /* blocking: writes all or fails; --epoll: retried with the same arguments */
 
-    return SSL_write_ex(ssl, buf, len, &n) ? 0 : (report_error("SSL_write_ex failed"), -1);
+    while (!SSL_write_ex(ssl, buf, len, &n))
+        if (!retry_after_wait(ssl))
+            return report_error("SSL_write_ex failed"), -1;
+    return 0;
 }
 
 static double now_us(void)
@@ -241,8 +254,7 @@ static int run_client(SSL *ssl, unsigned long calls, uint32_t size)
         goto done;
     }
     /* Wait for the server's close_notify (or EOF) so it has seen the end. */
-    while (SSL_read_ex(ssl, sink, sizeof(sink), &n) ||
-           (epoll_fd >= 0 && SSL_get_error(ssl, 0) == SSL_ERROR_WANT_READ && wait_readable() == 0))
+    while (SSL_read_ex(ssl, sink, sizeof(sink), &n) || retry_after_wait(ssl))
         ;
     if (SSL_get_error(ssl, 0) != SSL_ERROR_ZERO_RETURN) {
         report_error("server did not close cleanly");

@@ -21,9 +21,14 @@ extension CascadeAPI.IdleWeights {
         var scale = 1.0
         for _ in 0...6 {
             // 0.57 × 100 is 56.99999999999999 in binary floating point: near enough is integral.
+            // A weight that is not zero must not round to zero (it would drop out, or turn both
+            // to 0, which means the default).
             let cpu = (weights.cpu * scale).rounded(), memory = (weights.memory * scale).rounded()
-            let exact = abs(weights.cpu * scale - cpu) <= 1e-6 && abs(weights.memory * scale - memory) <= 1e-6
-            if exact, max(cpu, memory) <= Double(UInt32.max) {
+            func integral(_ value: Double, _ rounded: Double) -> Bool {
+                abs(value - rounded) <= 1e-9 * max(1, value) && (rounded > 0 || value == 0)
+            }
+            if integral(weights.cpu * scale, cpu), integral(weights.memory * scale, memory),
+               max(cpu, memory) <= Double(UInt32.max) {
                 let divisor = Self.gcd(UInt64(cpu), UInt64(memory))
                 self.init(cpu: UInt32(UInt64(cpu) / divisor), memory: UInt32(UInt64(memory) / divisor))
                 return
@@ -31,7 +36,9 @@ extension CascadeAPI.IdleWeights {
             scale *= 10
         }
         let toMillion = 1_000_000 / max(weights.cpu, weights.memory)
-        self.init(cpu: UInt32((weights.cpu * toMillion).rounded()), memory: UInt32((weights.memory * toMillion).rounded()))
+        // The smaller weight keeps at least 1 if it is not zero.
+        func part(_ weight: Double) -> UInt32 { weight == 0 ? 0 : max(1, UInt32((weight * toMillion).rounded())) }
+        self.init(cpu: part(weights.cpu), memory: part(weights.memory))
     }
 
     private static func gcd(_ a: UInt64, _ b: UInt64) -> UInt64 {

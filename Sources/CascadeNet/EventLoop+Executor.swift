@@ -10,12 +10,12 @@ extension EventLoop: TaskExecutor {
     public func enqueue(_ job: consuming ExecutorJob) {
         let unowned = UnownedJob(job)
         let queued = state.withLock { state -> Bool in
-            if state.stopping { return false }
+            if state.jobsHandedOff { return false }
             state.jobs.append(unowned)
             return true
         }
-        // A stopped loop runs nothing more, but a task that prefers it must still finish (a
-        // caller resumed by the shutdown itself, say): its job goes to the global pool.
+        // The loop thread has exited: a task that prefers it must still finish (a caller
+        // resumed after the shutdown, say), so its job goes to the global pool.
         guard queued else { return globalConcurrentExecutor.enqueue(ExecutorJob(unowned)) }
         if UInt(pthread_self()) != loopThread.load(ordering: .acquiring) { wake() }
     }

@@ -133,12 +133,6 @@ extension EventLoop {
     }
 
     private func drainOnShutdown() {
-        // Jobs queued before the stop still run, on the global pool (see `enqueue`).
-        let jobs = state.withLock { state in
-            defer { state.jobs.removeAll() }
-            return state.jobs
-        }
-        for job in jobs { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
         let (waiters, actions, callbacks, work) = state.withLock {
             state -> ([Waiter], [TimerAction], [ReadinessCallback], [@Sendable () -> Void]) in
             var waiters: [Waiter] = []
@@ -159,5 +153,14 @@ extension EventLoop {
         for waiter in waiters { waiter.resume(throwing: error) }
         for callback in callbacks { callback(false) }
         for action in actions { action.fail(error) }
+        // Last, once nothing else runs here: the jobs still queued (including those of tasks
+        // the failures above just resumed), and every later one, run on the global pool, so
+        // no task that prefers this loop is stranded, and none runs beside the loop thread.
+        let jobs = state.withLock { state in
+            state.jobsHandedOff = true
+            defer { state.jobs.removeAll() }
+            return state.jobs
+        }
+        for job in jobs { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
     }
 }

@@ -201,6 +201,8 @@ struct LoopState: ~Copyable {
     var stopping = false
     /// Tasks that prefer this loop as their executor, waiting to run on its thread.
     var jobs: [UnownedJob] = []
+    /// The loop thread is done: jobs go to the global pool instead of `jobs`.
+    var jobsHandedOff = false
     /// Registrations given a waiter on the loop thread, armed just before the next poll.
     var unarmed: [UInt64] = []
     /// Read callbacks due to run on the loop thread at the start of the next turn.

@@ -300,8 +300,6 @@ extension RPCConnection {
         waiter?.resume(throwing: error)
     }
 
-    /// Opens the stream; a small first message (a unary request) goes out in the same write
-    /// as the HEADERS, with END_STREAM, when the windows allow it.
     /// The encoded head of a call to `method` with no deadline and no metadata; the last one is
     /// kept, as a client usually calls the same method again.
     private func plainHead(_ method: String) -> [UInt8] {
@@ -313,6 +311,8 @@ extension RPCConnection {
         return block
     }
 
+    /// Opens the stream; a small first message (a unary request) goes out in the same write
+    /// as the HEADERS, with END_STREAM, when the windows allow it.
     private func tryOpenCall(_ block: [UInt8], endStream: Bool, message: [UInt8]?) throws(RPCError) -> (id: UInt32, sentMessage: Bool)? {
         try state.withLock { state throws(RPCError) -> (id: UInt32, sentMessage: Bool)? in
             if let closed = state.closed { throw RPCError(closed.code, closed.message, isSafeToRetry: true) }
