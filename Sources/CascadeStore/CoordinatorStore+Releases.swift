@@ -3,7 +3,7 @@ import CascadeCrypto
 extension CoordinatorStore {
     private static let releaseColumns = """
         version, name, manifest, signature, key_id, blob_digest, size, chunk_size, chunk_count,
-        created_ms, stored_ms, complete FROM releases
+        created_ms, stored_ms, complete, pushed_by FROM releases
         """
 
     private static func releaseRecord(_ row: Row) throws(StoreError) -> ReleaseRecord {
@@ -13,7 +13,7 @@ extension CoordinatorStore {
         let release = NewRelease(
             version: row.text(0), name: row.text(1), manifest: row.blob(2), signature: row.blob(3), keyID: row.text(4),
             blobDigest: digest, size: row.int64(6), chunkSize: row.int(7), chunkCount: row.int(8), createdAt: row.timestamp(9))
-        return ReleaseRecord(release: release, storedAt: row.timestamp(10), isComplete: row.bool(11))
+        return ReleaseRecord(release: release, storedAt: row.timestamp(10), isComplete: row.bool(11), pushedBy: row.text(12))
     }
 
     public func release(version: String) throws(StoreError) -> ReleaseRecord? {
@@ -43,12 +43,12 @@ extension CoordinatorStore {
             try database.execute(
                 """
                 INSERT INTO releases (version, name, manifest, signature, key_id, blob_digest, size, chunk_size,
-                                      chunk_count, created_ms, stored_ms, complete)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
+                                      chunk_count, created_ms, stored_ms, complete, pushed_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
                 """,
                 [.text(release.version), .text(release.name), .blob(release.manifest), .blob(release.signature),
                  .text(release.keyID), .text(release.blobDigest.hex), .integer(release.size), .int(release.chunkSize),
-                 .int(release.chunkCount), .time(release.createdAt), .time(clock())])
+                 .int(release.chunkCount), .time(release.createdAt), .time(clock()), .text(actor.id)])
             try appendEvent(
                 actor: actor, kind: .releaseCreated, subject: EventSubject.release(release.version),
                 detail: "\(release.name) \(release.version): \(release.size) bytes in \(release.chunkCount) chunks, "

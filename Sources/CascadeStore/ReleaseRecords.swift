@@ -45,6 +45,9 @@ public struct ReleaseRecord: Hashable, Sendable {
     public var storedAt: Timestamp
     /// Every chunk is stored and the whole blob verified; only complete releases roll out.
     public var isComplete: Bool
+    /// The id of whoever started the push (an operator); empty for releases stored before
+    /// schema version 3.
+    public var pushedBy: String
 
     public var version: String { release.version }
 }

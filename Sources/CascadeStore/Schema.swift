@@ -1,7 +1,7 @@
 /// The coordinator's schema, as migrations. Tables are STRICT (SQLite ≥ 3.37): a column holds
 /// its declared type or the write fails. Times are `*_ms` integers, milliseconds since 1970 UTC.
 enum Schema {
-    static let migrations: [Migration] = [version1, version2]
+    static let migrations: [Migration] = [version1, version2, version3]
 
     static var latestVersion: Int { migrations.count }
 
@@ -124,5 +124,11 @@ enum Schema {
         CREATE INDEX rollout_agents_deadline ON rollout_agents(deadline_ms) WHERE deadline_ms IS NOT NULL;
         CREATE INDEX events_subject ON events(subject, id);
         CREATE INDEX events_kind ON events(kind, id);
+        """)
+
+    /// Version 3: who pushed each release (the operator's id from their certificate); empty
+    /// for releases pushed before.
+    static let version3 = Migration(version: 3, summary: "who pushed each release", sql: """
+        ALTER TABLE releases ADD COLUMN pushed_by TEXT NOT NULL DEFAULT '';
         """)
 }

@@ -21,6 +21,8 @@ struct ReleasePushTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: blob)) == Data(release.bytes))
         let list = try await fixture.operatorClient.unary(OperatorService.listReleases, ListReleasesRequest())
         #expect(list.releases.map(\.version) == ["1.1"])
+        // Who pushed it comes from the operator's certificate (cascade://operator/alice).
+        #expect(list.releases.map(\.pushedBy) == ["alice"])
         // The manifest an agent gets is the signed one, byte for byte.
         let agent = try fixture.agentClient("a1-01")
         let signed = try await agent.unary(CoordinatorService.getRelease, GetReleaseRequest(version: "1.1"))

@@ -17,8 +17,8 @@ struct MigrationTests {
         #expect(try Migrator.version(of: database) == 0)
         let result = try Migrator.migrate(database)
         #expect(result.from == 0)
-        #expect(result.to == 2)
-        #expect(Schema.latestVersion == 2)
+        #expect(result.to == 3)
+        #expect(Schema.latestVersion == 3)
         #expect(try names(database, type: "table") == [
             "agents", "clusters", "events", "release_chunks", "releases", "rollout_agents", "rollout_clusters", "rollouts",
         ])
@@ -27,10 +27,10 @@ struct MigrationTests {
             "rollout_agents_deadline", "rollouts_state",
         ])
         // Migrating again is a no-op.
-        #expect(try Migrator.migrate(database) == (2, 2))
+        #expect(try Migrator.migrate(database) == (3, 3))
     }
 
-    @Test("a version 1 database with rows migrates to version 2 and keeps its rows")
+    @Test("a version 1 database with rows migrates to the newest version and keeps its rows")
     func fromPrevious() throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("db")
@@ -46,14 +46,22 @@ struct MigrationTests {
                 """)
             try database.execute(
                 "INSERT INTO events (time_ms, actor_role, actor_id, kind, subject, detail) VALUES (5, 'operator', 'o', 'k', 's', 'd')")
+            try database.execute("""
+                INSERT INTO releases (version, name, manifest, signature, key_id, blob_digest, size, chunk_size, chunk_count,
+                                      created_ms, stored_ms, complete)
+                VALUES ('1.0', 'cascade-agent', x'00', x'00', 'k', '\(String(repeating: "ab", count: 32))', 1, 1, 1, 1, 1, 1)
+                """)
         }
         let store = try CoordinatorStore(path: path)
-        #expect(try store.schemaVersion == 2)
+        #expect(try store.schemaVersion == 3)
         #expect(try names(store.database, type: "index").contains("rollout_agents_deadline"))
         let agent = try #require(try store.agent(id: "a1"))
         #expect(agent.clusterPrefix == "10.0.0.0/24")
         #expect(agent.memoryIdle == 0.25)
         #expect(try store.events().map(\.detail) == ["d"])
+        // A release stored before version 3 has no pusher on record.
+        #expect(try store.release(version: "1.0")?.pushedBy == "")
+        #expect(try store.release(version: "1.0")?.isComplete == true)
         // The deadline sweep's query uses the new index.
         let plan = try store.database.query(
             "EXPLAIN QUERY PLAN SELECT agent_id FROM rollout_agents WHERE deadline_ms IS NOT NULL AND deadline_ms <= 5"
@@ -71,7 +79,7 @@ struct MigrationTests {
         }
         let error = #expect(throws: StoreError.self) { try CoordinatorStore(path: path) }
         #expect(error?.code == .schemaTooNew)
-        #expect(error?.message == "the database \(path) has schema version 99; this build knows versions up to 2")
+        #expect(error?.message == "the database \(path) has schema version 99; this build knows versions up to 3")
     }
 
     @Test("a failing migration leaves the previous version and no partial tables")

@@ -27,12 +27,14 @@ struct ReleaseTests {
         #expect(created.release == release)
         #expect(!created.isComplete)
         #expect(created.storedAt == fixture.clock.timestamp)
+        #expect(created.pushedBy == "alice")
         #expect(try store.storeChunk(version: "1.2.0", index: 2, bytes: chunk(2), blobs: blobs))
         #expect(try store.storeChunk(version: "1.2.0", index: 0, bytes: chunk(0), blobs: blobs))
         #expect(try !store.storeChunk(version: "1.2.0", index: 0, bytes: chunk(0), blobs: blobs))
 
-        // The push is interrupted; the same manifest resumes it.
-        #expect(try store.createRelease(release, actor: .operator("alice")) == created)
+        // The push is interrupted; the same manifest resumes it, even from another operator
+        // (the release still records who started it).
+        #expect(try store.createRelease(release, actor: .operator("bob")) == created)
         #expect(try store.receivedChunks(version: "1.2.0") == [0, 2])
         #expect(try store.missingChunks(version: "1.2.0") == [1])
         #expect(throws: StoreError(.failedPrecondition, "release 1.2.0 is missing 1 of 3 chunks")) {
