@@ -61,7 +61,8 @@ public final class AgentRuntime: Sendable {
         clientTLS = try TLSContext(configuration: configuration.tls, side: .client)
         let serverTLS = try TLSContext(configuration: configuration.tls, side: .server)
         coordinator = RPCClient(
-            target: configuration.coordinatorAddress, tls: clientTLS, expectedRole: .coordinator,
+            target: configuration.coordinatorAddress, tls: clientTLS,
+            from: Self.sourceAddress(configuration, toward: configuration.coordinatorAddress), expectedRole: .coordinator,
             backoff: configuration.retryBackoff)
         let bind = try SocketAddress(ip: configuration.bindAddress, port: configuration.memberPort)
         let router = RPCRouter()
@@ -216,12 +217,25 @@ public final class AgentRuntime: Sendable {
         }
     }
 
+    /// Where this agent's own connections start from: its bind address (any port), so the
+    /// coordinator and leaders see the address it registered and is grouped by — on loopback,
+    /// the subnet it emulates. None for a wildcard bind or a target of the other family,
+    /// where the kernel's choice is the right one.
+    static func sourceAddress(_ configuration: AgentRuntimeConfiguration, toward target: SocketAddress) -> SocketAddress? {
+        guard configuration.bindAddress != "0.0.0.0", configuration.bindAddress != "::",
+              let local = try? SocketAddress(ip: configuration.bindAddress, port: 0), local.isIPv6 == target.isIPv6
+        else { return nil }
+        return local
+    }
+
     /// The RPC client for a leader's "ip:port" (one per address, reused across calls).
     func leaderClient(for address: String) -> RPCClient? {
         guard !address.isEmpty, let target = try? SocketAddress(parsing: address) else { return nil }
         return leaderClients.withLock { clients in
             if let known = clients[address] { return known }
-            let made = RPCClient(target: target, tls: clientTLS, expectedRole: .agent, backoff: configuration.retryBackoff)
+            let made = RPCClient(
+                target: target, tls: clientTLS, from: Self.sourceAddress(configuration, toward: target), expectedRole: .agent,
+                backoff: configuration.retryBackoff)
             clients[address] = made
             return made
         }
