@@ -48,14 +48,9 @@ extension Coordinator {
         let registration = AgentRegistration(
             id: id, address: request.address, port: Int(request.memberPort), mainVersion: request.mainVersion,
             upgraderVersion: request.upgraderVersion, cpuIdle: request.idle.cpu, memoryIdle: request.idle.memory)
-        let (assignment, members) = try await mapped {
-            try await store.run { store throws(StoreError) in
-                let assignment = try store.registerAgent(registration, actor: .agent(id))
-                // Only a leader is told its members (reading them costs a cluster scan).
-                let members = assignment.role == .leader ? try store.agents(inCluster: assignment.cluster.id).map(\.id) : []
-                return (assignment, members)
-            }
-        }
+        // Batched with whoever else registers meanwhile (one commit for them all).
+        let registered = try await mapped { try await registrations.register(registration) }
+        let (assignment, members) = (registered.assignment, registered.memberIDs)
         for change in assignment.leaderChanges { await announce(change) }
         if let progress = request.resume { await apply(progress, from: id, reportedBy: id) }
         // The leader admits only the members it knows of: it hears of new ones in the next

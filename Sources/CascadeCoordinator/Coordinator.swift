@@ -24,6 +24,7 @@ public final class Coordinator: Sendable {
     public let metrics = CoordinatorMetrics()
     let manifests = ManifestCache()
     let batcher = HeartbeatBatcher()
+    let registrations: RegistrationBatcher
     private let running = Mutex<(server: RPCServer?, engine: Task<Void, Never>?, flusher: Task<Void, Never>?)>((nil, nil, nil))
 
     /// Opens (and migrates) the database and loads the trusted release keys.
@@ -54,6 +55,7 @@ public final class Coordinator: Sendable {
         }
         verifier = ReleaseVerifier(trustedKeys: keys)
         engine = RolloutEngine()
+        registrations = RegistrationBatcher(store: store, metrics: metrics)
     }
 
     /// Binds the listener, starts serving and starts the rollout engine. Returns the address
@@ -124,6 +126,7 @@ public final class CoordinatorMetrics: Sendable {
     let chunkBytesServed = Atomic<UInt64>(0)
     let reportsHandled = Atomic<UInt64>(0)
     let registrations = Atomic<UInt64>(0)
+    let registrationBatches = Atomic<UInt64>(0)
 
     /// (release version, cluster prefix) → artifact bytes sent to that cluster's agents, since
     /// this coordinator started: what the rollout status shows as "from the coordinator".
@@ -144,6 +147,8 @@ public final class CoordinatorMetrics: Sendable {
     public var chunkBytes: UInt64 { chunkBytesServed.load(ordering: .relaxed) }
     public var reports: UInt64 { reportsHandled.load(ordering: .relaxed) }
     public var registered: UInt64 { registrations.load(ordering: .relaxed) }
+    /// Transactions the registrations took (fewer than `registered` when agents register at once).
+    public var registrationCommits: UInt64 { registrationBatches.load(ordering: .relaxed) }
 }
 
 /// Decoded manifests of stored releases, by version (they never change once stored).

@@ -113,6 +113,33 @@ extension CoordinatorStore {
         }
     }
 
+    /// Registers several agents in one transaction: one fsync for the lot, as when a fleet
+    /// reconnects at once. Each registration runs in a savepoint of its own, so one that is
+    /// refused (a bad address, say) is rolled back alone and reported in its slot while the
+    /// others commit together; a leader also gets its members' ids. Throws, with nothing
+    /// committed, only if the batch as a whole fails (the commit, or an error that ends the
+    /// transaction).
+    public func registerAgents(_ registrations: [AgentRegistration]) throws(StoreError) -> [Result<RegisteredAgent, StoreError>] {
+        try database.transaction { () throws(StoreError) -> [Result<RegisteredAgent, StoreError>] in
+            var results: [Result<RegisteredAgent, StoreError>] = []
+            results.reserveCapacity(registrations.count)
+            for registration in registrations {
+                do throws(StoreError) {
+                    let assignment = try registerAgent(registration)
+                    // Only a leader is told its members (reading them costs a cluster scan).
+                    let members = assignment.role == .leader ? try agents(inCluster: assignment.cluster.id).map(\.id) : []
+                    results.append(.success(RegisteredAgent(assignment: assignment, memberIDs: members)))
+                } catch {
+                    // SQLite ends the transaction itself after some errors (a full disk, an I/O
+                    // error): then nothing of the batch can commit.
+                    guard database.isInTransaction else { throw error }
+                    results.append(.failure(error))
+                }
+            }
+            return results
+        }
+    }
+
     /// Records one heartbeat: idle ratios, versions if given, last seen, online. Never moves a
     /// live leader; elects one only if the cluster's leader is not live.
     public func recordHeartbeat(_ heartbeat: Heartbeat, actor: EventActor? = nil) throws(StoreError) -> AgentAssignment {

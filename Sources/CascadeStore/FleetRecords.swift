@@ -105,6 +105,18 @@ public struct LeaderChange: Hashable, Sendable {
     public var reason: String
 }
 
+/// One registration of a batch (`registerAgents`): the assignment, and a leader's members.
+public struct RegisteredAgent: Hashable, Sendable {
+    public var assignment: AgentAssignment
+    /// The ids of the cluster's agents when the agent leads it; empty for a member.
+    public var memberIDs: [String]
+
+    public init(assignment: AgentAssignment, memberIDs: [String]) {
+        self.assignment = assignment
+        self.memberIDs = memberIDs
+    }
+}
+
 /// What the coordinator tells an agent after register/heartbeat: its cluster, role and leader.
 public struct AgentAssignment: Hashable, Sendable {
     public var agent: AgentRecord

@@ -41,6 +41,32 @@ struct FleetTests {
         ])
     }
 
+    @Test("a batch of registrations commits together; a refused one is rolled back alone and reported in its slot")
+    func registrationBatch() throws {
+        let fixture = try StoreFixture()
+        func registration(_ id: String, _ address: String) -> AgentRegistration {
+            AgentRegistration(id: id, address: address, port: 7000, mainVersion: "1.0.0", upgraderVersion: "1.0.0",
+                              cpuIdle: 0.5, memoryIdle: 0.5)
+        }
+        let results = try fixture.store.registerAgents([
+            registration("a1", "127.0.1.10"), registration("bad", "not an address"), registration("a2", "127.0.1.11"),
+        ])
+        #expect(results.count == 3)
+        let first = try results[0].get()
+        #expect(first.assignment.role == .leader)
+        #expect(first.memberIDs == ["a1"])  // a leader learns its members; a2 registers after it
+        #expect(throws: StoreError.self) { try results[1].get() }
+        let third = try results[2].get()
+        #expect(third.assignment.role == .member && third.assignment.cluster.leaderID == "a1")
+        #expect(third.memberIDs.isEmpty)
+        #expect(try fixture.store.agent(id: "bad") == nil)
+        #expect(try fixture.store.agents(inCluster: first.assignment.cluster.id).map(\.id).sorted() == ["a1", "a2"])
+        // Committed: a fresh store on the same files sees both, and their events.
+        let reopened = try CoordinatorStore(dataDirectory: fixture.directory.path, clock: fixture.clock.function)
+        #expect(try reopened.agent(id: "a1") != nil && reopened.agent(id: "a2") != nil)
+        #expect(try reopened.events(kind: .agentRegistered).count == 2)
+    }
+
     @Test("a custom prefix length puts two /24s in one cluster")
     func customPrefix() throws {
         let fixture = try StoreFixture(configuration: StoreConfiguration(prefixLengths: try PrefixLengths(ipv4: 16)))
