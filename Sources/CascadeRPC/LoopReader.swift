@@ -64,7 +64,7 @@ final class LoopReader: @unchecked Sendable {
             }
             switch outcome {
             case .filled(_, let drained), .read(_, let drained):
-                if let reason = connection.consume([], &decoder) { return finish(reason) }
+                if let reason = connection.consume(&decoder) { return finish(reason) }
                 if drained { return again() }
             case .wouldBlock(wantsWrite: false), .wrote:
                 return again()

@@ -104,14 +104,14 @@ public final class RPCConnection: Sendable {
                 return RPCError(.unavailable, "the connection failed: \(error)")
             }
             if bytes.isEmpty { return RPCError(.unavailable, "the peer closed the connection") }
-            if let reason = consume(bytes, &decoder) { return reason }
+            decoder.feed(bytes)
+            if let reason = consume(&decoder) { return reason }
         }
     }
 
-    /// Decodes `bytes` and handles every complete frame. Returns why the connection must end,
+    /// Handles every complete frame the decoder holds. Returns why the connection must end,
     /// or nil to go on reading; a stream error resets that stream and decoding continues.
-    func consume(_ bytes: [UInt8], _ decoder: inout FrameDecoder) -> RPCError? {
-        if !bytes.isEmpty { decoder.feed(bytes) }
+    func consume(_ decoder: inout FrameDecoder) -> RPCError? {
         while true {
             do {
                 guard let item = try decoder.next() else { return nil }
