@@ -12,6 +12,8 @@
 #      then the same C pair with --epoll on both sides (non-blocking, one-shot epoll
 #      re-armed before each wait: Cascade's I/O pattern with nothing else; a reference,
 #      not the target's baseline),
+#      then the same protocol in Python (Benchmarks/py/tls_echo.py, the ssl module over
+#      the same OpenSSL; a reference row, skipped when python3 is missing),
 #      then Cascade, $CASCADE_BENCH rpc-client ... --mode latency --calls N --size S
 #      (all print "result mode=latency calls=N size=S p50_us=X p99_us=Y");
 #   b. call rate, $CASCADE_BENCH rpc-client ... --mode rate --calls 100000
@@ -147,16 +149,21 @@ latency_fields() {
     need "$1" p50_us && P50=$V && need "$1" p99_us && P99=$V
 }
 
-run_c_echo() {  # LABEL [--epoll] -> P50 P99
-    local spid
-    start_bg echo-server "$LAT_TIMEOUT" "$OUT/tls_echo" server --bind 127.0.0.1 --port 0 "${SRV_TLS[@]}" ${2:+"$2"}
+run_echo() {  # LABEL PROGRAM... -> P50 P99 (PROGRAM: the echo's command, before server/client)
+    local label=$1 spid; shift
+    start_bg echo-server "$LAT_TIMEOUT" "$@" server --bind 127.0.0.1 --port 0 "${SRV_TLS[@]}"
     spid=$BG_PID
     wait_listening "$spid" echo-server || return 1
-    run_fg "$1" echo-client "$LAT_TIMEOUT" "$OUT/tls_echo" client --host 127.0.0.1 --port "$PORT" \
-        "${CLI_TLS[@]}" --calls "$CALLS" --size "$SIZE" ${2:+"$2"} || return 1
+    run_fg "$label" echo-client "$LAT_TIMEOUT" "$@" client --host 127.0.0.1 --port "$PORT" \
+        "${CLI_TLS[@]}" --calls "$CALLS" --size "$SIZE" || return 1
     finish_bg "$spid"
-    (( BG_RC == 0 )) || { fail "$1" echo-server "$BG_RC" "$LAT_TIMEOUT" echo-server; return 1; }
-    latency_fields "$1"
+    (( BG_RC == 0 )) || { fail "$label" echo-server "$BG_RC" "$LAT_TIMEOUT" echo-server; return 1; }
+    latency_fields "$label"
+}
+
+run_c_echo() {  # LABEL [--epoll] -> P50 P99
+    local label=$1
+    if [[ ${2:-} == --epoll ]]; then run_echo "$label" "$EPOLL_ECHO"; else run_echo "$label" "$OUT/tls_echo"; fi
 }
 
 rpc_server_alive() {
@@ -193,6 +200,12 @@ mkdir -p "$OUT"
 read -r -a OSSL <<<"$(pkg-config --cflags --libs openssl)"
 cc -O2 -Wall -Wextra -Werror -o "$OUT/tls_echo" "$BENCH_DIR/c/tls_echo.c" "$BENCH_DIR/c/common.c" \
     ${OSSL[@]+"${OSSL[@]}"}
+# --epoll must reach both sides, after the subcommand: a two-line wrapper does it.
+EPOLL_ECHO="$OUT/tls_echo-epoll"
+printf '#!/bin/sh\nexec "%s" "$@" --epoll\n' "$OUT/tls_echo" >"$EPOLL_ECHO"
+chmod +x "$EPOLL_ECHO"
+PYTHON=$(command -v python3 || true)
+[[ -n $PYTHON ]] || echo "python3 not found: the Python echo reference row is skipped"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cascade-rpc-bench.XXXXXX")
 "$ROOT/certs/make-dev-certs.sh" --out "$TMP/certs" --days 1 \
@@ -213,7 +226,7 @@ else
     echo "rpc-server pid $RPC_PID listening on 127.0.0.1:$RPC_PORT"
 fi
 
-declare -a c_p50=() c_p99=() e_p50=() s_p50=() s_p99=() s_rate=() raw_mbps=() st_mbps=()
+declare -a c_p50=() c_p99=() e_p50=() py_p50=() s_p50=() s_p99=() s_rate=() raw_mbps=() st_mbps=()
 echo "$RUNS rounds on 127.0.0.1, mutual TLS 1.3: unary $CALLS x $SIZE B; rate $RATE_CALLS calls," \
     "$IN_FLIGHT in flight; stream $STREAM_BYTES bytes"
 for ((run = 1; run <= RUNS; run++)); do
@@ -223,6 +236,11 @@ for ((run = 1; run <= RUNS; run++)); do
     label="C tls_echo --epoll run $run"
     run_c_echo "$label" --epoll || exit 1
     e_p50+=("$P50"); echo "  $label: p50_us=$P50 p99_us=$P99"
+    if [[ -n $PYTHON ]]; then
+        label="Python tls_echo   run $run"
+        run_echo "$label" "$PYTHON" "$BENCH_DIR/py/tls_echo.py" || exit 1
+        py_p50+=("$P50"); echo "  $label: p50_us=$P50 p99_us=$P99"
+    fi
     (( HAVE_SWIFT )) || continue
 
     label="Cascade unary     run $run"
@@ -272,6 +290,11 @@ printf '%-22s %-26s %12s %7s %8s  %s\n' "unary p50 us" "C tls_echo $cp50" "$sp50
 printf '%-22s %-26s %12s %7s %8s  %s\n' "unary p99 us" "C tls_echo $cp99" "$sp99" "$p99_ratio" - -
 printf '%-22s %-26s %12s %7s %8s  %s\n' "unary p50 us" "C --epoll $ep50" "$sp50" "$(ratio "$sp50" "$ep50")" - \
     "(reference: the I/O pattern alone)"
+if [[ -n $PYTHON ]]; then
+    pyp50=$(median "${py_p50[@]}")
+    printf '%-22s %-26s %12s %7s %8s  %s\n' "unary p50 us" "Python echo $pyp50" "$sp50" "$(ratio "$sp50" "$pyp50")" - \
+        "(reference: the same echo in Python)"
+fi
 printf '%-22s %-26s %12s %7s %8s  %s\n' "rate calls/s" "none (no baseline)" "$rate" - - -
 printf '%-22s %-26s %12s %7s %8s  %s\n' "stream MB/s" "raw TLS pipe $rawm" "$stm" "$st_ratio" \
     ">=$STREAM_TARGET" "$st_verdict"
