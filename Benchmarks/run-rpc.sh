@@ -149,22 +149,21 @@ latency_fields() {
     need "$1" p50_us && P50=$V && need "$1" p99_us && P99=$V
 }
 
-run_echo() {  # LABEL PROGRAM... -> P50 P99 (PROGRAM: the echo's command, before server/client)
-    local label=$1 spid; shift
-    start_bg echo-server "$LAT_TIMEOUT" "$@" server --bind 127.0.0.1 --port 0 "${SRV_TLS[@]}"
+# run_echo LABEL FLAG PROGRAM... -> P50 P99. PROGRAM is the echo's command before its
+# server/client word; FLAG (may be empty) is passed last to both sides.
+run_echo() {
+    local label=$1 flag=$2 spid; shift 2
+    start_bg echo-server "$LAT_TIMEOUT" "$@" server --bind 127.0.0.1 --port 0 "${SRV_TLS[@]}" ${flag:+"$flag"}
     spid=$BG_PID
     wait_listening "$spid" echo-server || return 1
     run_fg "$label" echo-client "$LAT_TIMEOUT" "$@" client --host 127.0.0.1 --port "$PORT" \
-        "${CLI_TLS[@]}" --calls "$CALLS" --size "$SIZE" || return 1
+        "${CLI_TLS[@]}" --calls "$CALLS" --size "$SIZE" ${flag:+"$flag"} || return 1
     finish_bg "$spid"
     (( BG_RC == 0 )) || { fail "$label" echo-server "$BG_RC" "$LAT_TIMEOUT" echo-server; return 1; }
     latency_fields "$label"
 }
 
-run_c_echo() {  # LABEL [--epoll] -> P50 P99
-    local label=$1
-    if [[ ${2:-} == --epoll ]]; then run_echo "$label" "$EPOLL_ECHO"; else run_echo "$label" "$OUT/tls_echo"; fi
-}
+run_c_echo() { run_echo "$1" "${2:-}" "$OUT/tls_echo"; }  # LABEL [--epoll] -> P50 P99
 
 rpc_server_alive() {
     kill -0 "$RPC_PID" 2>/dev/null && return 0
@@ -200,10 +199,6 @@ mkdir -p "$OUT"
 read -r -a OSSL <<<"$(pkg-config --cflags --libs openssl)"
 cc -O2 -Wall -Wextra -Werror -o "$OUT/tls_echo" "$BENCH_DIR/c/tls_echo.c" "$BENCH_DIR/c/common.c" \
     ${OSSL[@]+"${OSSL[@]}"}
-# --epoll must reach both sides, after the subcommand: a two-line wrapper does it.
-EPOLL_ECHO="$OUT/tls_echo-epoll"
-printf '#!/bin/sh\nexec "%s" "$@" --epoll\n' "$OUT/tls_echo" >"$EPOLL_ECHO"
-chmod +x "$EPOLL_ECHO"
 PYTHON=$(command -v python3 || true)
 [[ -n $PYTHON ]] || echo "python3 not found: the Python echo reference row is skipped"
 
@@ -238,7 +233,7 @@ for ((run = 1; run <= RUNS; run++)); do
     e_p50+=("$P50"); echo "  $label: p50_us=$P50 p99_us=$P99"
     if [[ -n $PYTHON ]]; then
         label="Python tls_echo   run $run"
-        run_echo "$label" "$PYTHON" "$BENCH_DIR/py/tls_echo.py" || exit 1
+        run_echo "$label" "" "$PYTHON" "$BENCH_DIR/py/tls_echo.py" || exit 1
         py_p50+=("$P50"); echo "  $label: p50_us=$P50 p99_us=$P99"
     fi
     (( HAVE_SWIFT )) || continue

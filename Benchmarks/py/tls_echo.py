@@ -101,7 +101,10 @@ def main():
     parser.add_argument("--size", type=int, default=100)
     args = parser.parse_args()
     try:
-        serve(args) if args.side == "server" else client(args)
+        if args.side == "server":
+            serve(args)
+        else:
+            client(args)
     except (OSError, ssl.SSLError) as error:
         sys.exit(f"error: {error}")
 
