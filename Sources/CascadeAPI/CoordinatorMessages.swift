@@ -306,15 +306,19 @@ public struct FaultReport: WireMessage, Hashable, Sendable {
     public var chunkIndex: UInt32
     public var leaderEpoch: UInt64
     public var detail: String
+    /// Not a bad chunk: the source (a leader) sent an order that did not match what the
+    /// coordinator said the rollout installs, and the reporter refused it.
+    public var orderRefused: Bool
 
     public init(rolloutID: UInt64 = 0, sourceID: String = "", releaseVersion: String = "", chunkIndex: UInt32 = 0,
-                leaderEpoch: UInt64 = 0, detail: String = "") {
+                leaderEpoch: UInt64 = 0, detail: String = "", orderRefused: Bool = false) {
         self.rolloutID = rolloutID
         self.sourceID = sourceID
         self.releaseVersion = releaseVersion
         self.chunkIndex = chunkIndex
         self.leaderEpoch = leaderEpoch
         self.detail = detail
+        self.orderRefused = orderRefused
     }
 
     public init(from reader: inout MessageReader) throws(WireError) {
@@ -327,6 +331,7 @@ public struct FaultReport: WireMessage, Hashable, Sendable {
             case 4: chunkIndex = try field.uint32()
             case 5: leaderEpoch = try field.uint64()
             case 6: detail = try field.string()
+            case 7: orderRefused = try field.bool()
             default: continue
             }
         }
@@ -339,5 +344,6 @@ public struct FaultReport: WireMessage, Hashable, Sendable {
         writer.put(4, chunkIndex)
         writer.put(5, leaderEpoch)
         writer.put(6, detail)
+        writer.put(7, orderRefused)
     }
 }

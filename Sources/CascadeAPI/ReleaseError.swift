@@ -26,6 +26,12 @@ public struct ReleaseError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let artifactHashMismatch = Code(name: "artifact-hash-mismatch")
         /// A version string that is not a `ReleaseVersion`.
         public static let badVersion = Code(name: "bad-version")
+        /// A lower version without a valid downgrade authorisation (services.md §4.5).
+        public static let downgradeRefused = Code(name: "downgrade-refused")
+        /// A release of another program than the one that would install it.
+        public static let wrongProgram = Code(name: "wrong-program")
+        /// A leader's order that is not what the coordinator said the rollout installs.
+        public static let unexpectedRelease = Code(name: "unexpected-release")
         /// Reading or hashing a file failed.
         public static let io = Code(name: "io")
 
@@ -49,6 +55,7 @@ public struct ReleaseError: Error, Hashable, Sendable, CustomStringConvertible {
         case .wrongChunkIndex: .outOfRange
         case .wrongChunkSize, .chunkHashMismatch, .artifactSizeMismatch, .artifactHashMismatch: .dataLoss
         case .io: .internal
+        case .downgradeRefused: .failedPrecondition
         default: .invalidArgument
         }
         return RPCError(status, message)

@@ -92,3 +92,63 @@ extension Manifest {
         try check.finish()
     }
 }
+
+extension ReleaseVerifier {
+    /// The authorisation, decoded only after its bytes verified against a pinned key.
+    public func verify(_ signed: SignedDowngrade) throws(ReleaseError) -> DowngradeAuthorization {
+        guard let key = trustedKeys[signed.keyID] else {
+            throw ReleaseError(.downgradeRefused, "the downgrade authorisation is signed by key \"\(signed.keyID)\", which is not a pinned release key")
+        }
+        guard key.isValidSignature(signed.signature, for: SignedDowngrade.signaturePrefix + signed.authorizationBytes) else {
+            throw ReleaseError(.downgradeRefused, "the downgrade authorisation's signature does not verify with key \(signed.keyID)")
+        }
+        let authorization: DowngradeAuthorization
+        do {
+            authorization = try DowngradeAuthorization(serializedBytes: signed.authorizationBytes)
+        } catch {
+            throw ReleaseError(.downgradeRefused, "the signed downgrade authorisation does not decode: \(error.message)")
+        }
+        guard authorization.keyID == signed.keyID else {
+            throw ReleaseError(.downgradeRefused, "the downgrade authorisation names key \"\(authorization.keyID)\" but is signed by \"\(signed.keyID)\"")
+        }
+        return authorization
+    }
+
+    /// The version rule of services.md §4.5: `manifest` may replace a program whose floor (the
+    /// highest version it installed, or runs) is `floor` if it is not lower, or if `downgrade`
+    /// verifies and names this program, exactly this version, a version to leave at or above
+    /// the floor, and has not expired at `now` (unix seconds). A version that does not parse —
+    /// the release's or the floor — is refused, never waved through.
+    public func checkVersion(of manifest: Manifest, floor: String, downgrade: SignedDowngrade?, now: UInt64) throws(ReleaseError) {
+        try checkVersion(name: manifest.name, version: manifest.version, floor: floor, downgrade: downgrade, now: now)
+    }
+
+    /// `checkVersion(of:...)` for release `version` of program `name`.
+    public func checkVersion(name: String, version: String, floor: String, downgrade: SignedDowngrade?, now: UInt64) throws(ReleaseError) {
+        let target = try ReleaseVersion(version)
+        let current: ReleaseVersion
+        do {
+            current = try ReleaseVersion(floor)
+        } catch {
+            throw ReleaseError(.badVersion, "the installed version \"\(floor.prefix(80))\" does not parse, so \(version) cannot be compared with it")
+        }
+        guard target < current else { return }
+        guard let downgrade else {
+            throw ReleaseError(.downgradeRefused,
+                "\(version) is lower than \(current), and going down needs a downgrade authorisation signed by a release key")
+        }
+        let authorization = try verify(downgrade)
+        guard authorization.name == name else {
+            throw ReleaseError(.downgradeRefused, "the downgrade authorisation is for \"\(authorization.name)\", not \"\(name)\"")
+        }
+        guard let to = try? ReleaseVersion(authorization.toVersion), to == target else {
+            throw ReleaseError(.downgradeRefused, "the downgrade authorisation allows installing \(authorization.toVersion), not \(version)")
+        }
+        guard let from = try? ReleaseVersion(authorization.fromVersion), from >= current else {
+            throw ReleaseError(.downgradeRefused, "the downgrade authorisation allows leaving \(authorization.fromVersion) or lower, not \(current)")
+        }
+        guard now < authorization.expiresAt else {
+            throw ReleaseError(.downgradeRefused, "the downgrade authorisation to \(authorization.toVersion) expired at unix time \(authorization.expiresAt)")
+        }
+    }
+}

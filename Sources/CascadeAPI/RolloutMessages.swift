@@ -9,12 +9,16 @@ public struct StartRolloutRequest: WireMessage, Hashable, Sendable {
     /// When set, a repeat with the same token returns the rollout the first call created
     /// instead of starting another (makes the call idempotent).
     public var clientToken: String
+    /// Required when the release is lower than an agent's version in scope.
+    public var downgrade: SignedDowngrade?
 
-    public init(releaseVersion: String = "", clusters: [String] = [], policy: RolloutPolicy = RolloutPolicy(), clientToken: String = "") {
+    public init(releaseVersion: String = "", clusters: [String] = [], policy: RolloutPolicy = RolloutPolicy(), clientToken: String = "",
+                downgrade: SignedDowngrade? = nil) {
         self.releaseVersion = releaseVersion
         self.clusters = clusters
         self.policy = policy
         self.clientToken = clientToken
+        self.downgrade = downgrade
     }
 
     public init(from reader: inout MessageReader) throws(WireError) {
@@ -25,6 +29,7 @@ public struct StartRolloutRequest: WireMessage, Hashable, Sendable {
             case 2: try appendBounded(field.string(), to: &clusters, field: field)
             case 3: policy = try field.message()
             case 4: clientToken = try field.string()
+            case 5: downgrade = try field.message()
             default: continue
             }
         }
@@ -35,6 +40,7 @@ public struct StartRolloutRequest: WireMessage, Hashable, Sendable {
         writer.put(2, clusters)
         writer.putUnlessEmpty(3, policy)
         writer.put(4, clientToken)
+        writer.put(5, downgrade)
     }
 }
 

@@ -397,10 +397,12 @@ public struct Instruction: WireMessage, Hashable, Sendable {
     public var fetchHint: FetchHint?
     /// You are the sixth server: send the leader the second instruction (leader → member).
     public var secondInstructionCue: SecondInstructionCue?
+    /// What a rollout installs (coordinator only): the check for a leader's orders.
+    public var expectation: RolloutExpectation?
 
     public init(leaderEpoch: UInt64 = 0, assignment: Assignment? = nil, clusterRollout: ClusterRolloutOrder? = nil,
                 upgrade: UpgradeOrder? = nil, control: RolloutControl? = nil, fetchHint: FetchHint? = nil,
-                secondInstructionCue: SecondInstructionCue? = nil) {
+                secondInstructionCue: SecondInstructionCue? = nil, expectation: RolloutExpectation? = nil) {
         self.leaderEpoch = leaderEpoch
         self.assignment = assignment
         self.clusterRollout = clusterRollout
@@ -408,6 +410,7 @@ public struct Instruction: WireMessage, Hashable, Sendable {
         self.control = control
         self.fetchHint = fetchHint
         self.secondInstructionCue = secondInstructionCue
+        self.expectation = expectation
     }
 
     public init(from reader: inout MessageReader) throws(WireError) {
@@ -421,6 +424,7 @@ public struct Instruction: WireMessage, Hashable, Sendable {
             case 5: control = try field.message()
             case 6: fetchHint = try field.message()
             case 7: secondInstructionCue = try field.message()
+            case 8: expectation = try field.message()
             default: continue
             }
         }
@@ -434,5 +438,6 @@ public struct Instruction: WireMessage, Hashable, Sendable {
         writer.put(5, control)
         writer.put(6, fetchHint)
         writer.put(7, secondInstructionCue)
+        writer.put(8, expectation)
     }
 }

@@ -19,6 +19,7 @@ public final class AgentRuntime: Sendable {
     let installer: any ReleaseInstaller
     let verifier: ReleaseVerifier
     let staging: StagingArea
+    let floor: InstallFloor
     let idle: IdleSampler
     let clientTLS: TLSContext
     let coordinator: RPCClient
@@ -35,6 +36,10 @@ public final class AgentRuntime: Sendable {
         var fetchHint: FetchHint?
         /// The rollout whose upgrade task runs now, and the task.
         var upgrade: (rolloutID: UInt64, task: Task<Void, Never>)?
+        /// What the coordinator said each recent rollout installs, by rollout id.
+        var expectations: [UInt64: RolloutExpectation] = [:]
+        /// A leader's order that came before the coordinator's expectation for its rollout.
+        var parkedOrder: (UpgradeOrder, OrderOrigin)?
         var lastBytesReport = ContinuousClock.now
         var stopped = false
     }
@@ -57,6 +62,7 @@ public final class AgentRuntime: Sendable {
         self.installer = installer
         verifier = ReleaseVerifier(trustedKeys: configuration.releaseKeys)
         staging = try StagingArea(stateDirectory: configuration.stateDirectory)
+        floor = try InstallFloor(stateDirectory: configuration.stateDirectory, runningVersion: configuration.mainVersion)
         idle = IdleSampler(override: configuration.idleOverride)
         clientTLS = try TLSContext(configuration: configuration.tls, side: .client)
         let serverTLS = try TLSContext(configuration: configuration.tls, side: .server)
@@ -128,7 +134,8 @@ public final class AgentRuntime: Sendable {
             bytesFromCoordinator: counts.bytesFromCoordinator, bytesServed: counts.bytesServed,
             registrations: counts.registrations, reportsSent: counts.reportsSent, refusals: counts.refusals,
             faultsReported: counts.faultsReported, installs: counts.installs,
-            secondInstructionsSent: counts.secondInstructionsSent, leader: leaderStatus)
+            secondInstructionsSent: counts.secondInstructionsSent, ordersRefused: counts.ordersRefused,
+            installFloor: floor.version, leader: leaderStatus)
     }
 
     // MARK: - Shared plumbing

@@ -16,6 +16,8 @@ public struct AgentRuntimeConfiguration: Sendable {
     public var tls: TLSConfiguration
     /// The pinned release keys: nothing else's signature makes a release installable.
     public var releaseKeys: [Ed25519PublicKey]
+    /// The program this agent installs releases of: a manifest with another `name` is refused.
+    public var programName: String
     /// Where downloads in progress live (`<stateDirectory>/downloads`).
     public var stateDirectory: String
     public var mainVersion: String
@@ -75,7 +77,7 @@ public struct AgentRuntimeConfiguration: Sendable {
 
     public init(
         coordinatorAddress: SocketAddress, bindAddress: String, memberPort: UInt16 = 0, tls: TLSConfiguration,
-        releaseKeys: [Ed25519PublicKey], stateDirectory: String, mainVersion: String, upgraderVersion: String,
+        releaseKeys: [Ed25519PublicKey], programName: String = "cascade-agent", stateDirectory: String, mainVersion: String, upgraderVersion: String,
         hostname: String = "", resume: AgentProgress? = nil, defaultReportInterval: Duration = .seconds(5),
         idleOverride: IdleRatios? = nil, idleSampleInterval: Duration = .seconds(5), timeouts: Timeouts = Timeouts(),
         retryBackoff: Backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(10)),
@@ -88,6 +90,7 @@ public struct AgentRuntimeConfiguration: Sendable {
         self.memberPort = memberPort
         self.tls = tls
         self.releaseKeys = releaseKeys
+        self.programName = programName
         self.stateDirectory = stateDirectory
         self.mainVersion = mainVersion
         self.upgraderVersion = upgraderVersion

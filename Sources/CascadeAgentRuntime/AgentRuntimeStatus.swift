@@ -27,6 +27,10 @@ public struct AgentRuntimeStatus: Sendable, Hashable {
     /// Installer calls made.
     public var installs: Int
     public var secondInstructionsSent: Int
+    /// Leader orders refused because they were not what the coordinator named (each reported).
+    public var ordersRefused: Int
+    /// The lowest version this agent installs without a downgrade authorisation.
+    public var installFloor: String
     /// Set while this agent leads a rollout.
     public var leader: LeaderStatus?
 }
@@ -57,6 +61,7 @@ struct Counters: Sendable {
     var faultsReported = 0
     var installs = 0
     var secondInstructionsSent = 0
+    var ordersRefused = 0
 }
 
 extension AgentRuntime {

@@ -101,6 +101,8 @@ extension AgentRuntime {
             return
         }
         if let assignment = instruction.assignment { adopt(assignment) }
+        // Before any order of the same instruction: it is what those orders are checked against.
+        if let expectation = instruction.expectation { adoptExpectation(expectation) }
         if let order = instruction.clusterRollout { startClusterRollout(order) }
         if let control = instruction.control {
             controlRollout(control)

@@ -183,9 +183,14 @@ extension AgentRuntime {
         let manifest: Manifest
         let artifact: StagedArtifact
         do {
-            // Never forward a release that does not verify against the pinned keys.
-            manifest = try acceptableManifest(order.signedManifest, version: order.releaseVersion, rollback: order.policy.rollback)
-            artifact = try staging.artifact(for: order.signedManifest!, manifest: manifest)
+            // Never forward a release that does not verify against the pinned keys. Whether
+            // this agent may install it is checked when it upgrades itself (upgradeSelf).
+            guard let signed = order.signedManifest else { throw RuntimeError(.refusedRelease, "the order carries no signed manifest") }
+            manifest = try verifier.verify(signed)
+            guard manifest.version == order.releaseVersion, manifest.name == configuration.programName else {
+                throw RuntimeError(.refusedRelease, "the order names \(order.releaseVersion) of \(configuration.programName), but the manifest is \(manifest.name) \(manifest.version)")
+            }
+            artifact = try staging.artifact(for: signed, manifest: manifest)
         } catch {
             refuse("cluster rollout \(order.rolloutID) of \(order.releaseVersion): \(error)")
             setProgress(AgentProgress(rolloutID: order.rolloutID, state: .failed, releaseVersion: order.releaseVersion, error: "refused: \(error)"))
@@ -339,6 +344,9 @@ extension AgentRuntime {
                 return .refused(APIError.unknownRollout(request.rolloutID))
             }
             if rollout.secondInstructionFrom != nil { return .repeated }
+            guard request.releaseVersion == rollout.order.releaseVersion else {
+                return .refused(RPCError(.failedPrecondition, "rollout \(request.rolloutID) installs \(rollout.order.releaseVersion), not \(request.releaseVersion)"))
+            }
             guard rollout.pacer.allTerminal else {
                 return .refused(RPCError(.failedPrecondition, "members of cluster \(state.clusterID) are still upgrading"))
             }
@@ -372,6 +380,8 @@ extension AgentRuntime {
             return
         }
         do {
+            // The leader upgrades only to what the coordinator named, within its install floor.
+            _ = try acceptableManifest(rollout.order.signedManifest, rolloutID: rollout.order.rolloutID, version: rollout.order.releaseVersion)
             if !rollout.artifact.isComplete { try await rollout.artifact.waitForChunk(rollout.manifest.chunkCount - 1) }
             try await installStaged(rollout.artifact, progress: progress)
         } catch {

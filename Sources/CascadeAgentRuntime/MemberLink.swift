@@ -87,8 +87,8 @@ extension AgentRuntime {
             refuse("an instruction from \(target.leaderID) with leader epoch \(instruction.leaderEpoch); this agent follows \(state.assignment?.leaderID ?? "nobody") under epoch \(state.epoch)")
             return
         }
-        if instruction.assignment != nil || instruction.clusterRollout != nil {
-            refuse("assignments and cluster rollouts come from the coordinator, not from leader \(target.leaderID)")
+        if instruction.assignment != nil || instruction.clusterRollout != nil || instruction.expectation != nil {
+            refuse("assignments, cluster rollouts and expectations come from the coordinator, not from leader \(target.leaderID)")
             return
         }
         if let control = instruction.control { controlOwnUpgrade(control) }

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CascadeAPI
+import CascadeCrypto
 import CascadeNet
 import CascadeRPC
 
@@ -12,7 +16,7 @@ enum OrderOrigin: Sendable {
 /// (resumable, from the leader or the coordinator), verify the whole, install, report.
 extension AgentRuntime {
     func startUpgrade(_ order: UpgradeOrder, origin: OrderOrigin) {
-        enum Decision { case start, running, done, busy }
+        enum Decision { case start, running, done, busy, waiting }
         let decision = core.withLock { state -> Decision in
             if state.stopped { return .done }
             // A repeated order (a rejoin, a failover) never starts a second task.
@@ -22,6 +26,12 @@ extension AgentRuntime {
                 // Never install the same rollout twice. A failure (a refused release, an aborted
                 // download) may be retried by a new order.
                 return .done
+            }
+            // The coordinator decides what a rollout installs: until it has said so on this
+            // agent's own session, a leader's order waits (the two race at a cluster's start).
+            guard state.expectations[order.rolloutID] != nil else {
+                state.parkedOrder = (order, origin)
+                return .waiting
             }
             // Another rollout's download gives way; its install does not.
             if state.upgrade != nil && state.progress?.state == .installing { return .busy }
@@ -39,7 +49,25 @@ extension AgentRuntime {
             progressChanged.notify()
         case .busy:
             refuse("rollout \(order.rolloutID) while installing another release")
+        case .waiting:
+            log("rollout \(order.rolloutID): the order waits until the coordinator says what the rollout installs")
         }
+    }
+
+    /// The coordinator's word on what a rollout installs (on this agent's own session). An
+    /// order that arrived first, and waited for it, is taken up now.
+    func adoptExpectation(_ expectation: RolloutExpectation) {
+        let parked = core.withLock { state -> (UpgradeOrder, OrderOrigin)? in
+            state.expectations[expectation.rolloutID] = expectation
+            // Only the latest few rollouts matter; older ones are finished.
+            while state.expectations.count > 4, let oldest = state.expectations.keys.min() {
+                state.expectations[oldest] = nil
+            }
+            guard let parked = state.parkedOrder, parked.0.rolloutID == expectation.rolloutID else { return nil }
+            state.parkedOrder = nil
+            return parked
+        }
+        if let (order, origin) = parked { startUpgrade(order, origin: origin) }
     }
 
     /// This agent now leads its cluster (an acting leader, after a failover): a member upgrade
@@ -75,7 +103,17 @@ extension AgentRuntime {
         }
         let manifest: Manifest
         do {
-            manifest = try acceptableManifest(order.signedManifest, version: order.releaseVersion, rollback: order.rollback)
+            manifest = try acceptableManifest(order.signedManifest, rolloutID: order.rolloutID, version: order.releaseVersion)
+        } catch let error as OrderMismatch {
+            // A leader's order the coordinator did not name: refused, and nothing changes here
+            // (the rollout's timeouts and failover deal with a leader that only withholds).
+            if case .leader(let target) = origin {
+                refuse("leader \(target.leaderID) ordered rollout \(order.rolloutID): \(error.message)")
+                reportRefusedOrder(order, leaderID: target.leaderID, epoch: target.epoch, reason: error.message)
+            } else {
+                refuse("the coordinator's order for rollout \(order.rolloutID): \(error.message)")
+            }
+            return
         } catch {
             refuse("release \(order.releaseVersion) of rollout \(order.rolloutID): \(error)")
             progress.state = .failed
@@ -110,19 +148,44 @@ extension AgentRuntime {
         }
     }
 
-    /// The manifest, if it verifies against a pinned key, names `version`, and is not a
-    /// downgrade without an explicit rollback.
-    func acceptableManifest(_ signed: SignedManifest?, version: String, rollback: Bool) throws -> Manifest {
-        guard let signed else { throw RuntimeError(.refusedRelease, "the order carries no signed manifest") }
+    /// The manifest, if the order is what the coordinator said rollout `rolloutID` installs
+    /// (else `OrderMismatch`), it verifies against a pinned key, names this agent's program
+    /// and `version`, and it is not below the install floor without a valid downgrade
+    /// authorisation (services.md §4.5). A leader's `rollback` flag counts for nothing.
+    func acceptableManifest(_ signed: SignedManifest?, rolloutID: UInt64, version: String) throws -> Manifest {
+        guard let expectation = core.value.expectations[rolloutID] else {
+            throw OrderMismatch("the coordinator has not said what rollout \(rolloutID) installs")
+        }
+        guard let signed else { throw OrderMismatch("the order carries no signed manifest") }
+        guard version == expectation.releaseVersion, signed.manifestDigest == expectation.manifestSHA256 else {
+            throw OrderMismatch(
+                "it names release \(version) (manifest \(signed.manifestDigest.hex.prefix(16))), but the coordinator says rollout \(rolloutID) installs \(expectation.releaseName) \(expectation.releaseVersion) (manifest \(expectation.manifestSHA256?.hex.prefix(16) ?? "none"))")
+        }
         let manifest = try verifier.verify(signed)
+        guard manifest.name == configuration.programName, manifest.name == expectation.releaseName else {
+            throw ReleaseError(.wrongProgram, "the release is for \"\(manifest.name)\", and this agent runs \"\(configuration.programName)\"")
+        }
         guard manifest.version == version else {
             throw RuntimeError(.refusedRelease, "the order names version \(version) but its manifest is for \(manifest.version)")
         }
-        if !rollback, let target = try? ReleaseVersion(manifest.version),
-           let running = try? ReleaseVersion(core.value.mainVersion), target < running {
-            throw RuntimeError(.refusedRelease, "\(manifest.version) is lower than the running \(running) and the order is not a rollback")
-        }
+        try verifier.checkVersion(of: manifest, floor: floor.version, downgrade: expectation.downgrade, now: unixSeconds())
         return manifest
+    }
+
+    /// A refused leader order is a security event: the coordinator records it against the
+    /// leader in its audit log.
+    private func reportRefusedOrder(_ order: UpgradeOrder, leaderID: String, epoch: UInt64, reason: String) {
+        counters.withLock { $0.ordersRefused += 1 }
+        let report = FaultReport(
+            rolloutID: order.rolloutID, sourceID: leaderID, releaseVersion: order.releaseVersion, leaderEpoch: epoch,
+            detail: reason, orderRefused: true)
+        startBackground {
+            do {
+                _ = try await self.coordinator.unary(CoordinatorService.reportFault, report, options: self.callOptions)
+            } catch {
+                self.log("reporting the refused order of leader \(leaderID) failed: \(error)")
+            }
+        }
     }
 
     /// Fills the staged artifact: from the leader by default; from the coordinator on a fetch
@@ -211,17 +274,39 @@ extension AgentRuntime {
         progress.bytesTotal = artifact.manifest.size
         setProgress(progress)
         counters.withLock { $0.installs += 1 }
+        // An authorised downgrade lowers the floor before the switch: the release that comes
+        // up (perhaps as a new process) must not find a floor above itself. A local rollback
+        // puts the running version back, and the next start raises the floor to it again.
+        let downgrade = InstallFloor.isHigher(floor.version, than: artifact.manifest.version)
+        if downgrade { try floor.set(artifact.manifest.version) }
         let outcome = try await installer.install(artifact: artifact.path, manifest: artifact.manifest)
         switch outcome {
         case .running(let version):
+            // Durable before it is reported: nothing can take this agent below it again.
+            if downgrade { try floor.set(version) } else { try floor.raise(to: version) }
             core.withLock { $0.mainVersion = version }
             progress.state = .healthy
             progress.error = ""
         case .rolledBack(let reason):
+            if downgrade { try floor.set(core.value.mainVersion) }
             progress.state = .rolledBack
             progress.error = reason
         }
         log("rollout \(progress.rolloutID): \(progress.state) on \(core.value.mainVersion)")
         setProgress(progress)
     }
+}
+
+/// A leader's order that is not what the coordinator named: refused without changing anything.
+struct OrderMismatch: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { "unexpected-release: \(message)" }
+}
+
+/// Now, in unix seconds (downgrade authorisations expire by the wall clock).
+func unixSeconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(max(0, now.tv_sec))
 }

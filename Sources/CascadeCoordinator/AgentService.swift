@@ -38,15 +38,13 @@ extension Coordinator {
 
     private func register(_ request: RegisterRequest, _ context: ServerContext) async throws -> Assignment {
         let id = try Self.agentID(context)
-        guard (try? SocketAddress(ip: request.address, port: 0)) != nil else {
-            throw APIError.invalid("the address \"\(request.address)\" is not an IP address")
-        }
+        let address = try placementAddress(claimed: request.address, endpoint: context.endpoint, agentID: id)
         guard request.memberPort > 0, request.memberPort <= UInt32(UInt16.max) else {
             throw APIError.invalid("the member port \(request.memberPort) is not a TCP port")
         }
         metrics.registrations.add(1, ordering: .relaxed)
         let registration = AgentRegistration(
-            id: id, address: request.address, port: Int(request.memberPort), mainVersion: request.mainVersion,
+            id: id, address: address, port: Int(request.memberPort), mainVersion: request.mainVersion,
             upgraderVersion: request.upgraderVersion, cpuIdle: request.idle.cpu, memoryIdle: request.idle.memory)
         // Batched with whoever else registers meanwhile (one commit for them all).
         let registered = try await mapped { try await registrations.register(registration) }
@@ -91,6 +89,10 @@ extension Coordinator {
         // Tell the agent where it stands now; a restarted coordinator's agents learn it here.
         if let current = try? await assignmentView(id) {
             hub.send(Instruction(leaderEpoch: current.leaderEpoch, assignment: current), to: id)
+            // And what its active rollout installs, so its leader's orders can be checked.
+            if let expectation = try? await activeExpectation(for: id) {
+                hub.send(Instruction(leaderEpoch: current.leaderEpoch, expectation: expectation), to: id)
+            }
         }
         do {
             for try await report in reports {
@@ -102,6 +104,18 @@ extension Coordinator {
             throw error
         }
         await sessionEnded(id, token: token, reason: "it closed its session")
+    }
+
+    /// The expectation of the active rollout `agentID` still has work in, if any.
+    func activeExpectation(for agentID: String) async throws -> RolloutExpectation? {
+        try await store.run { store throws(StoreError) -> RolloutExpectation? in
+            for rollout in try store.activeRollouts() {
+                guard let row = try store.rolloutAgent(rolloutID: rollout.id, agentID: agentID), !row.state.isTerminal,
+                      let release = try store.release(version: rollout.releaseVersion) else { continue }
+                return rollout.expectation(release)
+            }
+            return nil
+        }
     }
 
     private func sessionEnded(_ id: String, token: UInt64, reason: String) async {
@@ -151,6 +165,9 @@ extension Coordinator {
                 log("ignored \(leaderID)'s report for \(status.agentID), which is not in its cluster")
                 continue
             }
+            // A leader's relay is advisory: only the agent itself can end its part of a rollout
+            // (healthy, failed, rolled back), so a leader cannot finish upgrades on paper.
+            if progress.state.storeState?.isTerminal ?? true { continue }
             await apply(progress, from: status.agentID, reportedBy: leaderID)
         }
     }
@@ -219,26 +236,102 @@ extension Coordinator {
         }
     }
 
-    /// A member got a bad chunk: recorded against the source, and after repeated bad chunks
-    /// from a leader, the leader is replaced. The member fetches from the coordinator meanwhile.
+    /// A member got a bad chunk, or refused an order, from its leader. Every report is in the
+    /// audit log; a leader is replaced only on confirmed evidence (services.md §3.1): reports
+    /// from current members of its own cluster, counted as distinct reporters within the fault
+    /// window of one rollout — at least `faultReportersToReplace` of them, or one while the
+    /// leader's own session is down. The reporter fetches from the coordinator meanwhile.
     private func reportFault(_ report: FaultReport, _ context: ServerContext) async throws -> FetchHint {
         let reporter = try Self.agentID(context)
-        let limit = configuration.badChunkLimit
-        let change = try await mapped {
-            try await store.run { store throws(StoreError) -> LeaderChange? in
-                _ = try store.appendEvent(
-                    actor: .agent(reporter), kind: "rollout.bad-chunk", subject: EventSubject.agent(report.sourceID),
-                    detail: "chunk \(report.chunkIndex) of \(report.releaseVersion) from \(report.sourceID) failed its check at \(reporter): \(report.detail)")
-                let count = try store.events(kind: "rollout.bad-chunk", subject: EventSubject.agent(report.sourceID)).count
-                guard count >= limit, let source = try store.agent(id: report.sourceID),
-                      let cluster = try store.cluster(id: source.clusterID), cluster.leaderID == source.id else { return nil }
-                let others = try store.agents(inCluster: cluster.id).filter { $0.id != source.id && $0.isLive }
-                guard let next = LeaderElection.best(others.map { LeaderCandidate(id: $0.id, weight: $0.weight, isLive: $0.isLive) }) else { return nil }
-                return try store.moveLeader(
-                    clusterID: cluster.id, to: next.id, reason: "\(source.id) served \(count) bad chunks", actor: .coordinator())
+        let source = String(report.sourceID.prefix(64))
+        let rolloutID = Int64(clamping: report.rolloutID)
+        let hint = FetchHint(rolloutID: report.rolloutID, source: .coordinator, reason: "fetch from the coordinator after a bad chunk from \(source.isEmpty ? "the coordinator" : source)")
+        let detail = String(report.detail.prefix(512))
+        let verdict = try await mapped {
+            try await store.run { store throws(StoreError) -> FaultVerdict in
+                // Only a current member may accuse its cluster's current leader.
+                let accused = try store.agent(id: source)
+                let cluster = try accused.flatMap { agent throws(StoreError) in try store.cluster(id: agent.clusterID) }
+                let reporterRecord = try store.agent(id: reporter)
+                let counts = !source.isEmpty && source != reporter && cluster?.leaderID == source
+                    && reporterRecord?.clusterID == accused?.clusterID
+                if report.orderRefused {
+                    _ = try store.appendEvent(
+                        actor: .agent(reporter), kind: "security.order-refused", subject: EventSubject.agent(source),
+                        detail: "\(reporter) refused an order from leader \(source.isEmpty ? "(none named)" : source) in rollout \(report.rolloutID) for release \(report.releaseVersion.prefix(64)): \(detail)")
+                    return .recorded
+                }
+                guard counts, let cluster else {
+                    _ = try store.appendEvent(
+                        actor: .agent(reporter), kind: "rollout.fault-ignored", subject: EventSubject.agent(source),
+                        detail: "a fault report from \(reporter) against \(source.isEmpty ? "the coordinator" : source) was not counted: only members of a leader's own cluster report its chunks")
+                    return .ignored
+                }
+                return .counted(clusterID: cluster.id, prefix: cluster.prefix)
             }
         }
-        if let change { await announce(change) }
-        return FetchHint(rolloutID: report.rolloutID, source: .coordinator, reason: "fetch from the coordinator after a bad chunk from \(report.sourceID)")
+        guard case .counted(let clusterID, _) = verdict else { return hint }
+        let (fresh, reporters) = faults.record(
+            leader: source, rolloutID: rolloutID, reporter: reporter, chunk: report.chunkIndex,
+            now: .now, window: configuration.faultWindow)
+        let leaderSilent = !hub.isConnected(source)
+        let needed = configuration.faultReportersToReplace
+        let confirmed = reporters >= needed || (leaderSilent && reporters >= 1)
+        let change = try await mapped {
+            try await store.run { store throws(StoreError) -> LeaderChange? in
+                if fresh {
+                    _ = try store.appendEvent(
+                        actor: .agent(reporter), kind: "rollout.bad-chunk", subject: EventSubject.agent(source),
+                        detail: "chunk \(report.chunkIndex) of \(report.releaseVersion.prefix(64)) from \(source) failed its check at \(reporter): \(detail) (\(reporters) distinct reporters in rollout \(rolloutID))")
+                }
+                guard confirmed, let cluster = try store.cluster(id: clusterID), cluster.leaderID == source else { return nil }
+                let others = try store.agents(inCluster: cluster.id).filter { $0.id != source && $0.isLive }
+                guard let next = LeaderElection.best(others.map { LeaderCandidate(id: $0.id, weight: $0.weight, isLive: $0.isLive) }) else { return nil }
+                let why = leaderSilent && reporters < needed
+                    ? "\(source) served a bad chunk and its session is down"
+                    : "\(reporters) members got bad chunks from \(source)"
+                return try store.moveLeader(clusterID: cluster.id, to: next.id, reason: why, actor: .coordinator())
+            }
+        }
+        if let change {
+            faults.forget(leader: source)
+            await announce(change)
+        }
+        return hint
+    }
+}
+
+enum FaultVerdict: Sendable {
+    case recorded, ignored
+    case counted(clusterID: Int64, prefix: String)
+}
+
+/// Recent bad-chunk reports per (leader, rollout): who reported which chunks, and when. Kept
+/// in memory — a restarted coordinator starts collecting evidence anew, which only delays a
+/// replacement; the audit log keeps every report.
+final class FaultLedger: Sendable {
+    private struct Key: Hashable { let leader: String; let rollout: Int64 }
+    private let reports = Mutex<[Key: [String: (at: ContinuousClock.Instant, chunks: Set<UInt32>)]]>([:])
+
+    /// Records a report; returns whether it is new (not a repeat of the same chunk from the
+    /// same reporter) and how many distinct reporters accuse the leader within the window.
+    func record(leader: String, rolloutID: Int64, reporter: String, chunk: UInt32, now: ContinuousClock.Instant, window: Duration) -> (fresh: Bool, reporters: Int) {
+        reports.withLock { all in
+            let key = Key(leader: leader, rollout: rolloutID)
+            var entries = all[key, default: [:]].filter { now - $0.value.at < window }
+            var entry = entries[reporter] ?? (now, [])
+            // A bounded memory per reporter, whatever it sends.
+            let fresh = !entry.chunks.contains(chunk) && entry.chunks.count < 1024
+            if fresh { entry.chunks.insert(chunk) }
+            entry.at = now
+            entries[reporter] = entry
+            all[key] = entries
+            if all.count > 10_000 { all = all.filter { !$0.value.isEmpty } }
+            return (fresh, entries.count)
+        }
+    }
+
+    func forget(leader: String) {
+        reports.withLock { all in all = all.filter { $0.key.leader != leader } }
     }
 }

@@ -145,3 +145,14 @@ extension ReleaseRecord {
         SignedManifest(manifestBytes: release.manifest, signature: release.signature, keyID: release.keyID)
     }
 }
+
+extension RolloutRecord {
+    /// What this rollout installs, as every agent in it is told on its own session: the
+    /// check a member applies to its leader's orders (services.md §3.2).
+    func expectation(_ release: ReleaseRecord) -> RolloutExpectation {
+        RolloutExpectation(
+            rolloutID: UInt64(id), releaseName: release.release.name, releaseVersion: releaseVersion,
+            manifestSHA256: SHA256.hash(release.release.manifest),
+            downgrade: policy.downgrade.isEmpty ? nil : try? SignedDowngrade(serializedBytes: policy.downgrade))
+    }
+}

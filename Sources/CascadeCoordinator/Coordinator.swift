@@ -25,6 +25,7 @@ public final class Coordinator: Sendable {
     let manifests = ManifestCache()
     let batcher = HeartbeatBatcher()
     let registrations: RegistrationBatcher
+    let faults = FaultLedger()
     private let running = Mutex<(server: RPCServer?, engine: Task<Void, Never>?, flusher: Task<Void, Never>?)>((nil, nil, nil))
 
     /// Opens (and migrates) the database and loads the trusted release keys.

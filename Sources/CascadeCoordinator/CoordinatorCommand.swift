@@ -36,6 +36,7 @@ public enum CoordinatorCommand {
                 .value("report-interval", valueName: "DURATION", help: "How often agents report.", default: "5s"),
                 .value("liveness-timeout", valueName: "DURATION", help: "Silence after which an agent is lost (a lost leader is replaced).", default: "30s"),
                 .value("engine-interval", valueName: "DURATION", help: "How often the rollout engine re-evaluates rollouts.", default: "1s"),
+                .value("placement", valueName: "SOURCE", help: "What places an agent in its cluster: source (its connection's address, which must be one of its certificate's IP SANs if it has any) or certificate (its certificate's IP SAN).", default: "source"),
             ],
             run: run),
         configOption: "config")
@@ -56,6 +57,9 @@ public enum CoordinatorCommand {
         } catch let error as StoreError {
             throw context.usageError(error.message)
         }
+        guard let placement = CoordinatorConfiguration.Placement(rawValue: try arguments.string("placement")) else {
+            throw context.usageError("--placement: \"\(try arguments.string("placement"))\" is not source or certificate")
+        }
         let configuration = CoordinatorConfiguration(
             dataDirectory: try arguments.string("data"),
             tls: TLSConfiguration(
@@ -63,7 +67,8 @@ public enum CoordinatorCommand {
                 privateKeyFile: try arguments.string("key")),
             trustedKeyFiles: arguments.list("trusted-key"), listenAddress: listen,
             store: StoreConfiguration(prefixLengths: prefixes, weights: weights, livenessTimeout: try arguments.duration("liveness-timeout")),
-            reportInterval: try arguments.duration("report-interval"), engineInterval: try arguments.duration("engine-interval"))
+            reportInterval: try arguments.duration("report-interval"), engineInterval: try arguments.duration("engine-interval"),
+            placement: placement)
         let coordinator: Coordinator
         let bound: SocketAddress
         do {

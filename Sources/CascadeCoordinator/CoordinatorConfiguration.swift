@@ -19,14 +19,30 @@ public struct CoordinatorConfiguration: Sendable {
     public var engineInterval: Duration
     /// How long an instruction may go unanswered before it is sent again. Default 15 s.
     public var resendInterval: Duration
-    /// Bad chunks from one leader, within one rollout, after which it is replaced. Default 3.
-    public var badChunkLimit: Int
+    /// Distinct members of a leader's cluster that must report its bad chunks, within
+    /// `faultWindow` and one rollout, before it is replaced. Default 2; one reporter suffices
+    /// only while the leader's own session is down (services.md §3.1).
+    public var faultReportersToReplace: Int
+    /// How far back fault reports count. Default 10 minutes.
+    public var faultWindow: Duration
+    /// Which verified fact places an agent in its cluster. Default `.source`.
+    public var placement: Placement
+
+    /// Where the address that decides an agent's cluster comes from (never a message field).
+    public enum Placement: String, Sendable, CaseIterable {
+        /// The TCP source address of its connection; when its certificate has IP SANs, the
+        /// source must be one of them.
+        case source
+        /// The IP SAN of its certificate (for agents behind NAT or a proxy).
+        case certificate
+    }
 
     public init(
         dataDirectory: String, tls: TLSConfiguration, trustedKeyFiles: [String],
         listenAddress: SocketAddress? = nil, store: StoreConfiguration = StoreConfiguration(),
         reportInterval: Duration = .seconds(5), engineInterval: Duration = .seconds(1),
-        resendInterval: Duration = .seconds(15), badChunkLimit: Int = 3
+        resendInterval: Duration = .seconds(15), faultReportersToReplace: Int = 2, faultWindow: Duration = .seconds(600),
+        placement: Placement = .source
     ) {
         self.dataDirectory = dataDirectory
         self.tls = tls
@@ -37,6 +53,8 @@ public struct CoordinatorConfiguration: Sendable {
         self.reportInterval = reportInterval
         self.engineInterval = engineInterval
         self.resendInterval = resendInterval
-        self.badChunkLimit = badChunkLimit
+        self.faultReportersToReplace = max(1, faultReportersToReplace)
+        self.faultWindow = faultWindow
+        self.placement = placement
     }
 }

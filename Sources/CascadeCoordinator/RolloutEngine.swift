@@ -184,6 +184,11 @@ struct RolloutStepper {
             if leaderRow?.state == .installing { return .running }
             if let sixth = try bestHealthyMember(healthy) {
                 if outcome.memory.cues[key].map({ $0.member != sixth || now.since($0.at) >= resend }) ?? true {
+                    // The leader upgrades only to what the coordinator named (an acting leader
+                    // may have missed the expectation while it was a member).
+                    if connected.contains(leaderID), let release = try store.release(version: rollout.releaseVersion) {
+                        outcome.sends.append((leaderID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), expectation: rollout.expectation(release))))
+                    }
                     outcome.sends.append((sixth, Instruction(
                         leaderEpoch: UInt64(record.leaderEpoch),
                         secondInstructionCue: SecondInstructionCue(rolloutID: UInt64(rollout.id), releaseVersion: rollout.releaseVersion))))
@@ -203,6 +208,14 @@ struct RolloutStepper {
         let sent = outcome.memory.orders[key]
         let stale = sent.map { $0.leader != leaderID || $0.epoch != record.leaderEpoch || now.since($0.at) >= resend } ?? true
         if stale, connected.contains(leaderID), let order = try clusterOrder(rollout, rows) {
+            // Every agent of the cluster first hears from the coordinator itself what the
+            // rollout installs: the leader only relays, and its orders are checked against this.
+            if let release = try store.release(version: rollout.releaseVersion) {
+                let expectation = rollout.expectation(release)
+                for row in rows where connected.contains(row.agentID) && !row.state.isTerminal {
+                    outcome.sends.append((row.agentID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), expectation: expectation)))
+                }
+            }
             outcome.sends.append((leaderID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), clusterRollout: order)))
             outcome.memory.orders[key] = (leaderID, record.leaderEpoch, now)
         }
@@ -252,7 +265,7 @@ struct RolloutStepper {
             rolloutID: UInt64(rollout.id), releaseVersion: rollout.releaseVersion, signedManifest: release.signedManifest,
             healthTimeoutSeconds: UInt32(rollout.policy.healthTimeoutSeconds), rollback: rollout.policy.rollback,
             fetch: FetchHint(rolloutID: UInt64(rollout.id), source: .coordinator, reason: "the cluster has no other member"))
-        outcome.sends.append((leaderID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), upgrade: order)))
+        outcome.sends.append((leaderID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), upgrade: order, expectation: rollout.expectation(release))))
         outcome.memory.cues[key] = (leaderID, now)
     }
 

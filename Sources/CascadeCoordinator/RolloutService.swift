@@ -45,13 +45,15 @@ extension Coordinator {
             clusters: request.clusters, maxUnavailable: Int(request.policy.effectiveMaxUnavailable),
             maxParallelClusters: Int(request.policy.effectiveMaxParallelClusters), canaryClusters: Int(request.policy.canaryClusters),
             failureBudgetPercent: Int(request.policy.failureBudgetPercent),
-            healthTimeoutSeconds: Int(request.policy.effectiveHealthTimeoutSeconds), rollback: request.policy.rollback)
+            healthTimeoutSeconds: Int(request.policy.effectiveHealthTimeoutSeconds),
+            rollback: request.policy.rollback || request.downgrade != nil, downgrade: request.downgrade?.serializedBytes() ?? [])
         let target: ReleaseVersion
         do {
             target = try ReleaseVersion(request.releaseVersion)
         } catch {
             throw error.rpcError
         }
+        let verifier = self.verifier
         let id = try await mapped {
             try await store.run { store throws(StoreError) -> Int64 in
                 guard let release = try store.release(version: request.releaseVersion) else {
@@ -63,14 +65,22 @@ extension Coordinator {
                 if let active = try store.activeRollouts().first {
                     throw StoreError(.failedPrecondition, "rollout \(active.id) (\(active.releaseVersion)) is still \(active.state.rawValue); finish or abort it first")
                 }
-                // Going down needs an explicit, recorded rollback (DESIGN.md §4).
-                let newer = try store.agents().filter { agent in
-                    guard let running = try? ReleaseVersion(agent.mainVersion) else { return false }
-                    return running > target
+                // Going down needs a downgrade authorisation signed offline by a release key
+                // (services.md §4.5); the agents check it again, this only fails early.
+                let newer = try store.agents().compactMap { agent -> (AgentRecord, ReleaseVersion)? in
+                    guard let running = try? ReleaseVersion(agent.mainVersion), running > target else { return nil }
+                    return (agent, running)
                 }
-                if !newer.isEmpty && !policy.rollback {
-                    throw StoreError(.failedPrecondition,
-                        "\(newer.count) agents run a version newer than \(request.releaseVersion) (for example \(newer[0].id) on \(newer[0].mainVersion)); use --rollback to go down")
+                if let highest = newer.max(by: { $0.1 < $1.1 })?.0 {
+                    guard let downgrade = request.downgrade else {
+                        throw StoreError(.failedPrecondition,
+                            "\(newer.count) agents run a version newer than \(request.releaseVersion) (for example \(highest.id) on \(highest.mainVersion)); going down needs a downgrade authorisation: cascadectl release authorize-downgrade, then rollout start --downgrade FILE")
+                    }
+                    do {
+                        try verifier.checkVersion(name: release.release.name, version: request.releaseVersion, floor: highest.mainVersion, downgrade: downgrade, now: UInt64(max(0, Timestamp.now().milliseconds / 1000)))
+                    } catch {
+                        throw StoreError(.failedPrecondition, "the downgrade authorisation cannot take \(highest.id) from \(highest.mainVersion) to \(request.releaseVersion): \(error)")
+                    }
                 }
                 return try store.createRollout(release: request.releaseVersion, policy: policy, actor: actor).id
             }

@@ -41,6 +41,25 @@ extension CascadeCtl {
                                  help: "The signed manifest (default: ARTIFACT.manifest).")],
                 positionals: [PositionalSpec("ARTIFACT", help: "The artifact the manifest describes.")],
                 run: pushRelease),
+            Command(
+                "authorize-downgrade", summary: "Sign permission for agents to go down to a lower release (offline).",
+                discussion: """
+                Agents refuse a release lower than the highest they installed unless the rollout carries
+                an authorisation signed by a release key, naming the program, the highest version they may
+                leave (--from) and the exact version to install (--to), valid until --expires from now.
+                Pass the file to 'rollout start --downgrade'. A failed health check's local rollback needs none.
+
+                Example: cascadectl release authorize-downgrade --key release.key --from 1.5.0 --to 1.4.0 --expires 24h
+                """,
+                options: [
+                    .value("key", short: "k", valueName: "FILE", help: "Ed25519 release private key.", required: true, configurable: false),
+                    .value("name", valueName: "NAME", help: "The program.", default: "cascade-agent"),
+                    .value("from", valueName: "VERSION", help: "The highest version agents may leave.", required: true),
+                    .value("to", valueName: "VERSION", help: "The version to install.", required: true),
+                    .value("expires", valueName: "DURATION", help: "How long it stays valid.", default: "24h"),
+                    .value("out", short: "o", valueName: "FILE", help: "Where to write it (default: downgrade-FROM-to-TO.auth)."),
+                ],
+                run: authorizeDowngrade),
             Command("list", summary: "List the releases the coordinator holds, newest first.", run: listReleases),
             Command("show", summary: "Show one release.",
                     positionals: [PositionalSpec("VERSION", help: "The release version.")], run: showRelease),
@@ -93,6 +112,62 @@ extension CascadeCtl {
              "sha256    \(manifest.sha256.hex)",
              "key id    \(signed.keyID)",
              "manifest  \(out)"])
+    }
+
+    // MARK: authorize-downgrade
+
+    /// The Ed25519 release key at `path` (a secret file).
+    static func readSigningKey(_ path: String) throws(CLIError) -> Ed25519PrivateKey {
+        let text: String
+        do {
+            text = try SecretFile.read(path, limit: 64 * 1024)
+        } catch {
+            throw CLIError.failure(error.message)
+        }
+        do {
+            return try Ed25519PrivateKey(pemRepresentation: text)
+        } catch {
+            throw CLIError.failure("\(path) is not an Ed25519 private key: \(error.message)")
+        }
+    }
+
+    static func authorizeDowngrade(_ context: CommandContext) async throws {
+        let arguments = context.arguments
+        let from = try arguments.string("from"), to = try arguments.string("to")
+        for (option, value) in [("from", from), ("to", to)] {
+            do {
+                _ = try ReleaseVersion(value)
+            } catch {
+                throw context.usageError("invalid value '\(value)' for '--\(option)': \(error.message)")
+            }
+        }
+        guard let fromVersion = try? ReleaseVersion(from), let toVersion = try? ReleaseVersion(to), toVersion < fromVersion else {
+            throw context.usageError("--to \(to) must be lower than --from \(from): this authorises going down")
+        }
+        guard let lifetime = try arguments.optionalDuration("expires"), lifetime > .zero, lifetime <= .seconds(366 * 86_400) else {
+            throw context.usageError("invalid value for '--expires': expected a duration from 1s to 366d such as 24h")
+        }
+        let keyPath = try arguments.string("key")
+        let key = try readSigningKey(keyPath)
+        let expiresAt = UInt64(time(nil)) + UInt64(lifetime.components.seconds)
+        let authorization = DowngradeAuthorization(name: try arguments.string("name"), fromVersion: from, toVersion: to, expiresAt: expiresAt)
+        let signed: SignedDowngrade
+        do {
+            signed = try SignedDowngrade.sign(authorization, with: key)
+        } catch {
+            throw CLIError.failure("signing failed: \(error.message)")
+        }
+        let out = arguments.optionalString("out") ?? "downgrade-\(from)-to-\(to).auth"
+        try FileOutput.replace(out, contents: signed.serializedBytes())
+        try context.emit(
+            .object([
+                .init("name", .string(authorization.name)), .init("from", .string(from)), .init("to", .string(to)),
+                .init("expires_at", .int(expiresAt)), .init("key_id", .string(signed.keyID)), .init("file", .string(out)),
+            ]),
+            ["downgrade \(authorization.name) from \(from) (or lower) to \(to)",
+             "expires   unix time \(expiresAt) (in \(HumanFormat.duration(lifetime)))",
+             "key id    \(signed.keyID)",
+             "file      \(out)  (pass it to: cascadectl rollout start --release \(to) --downgrade \(out))"])
     }
 
     /// `1MiB`, `512KiB`, `64K`, `2M`, or plain bytes; 4 KiB to the protocol's 2 MiB.

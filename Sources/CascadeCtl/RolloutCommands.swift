@@ -2,6 +2,7 @@ import CascadeAPI
 import CascadeCLI
 import CascadeCrypto
 import CascadeRPC
+import CascadeWire
 
 extension CascadeCtl {
     static let idPositional = PositionalSpec("ID", help: "The rollout id.")
@@ -27,7 +28,9 @@ extension CascadeCtl {
                     .value("canary-clusters", valueName: "N", help: "Clusters in a first wave that must succeed first (default 0)."),
                     .value("failure-budget", valueName: "P%", help: "Share of a cluster's agents that may fail (default 0%)."),
                     .value("health-timeout", valueName: "DURATION", help: "Time a new release has to report healthy (default 120s)."),
-                    .flag("rollback", help: "Allow a release lower than the running one (recorded as a rollback).", configurable: false),
+                    .flag("rollback", help: "Record the rollout as a rollback (a lower release also needs --downgrade).", configurable: false),
+                    .value("downgrade", valueName: "FILE", help: "Downgrade authorisation from 'release authorize-downgrade' (needed for a lower release).",
+                           configurable: false),
                 ],
                 run: startRollout),
             Command("pause", summary: "Pause a rollout: nothing new starts; upgrades in flight finish.",
@@ -93,9 +96,18 @@ extension CascadeCtl {
             policy.healthTimeoutSeconds = UInt32(whole)
         }
         policy.rollback = try arguments.flag("rollback")
+        var downgrade: SignedDowngrade?
+        if let path = arguments.optionalString("downgrade") {
+            do {
+                downgrade = try SignedDowngrade(serializedBytes: try FileOutput.read(path))
+            } catch let error as WireError {
+                throw CLIError.failure("\(path) is not a downgrade authorisation: \(error.message)")
+            }
+            policy.rollback = true
+        }
         let request = StartRolloutRequest(
             releaseVersion: version, clusters: arguments.list("clusters"), policy: policy,
-            clientToken: Hex.encode(SecureRandom.bytes(16)))
+            clientToken: Hex.encode(SecureRandom.bytes(16)), downgrade: downgrade)
         let connection = try Connection(context)
         let status = try await connection.call(OperatorService.startRollout, request)
         try context.emit(Render.json(status), [Render.summary(status)])

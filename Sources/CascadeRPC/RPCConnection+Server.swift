@@ -50,7 +50,7 @@ extension RPCConnection {
             state.activeHandlers += 1
             // Attached under the same lock that counted it, so a failure in between frees it.
             if let run = method.immediate, immediateAllowed {
-                let context = ServerContext(method: head.method, peer: peer, metadata: head.metadata, deadline: nil)
+                let context = ServerContext(method: head.method, peer: peer, metadata: head.metadata, deadline: nil, endpoint: endpoint)
                 stream.immediate = ImmediateCall(run: run, context: context)
                 return .immediate
             }
@@ -88,7 +88,7 @@ extension RPCConnection {
         let timeout = head.timeoutMicroseconds > 0 ? Duration.microseconds(Int64(min(head.timeoutMicroseconds, UInt64(Int64.max)))) : nil
         let context = ServerContext(
             method: head.method, peer: peer, metadata: head.metadata,
-            deadline: timeout.map { MonotonicTime.now() + $0 })
+            deadline: timeout.map { MonotonicTime.now() + $0 }, endpoint: endpoint)
         let call = ServerCall(context: context, connection: self, streamID: streamID)
         let interceptors = router?.interceptors ?? []
         let task = Task(executorPreference: method.onEventLoop ? loop : nil) { [router] in

@@ -13,6 +13,8 @@ public final class RPCConnection: Sendable {
     public let side: Side
     /// The peer's verified identity (nil only on in-memory test transports without one).
     public let peer: PeerIdentity?
+    /// Where the peer connects from, on a TLS transport.
+    public let endpoint: PeerEndpoint?
     let transport: any ByteStream
     let loop: EventLoop
     let localSettings: Settings
@@ -38,6 +40,7 @@ public final class RPCConnection: Sendable {
         self.transport = transport
         self.side = side
         self.peer = peer
+        self.endpoint = (transport as? TLSConnection)?.endpoint
         self.localSettings = settings
         self.router = router
         self.loop = loop

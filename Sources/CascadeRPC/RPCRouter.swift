@@ -9,6 +9,9 @@ public struct ServerContext: Sendable {
     public let metadata: [MetadataEntry]
     /// When the caller stops waiting, if it said.
     public let deadline: MonotonicTime?
+    /// Where the caller connects from (source address, certificate IP SANs); nil on
+    /// transports without a socket.
+    public var endpoint: PeerEndpoint? = nil
 }
 
 /// A server's methods: name → allowed roles and handler. Methods are registered before the

@@ -4,7 +4,7 @@ extension CoordinatorStore {
     private static let rolloutColumns = """
         id, release_version, clusters_json, max_unavailable, max_parallel_clusters, canary_clusters,
         failure_budget_percent, health_timeout_s, rollback, state, state_reason, created_by_role, created_by_id,
-        created_ms, started_ms, finished_ms, updated_ms FROM rollouts
+        created_ms, started_ms, finished_ms, updated_ms, downgrade FROM rollouts
         """
 
     private static func rolloutRecord(_ row: Row) throws(StoreError) -> RolloutRecord {
@@ -14,7 +14,8 @@ extension CoordinatorStore {
         }
         let policy = RolloutPolicy(
             clusters: clusters, maxUnavailable: row.int(3), maxParallelClusters: row.int(4), canaryClusters: row.int(5),
-            failureBudgetPercent: row.int(6), healthTimeoutSeconds: row.int(7), rollback: row.bool(8))
+            failureBudgetPercent: row.int(6), healthTimeoutSeconds: row.int(7), rollback: row.bool(8),
+            downgrade: row.blob(17))
         return RolloutRecord(
             id: row.int64(0), releaseVersion: row.text(1), policy: policy, state: try row.value(9, as: RolloutState.self),
             stateReason: row.optionalText(10), createdBy: EventActor(role: row.text(11), id: row.text(12)),
@@ -107,12 +108,12 @@ extension CoordinatorStore {
                 """
                 INSERT INTO rollouts (release_version, clusters_json, max_unavailable, max_parallel_clusters, canary_clusters,
                     failure_budget_percent, health_timeout_s, rollback, state, created_by_role, created_by_id,
-                    created_ms, updated_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?)
+                    created_ms, updated_ms, downgrade)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?)
                 """,
                 [.text(version), .text(clustersJSON), .int(policy.maxUnavailable), .int(policy.maxParallelClusters),
                  .int(policy.canaryClusters), .int(policy.failureBudgetPercent), .int(policy.healthTimeoutSeconds),
-                 .bool(policy.rollback), .text(actor.role), .text(actor.id), .time(now), .time(now)])
+                 .bool(policy.rollback), .text(actor.role), .text(actor.id), .time(now), .time(now), .blob(policy.downgrade)])
             let id = database.lastInsertRowID
             var agentCount = 0
             for (position, step) in plan.enumerated() {

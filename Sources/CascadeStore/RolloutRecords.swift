@@ -14,10 +14,13 @@ public struct RolloutPolicy: Hashable, Sendable {
     public var healthTimeoutSeconds: Int
     /// An explicit, recorded downgrade to a lower version.
     public var rollback: Bool
+    /// The operator's signed downgrade authorisation (an encoded `SignedDowngrade`, opaque
+    /// here), sent to every agent of the rollout; empty when the rollout does not go down.
+    public var downgrade: [UInt8]
 
     public init(
         clusters: [String] = [], maxUnavailable: Int = 1, maxParallelClusters: Int = 1, canaryClusters: Int = 0,
-        failureBudgetPercent: Int = 0, healthTimeoutSeconds: Int = 60, rollback: Bool = false
+        failureBudgetPercent: Int = 0, healthTimeoutSeconds: Int = 60, rollback: Bool = false, downgrade: [UInt8] = []
     ) {
         self.clusters = clusters
         self.maxUnavailable = maxUnavailable
@@ -26,6 +29,7 @@ public struct RolloutPolicy: Hashable, Sendable {
         self.failureBudgetPercent = failureBudgetPercent
         self.healthTimeoutSeconds = healthTimeoutSeconds
         self.rollback = rollback
+        self.downgrade = downgrade
     }
 
     func validate() throws(StoreError) {

@@ -1,7 +1,7 @@
 /// The coordinator's schema, as migrations. Tables are STRICT (SQLite ≥ 3.37): a column holds
 /// its declared type or the write fails. Times are `*_ms` integers, milliseconds since 1970 UTC.
 enum Schema {
-    static let migrations: [Migration] = [version1, version2, version3]
+    static let migrations: [Migration] = [version1, version2, version3, version4]
 
     static var latestVersion: Int { migrations.count }
 
@@ -130,5 +130,11 @@ enum Schema {
     /// for releases pushed before.
     static let version3 = Migration(version: 3, summary: "who pushed each release", sql: """
         ALTER TABLE releases ADD COLUMN pushed_by TEXT NOT NULL DEFAULT '';
+        """)
+
+    /// Version 4: a rollout that goes down keeps the operator's signed downgrade authorisation
+    /// (opaque bytes the agents verify); empty for every other rollout.
+    static let version4 = Migration(version: 4, summary: "downgrade authorisations of rollouts", sql: """
+        ALTER TABLE rollouts ADD COLUMN downgrade BLOB NOT NULL DEFAULT x'';
         """)
 }

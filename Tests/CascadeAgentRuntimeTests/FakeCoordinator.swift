@@ -60,6 +60,8 @@ final class FakeCoordinator: Sendable {
         var faults: [FaultReport] = []
         var lastClusterReport: ClusterReport?
         var rollout: ClusterRolloutOrder?
+        /// What each rollout installs, as the coordinator tells every agent on its session.
+        var expectations: [UInt64: RolloutExpectation] = [:]
         var autoFailover = false
         /// Chunks at or after this index wait until it is cleared.
         var holdFrom: Int?
@@ -98,15 +100,39 @@ final class FakeCoordinator: Sendable {
             memberIDs: isLeader ? state.clusterMembers.filter { $0 != state.leaderID } : [])
     }
 
+    /// Sends an instruction on the agent's session. A direct upgrade order carries what the
+    /// rollout installs, as the real coordinator's does (the order is the coordinator's own).
     func send(_ instruction: Instruction, to id: String) {
+        var instruction = instruction
+        if let order = instruction.upgrade, instruction.expectation == nil, let signed = order.signedManifest {
+            instruction.expectation = state.value.expectations[order.rolloutID] ?? RolloutExpectation(
+                rolloutID: order.rolloutID, releaseName: release.manifest.name, releaseVersion: order.releaseVersion,
+                manifestSHA256: signed.manifestDigest)
+        }
         _ = state.withLock { $0.sessions[id] }?.yield(instruction)
     }
 
-    /// Sends the cluster rollout to the leader, with the members' recorded progress.
-    func startRollout(id: UInt64 = 7, policy: RolloutPolicy, signed: SignedManifest? = nil, weights: IdleWeights? = nil) {
+    /// Tells every connected agent what rollout `id` installs (and remembers it for sessions
+    /// that open later), as the real coordinator does when a cluster starts.
+    func expect(_ expectation: RolloutExpectation) {
+        let (ids, epoch) = state.withLock { state -> ([String], UInt64) in
+            state.expectations[expectation.rolloutID] = expectation
+            return (Array(state.sessions.keys), state.epoch)
+        }
+        for id in ids { send(Instruction(leaderEpoch: epoch, expectation: expectation), to: id) }
+    }
+
+    /// Tells every agent what the rollout installs, then sends the cluster rollout to the
+    /// leader, with the members' recorded progress.
+    func startRollout(id: UInt64 = 7, policy: RolloutPolicy, signed: SignedManifest? = nil, weights: IdleWeights? = nil,
+                      downgrade: SignedDowngrade? = nil) {
+        let signed = signed ?? release.signed
+        expect(RolloutExpectation(
+            rolloutID: id, releaseName: release.manifest.name, releaseVersion: release.manifest.version,
+            manifestSHA256: signed.manifestDigest, downgrade: downgrade))
         let (order, leaderID, epoch) = state.withLock { state -> (ClusterRolloutOrder, String, UInt64) in
             let order = ClusterRolloutOrder(
-                rolloutID: id, releaseVersion: release.manifest.version, signedManifest: signed ?? release.signed,
+                rolloutID: id, releaseVersion: release.manifest.version, signedManifest: signed,
                 policy: policy, members: memberStatuses(state), weights: weights)
             state.rollout = order
             return (order, state.leaderID, state.epoch)
@@ -164,11 +190,13 @@ final class FakeCoordinator: Sendable {
         router.bidirectional(CoordinatorService.session) { reports, writer, context in
             let id = context.peer!.id
             let (instructions, outbound) = AsyncStream.makeStream(of: Instruction.self)
-            self.state.withLock {
-                $0.sessions[id]?.finish()
-                $0.sessions[id] = outbound
-                $0.agents[id, default: AgentRecord()].sessionOpen = true
+            let (expectations, epoch) = self.state.withLock { state -> ([RolloutExpectation], UInt64) in
+                state.sessions[id]?.finish()
+                state.sessions[id] = outbound
+                state.agents[id, default: AgentRecord()].sessionOpen = true
+                return (Array(state.expectations.values), state.epoch)
             }
+            for expectation in expectations { outbound.yield(Instruction(leaderEpoch: epoch, expectation: expectation)) }
             defer {
                 let wasLeader = self.state.withLock { state -> Bool in
                     state.sessions[id] = nil

@@ -17,8 +17,8 @@ struct MigrationTests {
         #expect(try Migrator.version(of: database) == 0)
         let result = try Migrator.migrate(database)
         #expect(result.from == 0)
-        #expect(result.to == 3)
-        #expect(Schema.latestVersion == 3)
+        #expect(result.to == 4)
+        #expect(Schema.latestVersion == 4)
         #expect(try names(database, type: "table") == [
             "agents", "clusters", "events", "release_chunks", "releases", "rollout_agents", "rollout_clusters", "rollouts",
         ])
@@ -27,7 +27,7 @@ struct MigrationTests {
             "rollout_agents_deadline", "rollouts_state",
         ])
         // Migrating again is a no-op.
-        #expect(try Migrator.migrate(database) == (3, 3))
+        #expect(try Migrator.migrate(database) == (4, 4))
     }
 
     @Test("a version 1 database with rows migrates to the newest version and keeps its rows")
@@ -53,7 +53,7 @@ struct MigrationTests {
                 """)
         }
         let store = try CoordinatorStore(path: path)
-        #expect(try store.schemaVersion == 3)
+        #expect(try store.schemaVersion == 4)
         #expect(try names(store.database, type: "index").contains("rollout_agents_deadline"))
         let agent = try #require(try store.agent(id: "a1"))
         #expect(agent.clusterPrefix == "10.0.0.0/24")

@@ -152,14 +152,16 @@ final class SSLStream: Sendable {
         }
     }
 
-    /// The identity in the peer's verified certificate.
-    func verifiedPeer(what: String) throws(TLSError) -> PeerIdentity {
-        let result = handle.withLock { handle -> Result<PeerIdentity, TLSError> in
+    /// The identity and IP address SANs in the peer's verified certificate.
+    func verifiedPeer(what: String) throws(TLSError) -> (identity: PeerIdentity, ipAddresses: [String]) {
+        let result = handle.withLock { handle -> Result<(PeerIdentity, [String]), TLSError> in
             guard SSL_get_verify_result(handle.pointer) == X509_V_OK,
                   let certificate = SSL_get1_peer_certificate(handle.pointer)
             else { return .failure(TLSError(.peerCertificate, "\(what): the peer presented no verified certificate")) }
             defer { X509_free(certificate) }
-            return Result { () throws(TLSError) in try CertificateIdentity.peerIdentity(of: certificate) }
+            return Result { () throws(TLSError) in
+                (try CertificateIdentity.peerIdentity(of: certificate), CertificateIdentity.ipAddresses(of: certificate))
+            }
         }
         return try result.get()
     }

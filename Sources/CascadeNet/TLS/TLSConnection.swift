@@ -15,10 +15,17 @@ public final class TLSConnection: ByteStream {
     /// later write would splice different bytes into it.
     private let writeBroken = Atomic<Bool>(false)
 
-    init(stream: SSLStream, peer: PeerIdentity) {
+    /// The IP address SANs of the peer's verified certificate ("127.0.1.5"); often none.
+    public let certificateIPs: [String]
+
+    init(stream: SSLStream, peer: PeerIdentity, certificateIPs: [String] = []) {
         self.stream = stream
         self.peer = peer
+        self.certificateIPs = certificateIPs
     }
+
+    /// Where the verified peer connects from, as the server sees it.
+    public var endpoint: PeerEndpoint { PeerEndpoint(address: remoteAddress, certificateIPs: certificateIPs) }
 
     public var socket: Socket { stream.socket }
     /// True when this connection resumed an earlier TLS session (a cheap reconnect).

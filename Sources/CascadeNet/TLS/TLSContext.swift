@@ -126,7 +126,7 @@ public final class TLSContext: @unchecked Sendable {
             switch stream.step({ SSL_do_handshake($0) }) {
             case .done:
                 let peer = try stream.verifiedPeer(what: what)
-                return TLSConnection(stream: stream, peer: peer)
+                return TLSConnection(stream: stream, peer: peer.identity, certificateIPs: peer.ipAddresses)
             case .wantRead: try await socket.wait(for: .readable)
             case .wantWrite: try await socket.wait(for: .writable)
             case .closed:
