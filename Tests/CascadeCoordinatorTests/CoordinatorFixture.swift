@@ -34,9 +34,12 @@ final class CoordinatorFixture: Sendable {
         operatorClient = try Self.client(pki, address, uri: "cascade://operator/alice")
     }
 
-    static func client(_ pki: TestPKI, _ address: SocketAddress, uri: String) throws -> RPCClient {
+    /// A client of the coordinator; `from` is the loopback address it connects from (an agent's
+    /// address decides its cluster, and the coordinator takes it from the connection).
+    static func client(_ pki: TestPKI, _ address: SocketAddress, uri: String, from: String? = nil) throws -> RPCClient {
         RPCClient(
-            target: address, tls: try TLSContext(configuration: pki.configuration(uri: uri), side: .client),
+            target: address, tls: try TLSContext(configuration: pki.configuration(uri: uri, ipAddresses: [from ?? "127.0.0.1"]), side: .client),
+            from: try from.map { try SocketAddress(ip: $0, port: 0) },
             expectedRole: .coordinator, backoff: Backoff(initial: .milliseconds(10), maximum: .milliseconds(200)))
     }
 
@@ -101,7 +104,7 @@ final class FakeAgent: Sendable {
     init(pki: TestPKI, coordinator: SocketAddress, id: String, address: String) throws {
         self.id = id
         self.address = address
-        client = try CoordinatorFixture.client(pki, coordinator, uri: "cascade://agent/\(id)")
+        client = try CoordinatorFixture.client(pki, coordinator, uri: "cascade://agent/\(id)", from: address)
         (reports, outgoing) = AsyncStream<AgentReport>.makeStream()
     }
 

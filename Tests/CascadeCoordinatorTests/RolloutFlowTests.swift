@@ -1,5 +1,7 @@
 import CascadeAPI
 import CascadeCoordinator
+import CascadeCrypto
+import Foundation
 import CascadeRPC
 import CascadeTestSupport
 import Testing
@@ -173,24 +175,45 @@ struct RolloutFlowTests {
         #expect(missing?.code == .notFound)
     }
 
-    @Test("rolling out a lower version than the fleet runs needs an explicit rollback")
-    func rollbackNeedsFlag() async throws {
+    @Test("rolling out a lower version than the fleet runs needs a downgrade authorisation signed by a release key")
+    func rollbackNeedsAuthorisation() async throws {
         let fixture = try CoordinatorFixture()
         defer { Task { await fixture.shutdown() } }
         try await fixture.push(try fixture.release("1.1"))
         let agents = try await makeAgents(fixture, [("a1-01", 0.9)], version: "2.0")
         defer { for agent in agents.values { agent.disconnect() } }
-        let refused = await #expect(throws: RPCError.self) {
-            _ = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(releaseVersion: "1.1"))
+        func start(_ request: StartRolloutRequest) async -> RPCError? {
+            await #expect(throws: RPCError.self) { _ = try await fixture.operatorClient.unary(OperatorService.startRollout, request) }
         }
-        #expect(refused?.code == .failedPrecondition)
-        #expect(refused?.message.contains("use --rollback") == true)
+        let far = UInt64(Date().timeIntervalSince1970) + 3600
+        func authorisation(from: String = "2.0", to: String = "1.1", expires: UInt64 = far, name: String = "cascade-agent",
+                           key: Ed25519PrivateKey? = nil) throws -> SignedDowngrade {
+            try SignedDowngrade.sign(DowngradeAuthorization(name: name, fromVersion: from, toVersion: to, expiresAt: expires), with: key ?? fixture.signingKey)
+        }
+        // The rollback flag alone is not enough any more.
+        let flagOnly = await start(StartRolloutRequest(releaseVersion: "1.1", policy: RolloutPolicy(rollback: true)))
+        #expect(flagOnly?.code == .failedPrecondition)
+        #expect(flagOnly?.message.contains("downgrade authorisation") == true)
+        // Expired, for other versions, for another program, or signed by a key nobody pinned.
+        for (bad, why) in [
+            (try authorisation(expires: 1000), "expired"), (try authorisation(to: "1.0"), "allows installing 1.0"),
+            (try authorisation(from: "1.5"), "leaving 1.5 or lower"), (try authorisation(name: "other"), "is for \"other\""),
+            (try authorisation(key: try Ed25519PrivateKey.generate()), "not a pinned release key"),
+        ] {
+            let refused = await start(StartRolloutRequest(releaseVersion: "1.1", downgrade: bad))
+            #expect(refused?.code == .failedPrecondition)
+            #expect(refused?.message.contains(why) == true, "\(refused?.message ?? "")")
+        }
+        let valid = try authorisation()
         let status = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(
-            releaseVersion: "1.1", policy: RolloutPolicy(rollback: true)))
+            releaseVersion: "1.1", downgrade: valid))
         #expect(status.policy.rollback)
-        // A cluster of one: the coordinator orders its only agent directly, from the coordinator.
+        // A cluster of one: the coordinator orders its only agent directly, from the coordinator,
+        // with what the rollout installs and the operator's authorisation.
         let order = try await agents["a1-01"]!.instruction("the direct order") { $0.upgrade?.rolloutID == status.rolloutID }
         #expect(order.upgrade?.fetch?.source == .coordinator)
-        #expect(order.upgrade?.rollback == true)
+        #expect(order.expectation?.releaseVersion == "1.1")
+        #expect(order.expectation?.downgrade == valid)
+        #expect(order.expectation?.manifestSHA256 == order.upgrade?.signedManifest?.manifestDigest)
     }
 }

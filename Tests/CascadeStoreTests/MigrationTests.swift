@@ -79,7 +79,7 @@ struct MigrationTests {
         }
         let error = #expect(throws: StoreError.self) { try CoordinatorStore(path: path) }
         #expect(error?.code == .schemaTooNew)
-        #expect(error?.message == "the database \(path) has schema version 99; this build knows versions up to 3")
+        #expect(error?.message == "the database \(path) has schema version 99; this build knows versions up to 4")
     }
 
     @Test("a failing migration leaves the previous version and no partial tables")
