@@ -39,6 +39,10 @@ enum Samples {
     static let signed = SignedManifest(manifestBytes: [1, 2, 3], signature: Array(repeating: 9, count: 64), keyID: "21fe31dfa154a261")
     static let policy = RolloutPolicy(maxUnavailable: 2, maxParallelClusters: 3, canaryClusters: 1,
                                       failureBudgetPercent: 10, healthTimeoutSeconds: 60, rollback: true)
+    static let downgrade = SignedDowngrade(authorizationBytes: [1, 2], signature: [3], keyID: "k")
+    static let authorization = DowngradeAuthorization(name: "cascade-agent", fromVersion: "2.0", toVersion: "1.1", expiresAt: 9, keyID: "k")
+    static let expectation = RolloutExpectation(rolloutID: 7, releaseName: "cascade-agent", releaseVersion: "1.1.0",
+                                                manifestSHA256: digest, downgrade: downgrade)
     static let hint = FetchHint(rolloutID: 7, source: .coordinator, address: "127.0.0.1:7000", reason: "bad chunk")
     static let chunk = Chunk(index: 5, data: [0, 1, 2], sha256: digest)
     static let counts = StateCounts(pending: 1, instructed: 2, downloading: 3, installing: 4, healthy: 5, failed: 6, rolledBack: 7)
@@ -76,12 +80,15 @@ enum Samples {
         Sample(ClusterReport(clusterID: "c", rolloutID: 7, members: [member, member], complete: true,
                              bytesReceived: 10, bytesServed: 20)),
         Sample(clusterOrder), Sample(event),
-        Sample(FaultReport(rolloutID: 7, sourceID: "a1", releaseVersion: "1.1.0", chunkIndex: 4, leaderEpoch: 3, detail: "x")),
+        Sample(FaultReport(rolloutID: 7, sourceID: "a1", releaseVersion: "1.1.0", chunkIndex: 4, leaderEpoch: 3, detail: "x",
+                           orderRefused: true)),
+        Sample(authorization), Sample(downgrade), Sample(expectation),
         Sample(FetchChunksRequest(version: "1.1.0", artifactSHA256: digest, firstIndex: 5, maxChunks: 2)),
         Sample(hint), Sample(GetReleaseRequest(version: "1.1.0")), Sample(heartbeat), Sample(idle),
         Sample(Instruction(leaderEpoch: 3, assignment: assignment, clusterRollout: clusterOrder, upgrade: upgrade,
                            control: RolloutControl(rolloutID: 7, action: .pause, reason: "operator"), fetchHint: hint,
-                           secondInstructionCue: SecondInstructionCue(rolloutID: 7, releaseVersion: "1.1.0"))),
+                           secondInstructionCue: SecondInstructionCue(rolloutID: 7, releaseVersion: "1.1.0"),
+                           expectation: expectation)),
         Sample(ListAgentsRequest(clusterID: "c", limit: 10, afterAgentID: "a1")),
         Sample(ListAgentsResponse(agents: [agentInfo, agentInfo], more: true)),
         Sample(ListClustersRequest()), Sample(ListClustersResponse(clusters: [cluster, cluster])),
@@ -100,7 +107,7 @@ enum Samples {
         Sample(RolloutQuery(rolloutID: 7, includeAgents: true, minIntervalMs: 500)), Sample(status),
         Sample(SecondInstructionCue(rolloutID: 7, releaseVersion: "1.1.0")),
         Sample(ShowReleaseResponse(release: release, signedManifest: signed)), Sample(signed),
-        Sample(StartRolloutRequest(releaseVersion: "1.1.0", clusters: ["a", "b"], policy: policy, clientToken: "t")),
+        Sample(StartRolloutRequest(releaseVersion: "1.1.0", clusters: ["a", "b"], policy: policy, clientToken: "t", downgrade: downgrade)),
         Sample(counts),
         Sample(UpgradeLeaderRequest(rolloutID: 7, leaderEpoch: 3, senderID: "a2", releaseVersion: "1.1.0")),
         Sample(UpgradeLeaderResponse(alreadyUpgrading: true)), Sample(upgrade),

@@ -90,6 +90,8 @@ struct Schema: Sendable {
         "SignedManifest": Schema(SignedManifest.self), "StartRolloutRequest": Schema(StartRolloutRequest.self),
         "StateCounts": Schema(StateCounts.self), "UpgradeLeaderRequest": Schema(UpgradeLeaderRequest.self),
         "UpgradeLeaderResponse": Schema(UpgradeLeaderResponse.self), "UpgradeOrder": Schema(UpgradeOrder.self),
+        "DowngradeAuthorization": Schema(DowngradeAuthorization.self), "SignedDowngrade": Schema(SignedDowngrade.self),
+        "RolloutExpectation": Schema(RolloutExpectation.self),
     ]
 
     static func named(_ name: String) throws -> Schema {
