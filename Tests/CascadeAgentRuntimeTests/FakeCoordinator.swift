@@ -112,6 +112,13 @@ final class FakeCoordinator: Sendable {
         _ = state.withLock { $0.sessions[id] }?.yield(instruction)
     }
 
+    /// What rollout `id` installs: this fleet's release (or `signed`).
+    func expectation(id: UInt64, signed: SignedManifest? = nil, downgrade: SignedDowngrade? = nil) -> RolloutExpectation {
+        RolloutExpectation(
+            rolloutID: id, releaseName: release.manifest.name, releaseVersion: release.manifest.version,
+            manifestSHA256: (signed ?? release.signed).manifestDigest, downgrade: downgrade)
+    }
+
     /// Tells every connected agent what rollout `id` installs (and remembers it for sessions
     /// that open later), as the real coordinator does when a cluster starts.
     func expect(_ expectation: RolloutExpectation) {
@@ -124,12 +131,11 @@ final class FakeCoordinator: Sendable {
 
     /// Tells every agent what the rollout installs, then sends the cluster rollout to the
     /// leader, with the members' recorded progress.
+    /// `announce` false leaves the expectation unsent (a test sends it later with `expect`).
     func startRollout(id: UInt64 = 7, policy: RolloutPolicy, signed: SignedManifest? = nil, weights: IdleWeights? = nil,
-                      downgrade: SignedDowngrade? = nil) {
+                      downgrade: SignedDowngrade? = nil, announce: Bool = true) {
         let signed = signed ?? release.signed
-        expect(RolloutExpectation(
-            rolloutID: id, releaseName: release.manifest.name, releaseVersion: release.manifest.version,
-            manifestSHA256: signed.manifestDigest, downgrade: downgrade))
+        if announce { expect(expectation(id: id, signed: signed, downgrade: downgrade)) }
         let (order, leaderID, epoch) = state.withLock { state -> (ClusterRolloutOrder, String, UInt64) in
             let order = ClusterRolloutOrder(
                 rolloutID: id, releaseVersion: release.manifest.version, signedManifest: signed,

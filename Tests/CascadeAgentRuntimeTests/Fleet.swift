@@ -99,7 +99,7 @@ final class Fleet: Sendable {
     @discardableResult
     func start(
         _ id: String, host: Int, idle: IdleRatios = IdleRatios(cpuPPM: 500_000, memoryPPM: 500_000),
-        faults: AgentRuntimeConfiguration.FaultSwitches = .none, installerOpen: Bool = true
+        faults: AgentRuntimeConfiguration.FaultSwitches = .none, installerOpen: Bool = true, version: String = "1.0.0"
     ) throws -> AgentRuntime {
         let installer = MemoryInstaller(agent: id, log: installs)
         installer.setOpen(installerOpen)
@@ -107,7 +107,7 @@ final class Fleet: Sendable {
         let configuration = AgentRuntimeConfiguration(
             coordinatorAddress: coordinator.address, bindAddress: "\(subnet).\(host)",
             tls: try pki.configuration(uri: "cascade://agent/\(id)", name: "\(id)-\(UInt32.random(in: 0...UInt32.max))"),
-            releaseKeys: [releaseKey.publicKey], stateDirectory: root.file(id), mainVersion: "1.0.0",
+            releaseKeys: [releaseKey.publicKey], stateDirectory: root.file(id), mainVersion: version,
             upgraderVersion: "1.0.0", defaultReportInterval: .milliseconds(200), idleOverride: idle,
             retryBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200)),
             startJitter: .milliseconds(20), faults: faults,
