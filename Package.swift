@@ -110,7 +110,7 @@ let package = Package(
             name: "CascadeCoordinatorTests",
             dependencies: [
                 "CascadeCoordinator", "CascadeCtl", "CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet",
-                "CascadeCrypto", "CascadeWire", "CascadeTestSupport", "cascade-coordinator", "cascadectl",
+                "CascadeCrypto", "CascadeWire", "CascadeTestSupport", "CascadeAgentRuntime", "cascade-coordinator", "cascadectl",
             ],
             swiftSettings: strict
         ),

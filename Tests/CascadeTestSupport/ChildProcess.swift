@@ -97,6 +97,21 @@ public func waitUntil<T>(
     }
 }
 
+/// `waitUntil` for a condition that must await (an RPC to ask, say).
+public func waitUntilAsync<T>(
+    within limit: Duration, _ what: String, _ condition: () async throws -> T?
+) async throws -> T {
+    let clock = ContinuousClock()
+    let deadline = clock.now + limit
+    var interval = Duration.milliseconds(1)
+    while true {
+        if let value = try await condition() { return value }
+        guard clock.now < deadline else { throw TestFailure("timed out after \(limit) waiting for \(what)") }
+        try await Task.sleep(for: interval)  // the poll interval, bounded by the deadline above
+        interval = min(interval * 2, .milliseconds(50))
+    }
+}
+
 /// The path of an executable product built next to the test bundle (e.g. "cascade-bench").
 public func builtProduct(_ name: String) throws -> String {
     var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
