@@ -83,22 +83,21 @@ extension AgentRuntime {
     /// one); PERMISSION_DENIED unless the caller's certificate names a member of the cluster.
     func authorizeMember(_ context: ServerContext, epoch: UInt64?) throws -> String {
         let me = core.value
-        let verdict = leader.withLock { state -> RPCError? in
+        let verdict = leader.withLock { state -> Result<String, RPCError> in
             guard state.active else {
-                return APIError.notLeader(me.agentID, leaderID: me.assignment?.leaderID ?? "")
+                return .failure(APIError.notLeader(me.agentID, leaderID: me.assignment?.leaderID ?? ""))
             }
             guard let peer = context.peer, peer.role == .agent, state.memberIDs.contains(peer.id) else {
-                return APIError.notYours("\(context.peer.map { "\($0)" } ?? "an anonymous peer") is not a member of cluster \(state.clusterID)")
+                return .failure(APIError.notYours("\(context.peer.map { "\($0)" } ?? "an anonymous peer") is not a member of cluster \(state.clusterID)"))
             }
             if let epoch, epoch != state.epoch {
-                return epoch < state.epoch
+                return .failure(epoch < state.epoch
                     ? APIError.staleEpoch(epoch, current: state.epoch)
-                    : RPCError(.failedPrecondition, "leader epoch \(epoch) is not this leader's epoch \(state.epoch)")
+                    : RPCError(.failedPrecondition, "leader epoch \(epoch) is not this leader's epoch \(state.epoch)"))
             }
-            return nil
+            return .success(peer.id)
         }
-        if let verdict { throw verdict }
-        return context.peer!.id
+        return try verdict.get()
     }
 
     // MARK: - Role changes

@@ -128,7 +128,8 @@ extension AgentRuntime {
         }
         setProgress(progress)
         do {
-            let artifact = try staging.artifact(for: order.signedManifest!, manifest: manifest)
+            guard let signed = order.signedManifest else { throw RuntimeError(.refusedRelease, "the order carries no signed manifest") }
+            let artifact = try staging.artifact(for: signed, manifest: manifest)
             progress.state = .downloading
             progress.bytesTotal = manifest.size
             progress.bytesDone = artifact.verifiedBytes

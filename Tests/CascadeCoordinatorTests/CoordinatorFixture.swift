@@ -136,6 +136,11 @@ final class FakeAgent: Sendable {
             rolloutID: rollout, state: state, releaseVersion: version, bytesDone: bytes, error: error)))
     }
 
+    /// Sends any report as it is (a scripted lie, say).
+    func send(_ report: AgentReport) {
+        outgoing.yield(report)
+    }
+
     func heartbeat(cpu: Double, memory: Double = 0.5, version: String = "1.0") {
         outgoing.yield(AgentReport(heartbeat: Heartbeat(idle: IdleRatios(cpu: cpu, memory: memory), mainVersion: version, upgraderVersion: version)))
     }

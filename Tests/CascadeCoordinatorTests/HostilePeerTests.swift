@@ -260,4 +260,35 @@ struct HostilePeerTests {
         for agent in agents.values { agent.disconnect() }
         await fixture.shutdown()
     }
+
+    @Test("a batch report counts only from a cluster's leader and only for its own members")
+    func batchesOnlyForOwnCluster() async throws {
+        let fixture = try CoordinatorFixture()
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5), ("a2-01", 0.9), ("a2-02", 0.5)])
+        let rollout = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(
+            releaseVersion: "1.1", policy: RolloutPolicy(maxParallelClusters: 2))).rolloutID
+        func batch(_ cluster: String, _ ids: [String]) -> AgentReport {
+            AgentReport(cluster: ClusterReport(clusterID: cluster, rolloutID: rollout, members: ids.map {
+                MemberStatus(agentID: $0, progress: AgentProgress(rolloutID: rollout, state: .downloading, releaseVersion: "1.1"))
+            }))
+        }
+        // A member speaks for its leader; a leader speaks for another cluster's member. Each is
+        // followed, on the same session, by something that does count, to wait on.
+        agents["a1-02"]!.send(batch("127.0.1.0/24", ["a1-01"]))
+        agents["a1-02"]!.report(.instructed, rollout: rollout)
+        _ = try await waitUntilAsync(within: .seconds(10), "a1-02's own report") {
+            try await rolloutRows(fixture, rollout)["a1-02"] == .instructed ? true : nil
+        }
+        agents["a1-01"]!.send(batch("127.0.1.0/24", ["a2-02"]))
+        agents["a1-01"]!.send(batch("127.0.1.0/24", ["a1-02"]))
+        let rows = try await waitUntilAsync(within: .seconds(10), "the counted reports") {
+            let rows = try await rolloutRows(fixture, rollout)
+            return rows["a1-02"] == .downloading ? rows : nil
+        }
+        #expect(rows["a1-01"] == .pending, "a member's batch spoke for its leader: \(rows)")
+        #expect(rows["a2-02"] == .pending, "a leader's batch spoke for another cluster: \(rows)")
+        for agent in agents.values { agent.disconnect() }
+        await fixture.shutdown()
+    }
 }
