@@ -20,6 +20,9 @@ final class StreamState: @unchecked Sendable {
     var windowWaiter: UnsafeContinuation<Int, any Error>?
     /// When the sender began waiting for the peer's window (zero-window detection).
     var windowBlockedSince: MonotonicTime?
+    /// Bytes sent since `windowBlockedSince`: the clock restarts only after real progress, so a
+    /// peer that trickles a byte of credit now and then cannot hold a stream forever.
+    var blockedProgress = 0
     /// The peer finished its side (END_STREAM from a client, TRAILERS from a server).
     var remoteEnded = false
     var localEnded = false
@@ -39,6 +42,24 @@ final class StreamState: @unchecked Sendable {
     }
 
     var hasQueuedMessage: Bool { queueHead < queue.count }
+
+    /// The sender has to wait for credit: start the blocked clock unless it runs already.
+    func markBlocked(now: MonotonicTime = .now()) {
+        guard windowBlockedSince == nil else { return }
+        windowBlockedSince = now
+        blockedProgress = 0
+    }
+
+    /// `count` bytes went out. The blocked clock stops once the write is done or the stream
+    /// has sent `progressFloor` bytes since it started (rpc.md §15, blocked streams).
+    func noteSent(_ count: Int, finished: Bool, progressFloor: Int) {
+        guard windowBlockedSince != nil else { return }
+        blockedProgress += count
+        if finished || blockedProgress >= progressFloor {
+            windowBlockedSince = nil
+            blockedProgress = 0
+        }
+    }
 
     func popMessage() -> ArraySlice<UInt8> {
         let message = queue[queueHead]
