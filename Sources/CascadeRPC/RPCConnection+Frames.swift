@@ -125,6 +125,7 @@ extension RPCConnection {
     private func handleGoaway(last: UInt32, code: ErrorCode, reason: String, effects: inout Effects) {
         state.withLock { state in
             state.goawayLastStreamID = min(last, state.goawayLastStreamID ?? last)
+            if state.goawayReason == nil { state.goawayReason = "\(code)\(reason.isEmpty ? "" : ": \(reason)")" }
             guard side == .client else { return }
             // Queued calls must not wait for a slot on a connection that is going away.
             let waiters = state.slotWaiters

@@ -46,6 +46,7 @@ extension RPCConnection {
                         let streamNeed = min(bytes, max(state.peerSettings.initialStreamWindow, floor))
                         let connectionNeed = min(bytes, max(state.peerSettings.initialConnectionWindow, floor))
                         if stream.sendWindow >= max(streamNeed, 1) && state.sendWindow >= max(connectionNeed, 1) {
+                            stream.unpark()
                             return .success(1)
                         }
                         // Woken (with 0) by any WINDOW_UPDATE or a failure; then we look again.
@@ -88,7 +89,7 @@ extension RPCConnection {
             guard payloadLength <= min(stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize) else { return false }
             stream.sendWindow -= payloadLength
             state.sendWindow -= payloadLength
-            stream.noteSent(payloadLength, finished: true, progressFloor: options.stalledWindowProgress)
+            stream.noteSent(payloadLength, progressFloor: options.stalledWindowProgress)
             outbound.enqueue(adopting: frames)
             return true
         }
@@ -130,7 +131,7 @@ extension RPCConnection {
                         }
                         stream.sendWindow -= allowed
                         state.sendWindow -= allowed
-                        stream.noteSent(allowed, finished: allowed == remaining, progressFloor: options.stalledWindowProgress)
+                        stream.noteSent(allowed, progressFloor: options.stalledWindowProgress)
                         let last = endStream && allowed == remaining
                         if last { stream.localEnded = true }
                         let start = offset
@@ -361,7 +362,8 @@ extension RPCConnection {
         try state.withLock { state throws(RPCError) -> (id: UInt32, sentMessage: Bool)? in
             if let closed = state.closed { throw RPCError(closed.code, closed.message, isSafeToRetry: true) }
             if state.goawayLastStreamID != nil {
-                throw RPCError(.unavailable, "the connection is going away; open a new one", isSafeToRetry: true)
+                let why = state.goawayReason.map { " (\($0))" } ?? ""
+                throw RPCError(.unavailable, "the connection is going away\(why); open a new one", isSafeToRetry: true)
             }
             guard block.count <= state.peerSettings.maxHeaderSize, block.count <= state.peerSettings.maxFrameSize else {
                 throw RPCError(.resourceExhausted, "the call head of \(block.count) bytes exceeds the peer's limit")

@@ -238,6 +238,8 @@ struct ConnectionState {
     var sendWindow = Settings.defaults.initialConnectionWindow
     var receiveUncredited = 0
     var goawayLastStreamID: UInt32?
+    /// The first GOAWAY's code and reason, for the calls it turns away (e.g. a cap, §15.1).
+    var goawayReason: String?
     var closed: RPCError?
     /// Client calls waiting for the peer's MAX_CONCURRENT_STREAMS to allow one more.
     var slotWaiters: [(id: UInt64, waiter: UnsafeContinuation<Void, any Error>)] = []

@@ -18,11 +18,16 @@ final class StreamState: @unchecked Sendable {
     /// The method of a unary client call, for its error messages.
     var unaryMethod: String?
     var windowWaiter: UnsafeContinuation<Int, any Error>?
-    /// When the sender began waiting for the peer's window (zero-window detection).
-    var windowBlockedSince: MonotonicTime?
-    /// Bytes sent since `windowBlockedSince`: the clock restarts only after real progress, so a
-    /// peer that trickles a byte of credit now and then cannot hold a stream forever.
-    var blockedProgress = 0
+    /// The blocked-stream clock (rpc.md §15 rule 18): time the sender has spent waiting for the
+    /// peer's credit since the stream last made real progress. It restarts only once
+    /// `progressFloor` bytes went out, so a peer that trickles a byte of credit now and then,
+    /// or lets small messages through one at a time, cannot hold a stream forever.
+    /// The wait in progress, if the sender is parked now.
+    var parkedSince: MonotonicTime?
+    /// Seconds of earlier waits since the last progress.
+    var parkedBefore: Double = 0
+    /// Bytes sent since the last progress.
+    var progressBytes = 0
     /// The peer finished its side (END_STREAM from a client, TRAILERS from a server).
     var remoteEnded = false
     var localEnded = false
@@ -43,22 +48,32 @@ final class StreamState: @unchecked Sendable {
 
     var hasQueuedMessage: Bool { queueHead < queue.count }
 
-    /// The sender has to wait for credit: start the blocked clock unless it runs already.
+    /// The sender has to wait for credit: the blocked clock runs.
     func markBlocked(now: MonotonicTime = .now()) {
-        guard windowBlockedSince == nil else { return }
-        windowBlockedSince = now
-        blockedProgress = 0
+        if parkedSince == nil { parkedSince = now }
     }
 
-    /// `count` bytes went out. The blocked clock stops once the write is done or the stream
-    /// has sent `progressFloor` bytes since it started (rpc.md §15, blocked streams).
-    func noteSent(_ count: Int, finished: Bool, progressFloor: Int) {
-        guard windowBlockedSince != nil else { return }
-        blockedProgress += count
-        if finished || blockedProgress >= progressFloor {
-            windowBlockedSince = nil
-            blockedProgress = 0
+    /// The sender goes on (it got credit, or needs none now): the clock pauses.
+    func unpark(now: MonotonicTime = .now()) {
+        guard let since = parkedSince else { return }
+        parkedBefore += now.seconds(since: since)
+        parkedSince = nil
+    }
+
+    /// `count` bytes went out; after `progressFloor` bytes since the last progress the blocked
+    /// clock starts again from zero.
+    func noteSent(_ count: Int, progressFloor: Int, now: MonotonicTime = .now()) {
+        unpark(now: now)
+        progressBytes += count
+        if progressBytes >= progressFloor {
+            progressBytes = 0
+            parkedBefore = 0
         }
+    }
+
+    /// Seconds spent waiting for credit since the last progress, the current wait included.
+    func blockedSeconds(now: MonotonicTime) -> Double {
+        parkedBefore + (parkedSince.map { now.seconds(since: $0) } ?? 0)
     }
 
     func popMessage() -> ArraySlice<UInt8> {
