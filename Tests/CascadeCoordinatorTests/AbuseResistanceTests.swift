@@ -1,4 +1,5 @@
 import CascadeAPI
+@testable import CascadeCoordinator
 import CascadeNet
 import CascadeRPC
 import CascadeTestSupport
@@ -192,6 +193,32 @@ struct AbuseResistanceTests {
         }
         trickle.cancel()
         for raw in hoarders { await raw.close() }
+    }
+
+    @Test("racing attaches and detaches of one agent's sessions never crash SessionHub, and each attach gets its own token")
+    func sessionHubRace() async {
+        let hub = SessionHub()
+        let perTask = 20_000
+        let tokens = await withTaskGroup(of: [UInt64].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var mine: [UInt64] = []
+                    mine.reserveCapacity(perTask)
+                    for _ in 0..<perTask {
+                        let (token, _) = hub.attach("churner")
+                        mine.append(token)
+                        hub.detach("churner", token: token)
+                    }
+                    return mine
+                }
+            }
+            var all: [UInt64] = []
+            for await mine in group { all += mine }
+            return all
+        }
+        // A token read back from a second lock could be another session's (or crash on nil).
+        #expect(Set(tokens).count == 4 * perTask)
+        #expect(hub.isConnected("churner") == false)
     }
 
     @Test("Session streams opened and dropped for 30 s from one agent over 4 connections: the coordinator stays up, bounded, and serving")
