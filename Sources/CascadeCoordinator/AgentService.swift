@@ -229,6 +229,9 @@ extension Coordinator {
         let end = request.maxChunks == 0 ? manifest.chunkCount : min(manifest.chunkCount, first + Int(request.maxChunks))
         let file = try mapped { try blobs.open(record.release.blobDigest) }
         for index in first..<end {
+            // Read on credit: a chunk is read only once the agent's window can take it, so an
+            // agent that gives no credit costs a parked task, not a chunk per stream.
+            try await writer.waitForWindow(bytes: manifest.size(ofChunk: index) + 128)
             let data = try mapped { try file.read(offset: Int64(manifest.offset(ofChunk: index)), length: manifest.size(ofChunk: index)) }
             try await writer.write(Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index]))
             metrics.chunkBytesServed.add(UInt64(data.count), ordering: .relaxed)

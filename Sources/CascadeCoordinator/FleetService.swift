@@ -38,7 +38,8 @@ extension Coordinator {
                         throw StoreError(.notFound, "no cluster \(request.clusterID)")
                     }
                     let change = try store.moveLeader(clusterID: cluster.id, to: request.agentID, reason: "operator request", actor: actor)
-                    return (change, try Self.info(try store.cluster(id: cluster.id)!, store: store, connected: []))
+                    let moved = try store.cluster(id: cluster.id) ?? cluster
+                    return (change, try Self.info(moved, store: store, connected: []))
                 }
             }
             if let change { await self.announce(change) }

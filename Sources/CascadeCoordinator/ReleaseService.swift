@@ -87,7 +87,9 @@ extension Coordinator {
                     let record = try store.finishRelease(version: stored, blobs: blobs, actor: actor)
                     return record.info(chunksPresent: record.release.chunkCount)
                 }
-                let record = try store.release(version: stored)!
+                guard let record = try store.release(version: stored) else {
+                    throw StoreError(.notFound, "release \(stored) disappeared during its push")
+                }
                 return record.info(chunksPresent: record.release.chunkCount - missing.count)
             }
         }

@@ -21,14 +21,16 @@ final class SessionHub: Sendable {
         // Instructions are level-triggered (the engine re-sends what still matters), so a slow
         // reader loses old ones instead of growing this buffer.
         let (stream, continuation) = AsyncStream<Instruction>.makeStream(bufferingPolicy: .bufferingNewest(64))
-        let replaced = state.withLock { state -> Link? in
+        // The token is taken under the same lock that stores the link: a racing attach or
+        // detach of the same agent may replace or remove the link right after (session churn).
+        let (token, replaced) = state.withLock { state -> (UInt64, Link?) in
             state.nextToken += 1
             let old = state.links[agentID]
             state.links[agentID] = Link(token: state.nextToken, continuation: continuation)
-            return old
+            return (state.nextToken, old)
         }
         replaced?.continuation.finish()
-        return (state.withLock { $0.links[agentID]!.token }, stream)
+        return (token, stream)
     }
 
     /// Removes the session if it is still the agent's current one; true when it was.

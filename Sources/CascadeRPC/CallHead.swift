@@ -65,12 +65,30 @@ public struct CallHead: Hashable, Sendable, WireMessage {
 }
 
 extension CallHead {
+    /// The method and timeout of an encoded call head, with the metadata entries skipped, not
+    /// decoded: a server looks the method up before it spends anything on the metadata
+    /// (rpc.md §4.5), so an unknown method with 16 KiB of metadata costs one pass of the tags.
+    static func methodAndTimeout(_ block: [UInt8]) throws(WireError) -> (method: String, timeoutMicroseconds: UInt64) {
+        var reader = MessageReader(block)
+        var method = ""
+        var timeout: UInt64 = 0
+        while let field = try reader.next() {
+            switch field.number {
+            case 1: method = try field.string()
+            case 2: timeout = try field.uint64()
+            default: continue
+            }
+        }
+        return (method, timeout)
+    }
+
     /// The schema rules of rpc.md §5.5: a method is present, metadata keys are 1-64 bytes of
     /// `[a-z0-9._-]`. Violations are answered with trailers-only INTERNAL.
     public func validate() throws(RPCError) {
         guard !method.isEmpty else { throw RPCError(.internal, "malformed call head: no method") }
         for entry in metadata {
-            let key = Array(entry.key.utf8)
+            // The UTF-8 view is walked in place (no array per entry: a head may hold thousands).
+            let key = entry.key.utf8
             let allowed = key.allSatisfy { byte in
                 (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
                     || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")

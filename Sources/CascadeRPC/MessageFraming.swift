@@ -9,9 +9,14 @@ enum MessageFraming {
 
     /// The 4-byte big-endian length that precedes a message.
     static func prefix(for message: [UInt8]) -> [UInt8] {
+        prefix(count: message.count)
+    }
+
+    /// The 4-byte big-endian length of a message of `count` bytes.
+    static func prefix(count: Int) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(prefixSize)
-        appendPrefix(length: message.count, to: &bytes)
+        appendPrefix(length: count, to: &bytes)
         return bytes
     }
 
@@ -39,7 +44,9 @@ enum MessageFraming {
 }
 
 /// Reassembles messages from DATA payloads split anywhere. A length over the limit is
-/// rejected as soon as its 4 bytes are in, before anything is buffered for it.
+/// rejected as soon as its 4 bytes are in, before anything is buffered for it. A partial
+/// message's buffer grows with the bytes that arrive, never with the length it claims: a
+/// peer that claims 4 MiB and sends one byte costs one byte (rpc.md §15.1).
 struct MessageDeframer: Sendable {
     let maxMessageSize: Int
     private var prefix: [UInt8] = []
@@ -49,6 +56,10 @@ struct MessageDeframer: Sendable {
     init(maxMessageSize: Int) {
         self.maxMessageSize = maxMessageSize
     }
+
+    /// Memory held for a partial message (its buffer's capacity, which grows with what
+    /// arrived, at most about twice that).
+    var bufferedByteCount: Int { current.capacity + prefix.count }
 
     /// True when no partial message is held (END_STREAM here is clean).
     var isIdle: Bool { expected == nil && prefix.isEmpty }
@@ -90,7 +101,6 @@ struct MessageDeframer: Sendable {
                         each([])
                     } else {
                         expected = value
-                        current.reserveCapacity(value)
                     }
                 }
                 continue

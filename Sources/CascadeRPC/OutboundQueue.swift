@@ -63,13 +63,12 @@ final class OutboundQueue: Sendable {
             guard state.closed == nil else { return .none }
             state.prepareBuffer()
             append(&state.buffer)
-            guard state.writer != nil else { return .none }
+            guard let writer = state.writer else { return .none }
             if direct != nil {
                 if state.flushScheduled { return .none }
                 state.flushScheduled = true
                 return .flush
             }
-            let writer = state.writer!
             state.writer = nil
             state.writingSince = .now()
             let batch = state.buffer

@@ -116,7 +116,7 @@ extension RPCConnection {
             for entry in waiters { effects { entry.waiter.resume() } }
             let delta = state.peerSettings.initialStreamWindow - oldWindow
             if delta != 0 {
-                for id in state.streams.keys { state.streams[id]!.sendWindow += delta }
+                for stream in state.streams.values { stream.sendWindow += delta }
             }
             Self.wakeWindowWaiters(&state, &effects)
         }
@@ -125,6 +125,7 @@ extension RPCConnection {
     private func handleGoaway(last: UInt32, code: ErrorCode, reason: String, effects: inout Effects) {
         state.withLock { state in
             state.goawayLastStreamID = min(last, state.goawayLastStreamID ?? last)
+            if state.goawayReason == nil { state.goawayReason = "\(code)\(reason.isEmpty ? "" : ": \(reason)")" }
             guard side == .client else { return }
             // Queued calls must not wait for a slot on a connection that is going away.
             let waiters = state.slotWaiters
@@ -144,9 +145,9 @@ extension RPCConnection {
                 guard state.sendWindow <= Int(Int32.max) else {
                     throw WireError(.windowOverflow, code: .flowControlError, "the connection window exceeds 2^31-1")
                 }
-            } else if state.streams[streamID] != nil {
-                state.streams[streamID]!.sendWindow += increment
-                guard state.streams[streamID]!.sendWindow <= Int(Int32.max) else {
+            } else if let stream = state.streams[streamID] {
+                stream.sendWindow += increment
+                guard stream.sendWindow <= Int(Int32.max) else {
                     throw WireError(.windowOverflow, code: .flowControlError, streamID: streamID, "the stream window exceeds 2^31-1")
                 }
             }
@@ -155,9 +156,9 @@ extension RPCConnection {
     }
 
     static func wakeWindowWaiters(_ state: inout ConnectionState, _ effects: inout Effects) {
-        for id in state.streams.keys {
-            if let waiter = state.streams[id]!.windowWaiter {
-                state.streams[id]!.windowWaiter = nil
+        for stream in state.streams.values {
+            if let waiter = stream.windowWaiter {
+                stream.windowWaiter = nil
                 effects { waiter.resume(returning: 0) }
             }
         }

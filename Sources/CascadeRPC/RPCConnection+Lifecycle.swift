@@ -10,7 +10,7 @@ extension RPCConnection {
         let tick = max(.milliseconds(10), shortest / 2)
         while !Task.isCancelled {
             do { try await loop.sleep(for: tick) } catch { return }
-            enum Action { case none, ping(UInt64), close(RPCError, ErrorCode), idle, resetStalled(UInt32) }
+            enum Action { case none, ping(UInt64), close(RPCError, ErrorCode), idle }
             let now = MonotonicTime.now()
             if outbound.writeBlockedSeconds(now: now) > options.writeStallTimeout.inSeconds {
                 let error = RPCError(.unavailable, "the peer has not read from the connection for \(options.writeStallTimeout)")
@@ -19,20 +19,21 @@ extension RPCConnection {
                 await transport.close()
                 return
             }
+            var stalled: [UInt32] = []
             let action = state.withLock { state -> Action in
                 if state.closed != nil { return .none }
+                // Every stalled stream goes in the same tick: one per tick let a peer keep
+                // a hundred of them for minutes.
+                for (id, stream) in state.streams
+                where stream.failure == nil && stream.blockedSeconds(now: now) > options.stalledWindowTimeout.inSeconds {
+                    stalled.append(id)
+                }
                 let settingsLimit = options.settingsTimeout.inSeconds
                 if !state.receivedSettings, now.seconds(since: state.openedAt) > settingsLimit {
                     return .close(RPCError(.unavailable, "the peer sent no preface and SETTINGS within \(options.settingsTimeout)"), .settingsTimeout)
                 }
                 if !state.settingsAcked, now.seconds(since: state.openedAt) > settingsLimit {
                     return .close(RPCError(.unavailable, "the peer did not acknowledge our SETTINGS within \(options.settingsTimeout)"), .settingsTimeout)
-                }
-                for (id, stream) in state.streams {
-                    if let since = stream.windowBlockedSince,
-                       now.seconds(since: since) > options.stalledWindowTimeout.inSeconds {
-                        return .resetStalled(id)
-                    }
                 }
                 if let oldest = state.pingsOutstanding.values.min(),
                    now.seconds(since: oldest) > options.keepaliveTimeout.inSeconds {
@@ -50,13 +51,14 @@ extension RPCConnection {
                 }
                 return .none
             }
+            for id in stalled {
+                resetStream(id, code: .cancel, failure: RPCError(
+                    .cancelled, "too little flow-control credit from the peer: \(options.stalledWindowTimeout) blocked without \(options.stalledWindowProgress) bytes of progress"))
+                removeIfDone(id)
+            }
             switch action {
             case .none: break
             case .ping(let token): outbound.enqueue { Frame.ping(token).encode(into: &$0) }
-            case .resetStalled(let id):
-                resetStream(id, code: .cancel, failure: RPCError(
-                    .cancelled, "no flow-control credit from the peer for \(options.stalledWindowTimeout)"))
-                removeIfDone(id)
             case .close(let error, let code):
                 sendGoaway(code: code, reason: error.message)
                 close(error)

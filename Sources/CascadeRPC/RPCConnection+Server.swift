@@ -13,15 +13,34 @@ extension RPCConnection {
         if let known = recognizedHead(block) {
             (head, registered) = known
         } else {
+            // The method is looked up before the metadata is decoded (rpc.md §4.5): a call that
+            // will be refused (unknown method, role not allowed) never pays for its metadata.
+            let named: (method: String, timeoutMicroseconds: UInt64)
             do {
-                head = try CallHead(serializedBytes: block)
-                try head.validate()
+                named = try CallHead.methodAndTimeout(block)
+                guard !named.method.isEmpty else { throw RPCError(.internal, "malformed call head: no method") }
             } catch {
                 let message = (error as? WireError).map { "malformed call head: \($0.message)" } ?? "\(error)"
                 try rejectNewStream(streamID, CallTrailers(code: .internal, message: message))
                 return
             }
-            registered = remember(head, block: block)
+            let method = router?.lookup(named.method)
+            if let method, let peer, method.allowedRoles.contains(peer.role) {
+                do {
+                    head = try CallHead(serializedBytes: block)
+                    try head.validate()
+                } catch {
+                    let message = (error as? WireError).map { "malformed call head: \($0.message)" } ?? "\(error)"
+                    try rejectNewStream(streamID, CallTrailers(code: .internal, message: message))
+                    return
+                }
+                metadataEntriesDecoded.add(head.metadata.count, ordering: .relaxed)
+                registered = remember(head, block: block)
+            } else {
+                // Refused below (UNIMPLEMENTED or PERMISSION_DENIED); its metadata stays undecoded.
+                head = CallHead(method: named.method, timeoutMicroseconds: named.timeoutMicroseconds)
+                registered = method
+            }
         }
         enum Decision { case refuse, ignore, reject(CallTrailers), start(RPCRouter.Registered), immediate }
         // Immediate handlers skip the task unless the call has a deadline or interceptors.
@@ -46,6 +65,11 @@ extension RPCConnection {
             guard let peer, method.allowedRoles.contains(peer.role) else {
                 let who = peer.map { "\($0)" } ?? "an unauthenticated peer"
                 return .reject(CallTrailers(code: .permissionDenied, message: "\(who) may not call \(head.method)"))
+            }
+            // The identity's calls over all its connections are capped too (rpc.md §15.1).
+            if let identity = state.identity, !identity.acquireStream() {
+                state.streams[streamID] = nil
+                return .refuse
             }
             state.activeHandlers += 1
             // Attached under the same lock that counted it, so a failure in between frees it.
@@ -94,10 +118,10 @@ extension RPCConnection {
         let task = Task(executorPreference: method.onEventLoop ? loop : nil) { [router] in
             var trailers: CallTrailers
             do {
-                if interceptors.isEmpty {
-                    try await method.handler(call)
+                if let router, !interceptors.isEmpty {
+                    try await router.run({ try await method.handler(call) }, context: context)
                 } else {
-                    try await router!.run({ try await method.handler(call) }, context: context)
+                    try await method.handler(call)
                 }
                 trailers = CallTrailers()
             } catch let error as RPCError {
@@ -135,6 +159,7 @@ extension RPCConnection {
     /// Looks the method up and remembers the result for the next call with the same bytes.
     private func remember(_ head: CallHead, block: [UInt8]) -> RPCRouter.Registered? {
         guard let router else { return nil }
+        // Read before the lookup: a registration in between makes the entry stale, not wrong.
         let generation = router.generation.load(ordering: .acquiring)
         guard let method = router.lookup(head.method) else { return nil }
         lastHead.withLock { $0 = RecognizedHead(block: block, head: head, method: method, generation: generation) }
@@ -200,6 +225,7 @@ extension RPCConnection {
     func handlerFinished(_ id: UInt32, trailers: CallTrailers) {
         let timer = state.withLock { state -> TimerHandle? in
             state.activeHandlers -= 1
+            state.identity?.releaseStream()
             let timer = state.streams[id]?.deadlineTimer
             state.streams[id]?.handler = nil
             return timer

@@ -5,7 +5,7 @@ extension RPCConnection {
     /// Sends one message on a stream, in DATA frames no larger than the peer allows and only
     /// as the stream and connection windows permit; waits for credit and for queue space.
     func send(_ message: [UInt8], on id: UInt32, endStream: Bool = false) async throws {
-        try await sendFramed(prefix: MessageFraming.prefix(for: message), body: message, on: id, endStream: endStream)
+        try await sendFramed(prefix: MessageFraming.prefix(for: message), body: message[...], on: id, endStream: endStream)
     }
 
     /// Sends a message encoded behind `MessageFraming.headroom` bytes: when it fits the
@@ -18,10 +18,52 @@ extension RPCConnection {
         // Owned here (consuming), so writing the header into the headroom copies nothing.
         var framed = storage
         precondition(framed.count >= headroom, "a headroomed message must start with its headroom")
-        if try queueInPlace(&framed, on: id) {
-            try await outbound.waitForSpace()
-        } else {
-            try await send(Array(framed[headroom...]), on: id)
+        // Space first: what waits for a slow socket is the sender, not its message in the queue.
+        if outbound.queuedBytes > outbound.highWater { try await outbound.waitForSpace() }
+        if try queueInPlace(&framed, on: id) { return }
+        // Sent from the same storage, as a slice: a message waiting for credit is held once.
+        let body = framed[headroom...]
+        try await sendFramed(prefix: MessageFraming.prefix(count: body.count), body: body, on: id, endStream: false)
+    }
+
+    /// Server side: waits until the stream's and the connection's send windows could take a
+    /// message of `bytes` (capped at the larger of the peer's initial window and
+    /// `RPCOptions.creditFloor`), so a handler reads what it will send only once the peer can
+    /// take it (rpc.md §15.1). The wait counts as blocked for the blocked-stream limit.
+    func waitForWindow(_ bytes: Int, on id: UInt32) async throws {
+        if outbound.queuedBytes > outbound.highWater { try await outbound.waitForSpace() }
+        let floor = options.creditFloor
+        while true {
+            try Task.checkCancellation()
+            let ready = try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Int, any Error>) in
+                    let outcome = state.withLock { state -> Result<Int, RPCError>? in
+                        guard let stream = state.streams[id] else {
+                            return .failure(state.closed ?? RPCError(.cancelled, "the call has ended"))
+                        }
+                        if let failure = stream.failure ?? state.closed { return .failure(failure) }
+                        if stream.trailers != nil || stream.localEnded { return .success(1) }
+                        let streamNeed = min(bytes, max(state.peerSettings.initialStreamWindow, floor))
+                        let connectionNeed = min(bytes, max(state.peerSettings.initialConnectionWindow, floor))
+                        if stream.sendWindow >= max(streamNeed, 1) && state.sendWindow >= max(connectionNeed, 1) {
+                            stream.unpark()
+                            return .success(1)
+                        }
+                        // Woken (with 0) by any WINDOW_UPDATE or a failure; then we look again.
+                        stream.windowWaiter = continuation
+                        stream.markBlocked()
+                        return nil
+                    }
+                    switch outcome {
+                    case .success(let value): continuation.resume(returning: value)
+                    case .failure(let error): continuation.resume(throwing: error)
+                    case nil: break
+                    }
+                }
+            } onCancel: {
+                self.cancelStream(id)
+            }
+            if ready == 1 { return }
         }
     }
 
@@ -47,7 +89,7 @@ extension RPCConnection {
             guard payloadLength <= min(stream.sendWindow, state.sendWindow, state.peerSettings.maxFrameSize) else { return false }
             stream.sendWindow -= payloadLength
             state.sendWindow -= payloadLength
-            stream.windowBlockedSince = nil
+            stream.noteSent(payloadLength, progressFloor: options.stalledWindowProgress)
             outbound.enqueue(adopting: frames)
             return true
         }
@@ -61,11 +103,14 @@ extension RPCConnection {
     }
 
     /// Sends prefix + body (never joined in memory) as DATA frames.
-    private func sendFramed(prefix: [UInt8], body: [UInt8], on id: UInt32, endStream: Bool) async throws {
+    private func sendFramed(prefix: [UInt8], body: ArraySlice<UInt8>, on id: UInt32, endStream: Bool) async throws {
         let total = prefix.count + body.count
+        let base = body.startIndex
         var offset = 0
         repeat {
             try Task.checkCancellation()
+            // Space first: a slow socket holds back the sender, not more queued DATA.
+            if offset > 0 || outbound.queuedBytes > outbound.highWater { try await outbound.waitForSpace() }
             let sent = try await withTaskCancellationHandler {
                 try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Int, any Error>) in
                     let outcome = state.withLock { state -> Result<Int, RPCError>? in
@@ -81,18 +126,18 @@ extension RPCConnection {
                         if allowed <= 0 && remaining > 0 {
                             // Parked until a WINDOW_UPDATE (or a failure) wakes us; then we retry.
                             stream.windowWaiter = continuation
-                            if stream.windowBlockedSince == nil { stream.windowBlockedSince = .now() }
+                            stream.markBlocked()
                             return nil
                         }
                         stream.sendWindow -= allowed
                         state.sendWindow -= allowed
-                        stream.windowBlockedSince = nil
+                        stream.noteSent(allowed, progressFloor: options.stalledWindowProgress)
                         let last = endStream && allowed == remaining
                         if last { stream.localEnded = true }
                         let start = offset
                         let end = offset + allowed
                         let head = prefix[min(start, prefix.count)..<min(end, prefix.count)]
-                        let tail = body[max(start - prefix.count, 0)..<max(end - prefix.count, 0)]
+                        let tail = body[(base + max(start - prefix.count, 0))..<(base + max(end - prefix.count, 0))]
                         outbound.enqueue { out in
                             FrameEncoder.appendData(streamID: id, head, tail, endStream: last, to: &out)
                         }
@@ -108,7 +153,6 @@ extension RPCConnection {
                 self.cancelStream(id)
             }
             offset += sent
-            if sent > 0 { try await outbound.waitForSpace() }
         } while offset < total
         if endStream { removeIfDone(id) }
     }
@@ -253,8 +297,9 @@ extension RPCConnection {
                 guard now < deadline else {
                     throw RPCError(.deadlineExceeded, "\(head.method) ran out of time waiting for a free stream")
                 }
-                left = deadline.nanoseconds - now.nanoseconds
-                head.timeoutMicroseconds = max(1, left! / 1000)
+                let remaining = deadline.nanoseconds - now.nanoseconds
+                left = remaining
+                head.timeoutMicroseconds = max(1, remaining / 1000)
             }
             // Without a deadline or metadata a method's head is the same bytes every time.
             let block = head.timeoutMicroseconds == 0 && head.metadata.isEmpty ? plainHead(head.method) : head.serializedBytes()
@@ -317,7 +362,8 @@ extension RPCConnection {
         try state.withLock { state throws(RPCError) -> (id: UInt32, sentMessage: Bool)? in
             if let closed = state.closed { throw RPCError(closed.code, closed.message, isSafeToRetry: true) }
             if state.goawayLastStreamID != nil {
-                throw RPCError(.unavailable, "the connection is going away; open a new one", isSafeToRetry: true)
+                let why = state.goawayReason.map { " (\($0))" } ?? ""
+                throw RPCError(.unavailable, "the connection is going away\(why); open a new one", isSafeToRetry: true)
             }
             guard block.count <= state.peerSettings.maxHeaderSize, block.count <= state.peerSettings.maxFrameSize else {
                 throw RPCError(.resourceExhausted, "the call head of \(block.count) bytes exceeds the peer's limit")

@@ -29,11 +29,22 @@ public final class RPCConnection: Sendable {
     /// The transport, when it can be read and written on `loop`'s thread without tasks.
     let direct: (any LoopDrivenStream)?
     let state: Mutex<ConnectionState>
+    /// Metadata entries this server side decoded from call heads; a test hook showing that a
+    /// refused call's metadata is never decoded (rpc.md §4.5).
+    let metadataEntriesDecoded = Atomic<Int>(0)
 
-    public init(
+    public convenience init(
         transport: any ByteStream, side: Side, peer: PeerIdentity?, settings: Settings = .rpcDefaults,
         router: RPCRouter? = nil, options: RPCOptions = RPCOptions(), loop: EventLoop = EventLoopGroup.shared.next(),
         interceptors: [any ClientInterceptor] = []
+    ) {
+        self.init(transport: transport, side: side, peer: peer, settings: settings, router: router, options: options,
+                  loop: loop, interceptors: interceptors, identity: nil)
+    }
+
+    init(
+        transport: any ByteStream, side: Side, peer: PeerIdentity?, settings: Settings, router: RPCRouter?,
+        options: RPCOptions, loop: EventLoop, interceptors: [any ClientInterceptor], identity: IdentitySlot?
     ) {
         self.options = options
         self.clientInterceptors = interceptors
@@ -47,7 +58,9 @@ public final class RPCConnection: Sendable {
         let direct = (transport as? any LoopDrivenStream).flatMap { $0.loop === loop ? $0 : nil }
         self.direct = direct
         self.outbound = OutboundQueue(direct: direct)
-        self.state = Mutex(ConnectionState(nextStreamID: side == .client ? 1 : 2))
+        var initial = ConnectionState(nextStreamID: side == .client ? 1 : 2)
+        initial.identity = identity
+        self.state = Mutex(initial)
         // The preface and our settings go first, before any call can be opened.
         outbound.enqueue { bytes in
             Preface.encode(version: .current, into: &bytes)
@@ -141,8 +154,27 @@ public final class RPCConnection: Sendable {
     /// there too (`withTaskExecutorPreference(connection.eventLoop)`) to avoid thread hand-offs.
     public var eventLoop: EventLoop { loop }
 
+    /// Bytes received and held for the application: partial messages being assembled and
+    /// messages not yet taken, over every stream. Flow control bounds it (rpc.md §15.1).
+    var bufferedByteCount: Int {
+        state.withLock { state in
+            state.streams.values.reduce(0) { $0 + $1.deframer.bufferedByteCount + $1.queuedBytes }
+        }
+    }
+
     /// Server handlers still running (cancelled ones included).
     public var activeHandlerCount: Int { state.withLock { $0.activeHandlers } }
+
+    /// Server: turns the connection away before any call (a cap of rpc.md §15.1): GOAWAY
+    /// with last stream id 0 and `reason`, HEADERS that follow are ignored, and the connection
+    /// closes after a grace second, reading meanwhile so the GOAWAY is not lost to a TCP reset.
+    func refuse(code: ErrorCode, reason: String) {
+        state.withLock { $0.drainLastStreamID = 0 }
+        outbound.enqueue { Frame.goaway(lastStreamID: 0, code: code, reason: reason).encode(into: &$0) }
+        loop.schedule(after: .seconds(1)) { [weak self] in
+            self?.close(RPCError(.unavailable, "refused: \(reason)"))
+        }
+    }
 
     /// Ends every call with `error` and stops writing after what is queued.
     func fail(_ error: RPCError) {
@@ -193,6 +225,7 @@ public final class RPCConnection: Sendable {
         if stream.immediate != nil {
             stream.immediate = nil
             state.activeHandlers -= 1
+            state.identity?.releaseStream()
         }
     }
 }
@@ -208,6 +241,8 @@ struct ConnectionState {
     var sendWindow = Settings.defaults.initialConnectionWindow
     var receiveUncredited = 0
     var goawayLastStreamID: UInt32?
+    /// The first GOAWAY's code and reason, for the calls it turns away (e.g. a cap, §15.1).
+    var goawayReason: String?
     var closed: RPCError?
     /// Client calls waiting for the peer's MAX_CONCURRENT_STREAMS to allow one more.
     var slotWaiters: [(id: UInt64, waiter: UnsafeContinuation<Void, any Error>)] = []
@@ -215,6 +250,8 @@ struct ConnectionState {
     var openClientStreams = 0
     /// Handlers still running, including cancelled ones (they count against the limit).
     var activeHandlers = 0
+    /// The identity's share (server): released with each handler slot, under this lock.
+    var identity: IdentitySlot?
     /// Set once this side sent its final GOAWAY: streams above it are refused.
     var drainLastStreamID: UInt32?
     var lastFrameReceived = MonotonicTime.now()

@@ -27,9 +27,27 @@ public struct CallOptions: Sendable {
 public struct StreamWriter<Message: WireMessage>: Sendable {
     /// Sends a message encoded behind `MessageFraming.headroom` bytes.
     let writeFramed: @Sendable (consuming [UInt8]) async throws -> Void
+    /// Waits for the peer's credit for a message of so many bytes (server side; nil: none).
+    var credit: (@Sendable (Int) async throws -> Void)?
 
+    init(writeFramed: @escaping @Sendable (consuming [UInt8]) async throws -> Void,
+         credit: (@Sendable (Int) async throws -> Void)? = nil) {
+        self.writeFramed = writeFramed
+        self.credit = credit
+    }
+
+    /// Holds the message until the peer's windows admit it, then queues it. A message the
+    /// peer cannot take yet stays here, so a call holds at most this one beyond the window.
     public func write(_ message: Message) async throws {
         try await writeFramed(message.serializedBytes(headroom: MessageFraming.headroom))
+    }
+
+    /// Waits until the peer's window could take a message of about `bytes` bytes, before the
+    /// handler produces it: a handler that reads from disk or builds a large message calls
+    /// this first, so a reader that gives no credit costs no memory (rpc.md §15.1). The wait
+    /// counts as blocked for the blocked-stream limit. Returns at once on a client.
+    public func waitForWindow(bytes: Int) async throws {
+        try await credit?(bytes)
     }
 }
 
@@ -72,7 +90,7 @@ extension RPCRouter {
     ) {
         register(method.name, allowedRoles: method.allowedRoles) { call in
             let request = try await Self.single(Request.self, from: call)
-            try await handler(request, StreamWriter(writeFramed: call.sendFramed), call.context)
+            try await handler(request, StreamWriter(writeFramed: call.sendFramed, credit: call.waitForWindow), call.context)
         }
     }
 
@@ -91,7 +109,7 @@ extension RPCRouter {
         _ handler: @escaping @Sendable (MessageStream<Request>, StreamWriter<Response>, ServerContext) async throws -> Void
     ) {
         register(method.name, allowedRoles: method.allowedRoles) { call in
-            try await handler(MessageStream(next: call.receive), StreamWriter(writeFramed: call.sendFramed), call.context)
+            try await handler(MessageStream(next: call.receive), StreamWriter(writeFramed: call.sendFramed, credit: call.waitForWindow), call.context)
         }
     }
 
@@ -126,7 +144,8 @@ extension RPCConnection {
         let (id, sent) = try await openCall(
             CallHead(method: name, metadata: options.metadata), deadline: deadline, message: onlyMessage)
         let timer = options.timeout.map { limit in
-            let left = Int64(clamping: deadline!.nanoseconds) - Int64(clamping: MonotonicTime.now().nanoseconds)
+            let end = deadline ?? start + limit
+            let left = Int64(clamping: end.nanoseconds) - Int64(clamping: MonotonicTime.now().nanoseconds)
             return loop.schedule(after: .nanoseconds(max(0, left))) { [weak self] in
                 self?.cancelStream(id, error: RPCError(.deadlineExceeded, "\(name) did not finish within \(limit)"))
             }

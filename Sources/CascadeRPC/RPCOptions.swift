@@ -18,6 +18,19 @@ public struct RPCOptions: Sendable {
     /// A call whose sender waits this long for the peer to open its window (a peer that
     /// never reads) is reset, when it has no earlier deadline.
     public var stalledWindowTimeout: Duration = .seconds(60)
+    /// A blocked stream's clock restarts only after it has sent this many bytes since it began
+    /// waiting (or finished its write): a trickle of tiny WINDOW_UPDATEs does not keep it alive.
+    public var stalledWindowProgress = 64 * 1024
+    /// A handler that waits for credit before producing a message (`StreamWriter.waitForWindow`)
+    /// waits for a window of the message's size, capped at the larger of the peer's initial
+    /// window and this: a peer that advertises a zero window must grant at least this much.
+    public var creditFloor = 64 * 1024
+    /// Server: connections one peer identity (certificate role and id) may hold at once; the
+    /// next is answered with GOAWAY ENHANCE_YOUR_CALM.
+    public var maxConnectionsPerIdentity = 8
+    /// Server: calls one peer identity may have active at once over all its connections; the
+    /// next is refused with RESET REFUSED_STREAM.
+    public var maxStreamsPerIdentity = 100
 
     public init() {}
 }

@@ -101,6 +101,11 @@ public struct ServerCall: Sendable {
         try await connection.sendHeadroomed(storage, on: streamID)
     }
 
+    /// Waits until the peer's windows could take a message of `bytes` bytes.
+    func waitForWindow(_ bytes: Int) async throws {
+        try await connection.waitForWindow(bytes, on: streamID)
+    }
+
     /// Sends the last response message and OK trailers in one write when the windows allow
     /// (a unary response costs one TLS record, not two).
     public func respond(_ message: [UInt8]) async throws {

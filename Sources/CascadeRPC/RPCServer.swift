@@ -11,6 +11,8 @@ public final class RPCServer: Sendable {
     private let router: RPCRouter
     private let settings: Settings
     private let options: RPCOptions
+    /// Connections and calls per peer identity, across connections (rpc.md §15.1).
+    private let ledger: IdentityLedger
     private let connections = Mutex<[ObjectIdentifier: RPCConnection]>([:])
     private let acceptTask = Mutex<Task<Void, Never>?>(nil)
     /// Handshakes that failed (wrong CA, expired, no identity, timeouts...).
@@ -28,6 +30,12 @@ public final class RPCServer: Sendable {
         self.router = router
         self.settings = settings
         self.options = options
+        self.ledger = IdentityLedger(maxConnections: options.maxConnectionsPerIdentity, maxStreams: options.maxStreamsPerIdentity)
+    }
+
+    /// Connections and active calls `peer` holds on this server now.
+    public func usage(of peer: PeerIdentity) -> (connections: Int, streams: Int) {
+        ledger.usage(of: peer)
     }
 
     /// Starts accepting connections in the background.
@@ -68,13 +76,18 @@ public final class RPCServer: Sendable {
             lastHandshakeError.withLock { $0 = "\(error)" }
             return
         }
+        let slot = ledger.openConnection(connection.peer)
         let rpc = RPCConnection(
             transport: connection, side: .server, peer: connection.peer, settings: settings,
-            router: router, options: options, loop: connection.socket.loop)
+            router: router, options: options, loop: connection.socket.loop, interceptors: [], identity: slot)
+        if slot == nil {
+            rpc.refuse(code: .enhanceYourCalm, reason: "\(connection.peer) already has \(ledger.maxConnections) connections open")
+        }
         let key = ObjectIdentifier(rpc)
         connections.withLock { $0[key] = rpc }
         await rpc.run()
         connections.withLock { $0[key] = nil }
+        slot?.close()
     }
 
     /// Stops accepting, drains every connection (calls in flight get up to `drainTimeout`),

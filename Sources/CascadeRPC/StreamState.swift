@@ -18,8 +18,16 @@ final class StreamState: @unchecked Sendable {
     /// The method of a unary client call, for its error messages.
     var unaryMethod: String?
     var windowWaiter: UnsafeContinuation<Int, any Error>?
-    /// When the sender began waiting for the peer's window (zero-window detection).
-    var windowBlockedSince: MonotonicTime?
+    /// The blocked-stream clock (rpc.md §15 rule 18): time the sender has spent waiting for the
+    /// peer's credit since the stream last made real progress. It restarts only once
+    /// `progressFloor` bytes went out, so a peer that trickles a byte of credit now and then,
+    /// or lets small messages through one at a time, cannot hold a stream forever.
+    /// The wait in progress, if the sender is parked now.
+    var parkedSince: MonotonicTime?
+    /// Seconds of earlier waits since the last progress.
+    var parkedBefore: Double = 0
+    /// Bytes sent since the last progress.
+    var progressBytes = 0
     /// The peer finished its side (END_STREAM from a client, TRAILERS from a server).
     var remoteEnded = false
     var localEnded = false
@@ -39,6 +47,34 @@ final class StreamState: @unchecked Sendable {
     }
 
     var hasQueuedMessage: Bool { queueHead < queue.count }
+
+    /// The sender has to wait for credit: the blocked clock runs.
+    func markBlocked(now: MonotonicTime = .now()) {
+        if parkedSince == nil { parkedSince = now }
+    }
+
+    /// The sender goes on (it got credit, or needs none now): the clock pauses.
+    func unpark(now: MonotonicTime = .now()) {
+        guard let since = parkedSince else { return }
+        parkedBefore += now.seconds(since: since)
+        parkedSince = nil
+    }
+
+    /// `count` bytes went out; after `progressFloor` bytes since the last progress the blocked
+    /// clock starts again from zero.
+    func noteSent(_ count: Int, progressFloor: Int, now: MonotonicTime = .now()) {
+        unpark(now: now)
+        progressBytes += count
+        if progressBytes >= progressFloor {
+            progressBytes = 0
+            parkedBefore = 0
+        }
+    }
+
+    /// Seconds spent waiting for credit since the last progress, the current wait included.
+    func blockedSeconds(now: MonotonicTime) -> Double {
+        parkedBefore + (parkedSince.map { now.seconds(since: $0) } ?? 0)
+    }
 
     func popMessage() -> ArraySlice<UInt8> {
         let message = queue[queueHead]

@@ -42,8 +42,10 @@ public struct FrameDecoder: Sendable {
 
         mutating func take(_ bytes: UnsafeRawBufferPointer) -> Int {
             let count = min(remaining, bytes.count)
+            // An empty buffer may have no address: nothing to copy then.
+            guard count > 0, let source = bytes.baseAddress else { return 0 }
             payload.withUnsafeMutableBytes { target in
-                target.baseAddress!.advanced(by: filled).copyMemory(from: bytes.baseAddress!, byteCount: count)
+                target.baseAddress?.advanced(by: filled).copyMemory(from: source, byteCount: count)
             }
             filled += count
             return count
