@@ -127,4 +127,26 @@ struct TrustTests {
         #expect(fleet.installs.installs(of: "solo").isEmpty)
         await fleet.stopAll()
     }
+
+    @Test("The leader upgrades itself only to what the coordinator named: without its own expectation, the second instruction installs nothing")
+    func leaderNeedsExpectation() async throws {
+        let fleet = try Fleet(subnet: "127.0.50", members: ["lead", "m1"], leader: "lead")
+        try fleet.start("lead", host: 1)
+        try fleet.start("m1", host: 2)
+        try await fleet.waitForSession("lead")
+        try await fleet.waitForSession("m1")
+        _ = try await waitUntil(within: .seconds(10), "m1 to join") { fleet.runtime("lead").leader.value.sessions.count == 1 ? true : nil }
+        fleet.coordinator.startRollout(policy: RolloutPolicy(), announce: false)
+        // Only the member hears what rollout 7 installs.
+        fleet.coordinator.send(Instruction(leaderEpoch: 1, expectation: fleet.coordinator.expectation(id: 7)), to: "m1")
+        try await fleet.waitForState("m1", .healthy)
+        _ = try await waitUntil(within: .seconds(20), "the second instruction") {
+            fleet.runtime("lead").status.leader?.secondInstructionFrom == "m1" ? true : nil
+        }
+        try await fleet.waitForState("lead", .failed)
+        #expect(fleet.runtime("lead").status.progress?.error.contains("has not said what rollout 7 installs") == true)
+        #expect(fleet.installs.installs(of: "lead").isEmpty)
+        #expect(fleet.installs.installs(of: "m1").count == 1)
+        await fleet.stopAll()
+    }
 }

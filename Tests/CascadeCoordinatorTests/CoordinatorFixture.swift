@@ -18,7 +18,8 @@ final class CoordinatorFixture: Sendable {
     let address: SocketAddress
     let operatorClient: RPCClient
 
-    init(livenessTimeout: Duration = .seconds(30), resend: Duration = .seconds(1)) throws {
+    init(livenessTimeout: Duration = .seconds(30), resend: Duration = .seconds(1),
+         placement: CoordinatorConfiguration.Placement = .source) throws {
         pki = try TestPKI()
         data = try TemporaryDirectory(prefix: "cascade-coordinator")
         signingKey = try Ed25519PrivateKey.generate()
@@ -28,7 +29,7 @@ final class CoordinatorFixture: Sendable {
             dataDirectory: data.file("coordinator"), tls: try pki.configuration(uri: "cascade://coordinator/main"),
             trustedKeyFiles: [keyFile], listenAddress: try SocketAddress(ip: "127.0.0.1", port: 0),
             store: StoreConfiguration(livenessTimeout: livenessTimeout),
-            reportInterval: .seconds(1), engineInterval: .milliseconds(50), resendInterval: resend)
+            reportInterval: .seconds(1), engineInterval: .milliseconds(50), resendInterval: resend, placement: placement)
         coordinator = try Coordinator(configuration: configuration)
         address = try coordinator.start()
         operatorClient = try Self.client(pki, address, uri: "cascade://operator/alice")

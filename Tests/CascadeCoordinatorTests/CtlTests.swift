@@ -264,6 +264,41 @@ struct CtlTests {
         #expect(mismatch.errorOutput.hasSuffix("; was it changed after 'release create'?\n"), "\(mismatch)")
     }
 
+    @Test("release authorize-downgrade signs an authorisation offline; rollout start takes it with --downgrade and refuses a downgrade without it")
+    func downgradeAuthorisation() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9)], version: "2.0")
+        defer { for agent in agents.values { agent.disconnect() } }
+        let ctl = try Ctl(fixture: fixture)
+        let keyFile = ctl.home.file("release.key")
+        try SecretFile.create(at: keyFile, contents: fixture.signingKey.pemRepresentation)
+        let file = ctl.home.file("down.auth")
+
+        let upward = try await ctl.run(["release", "authorize-downgrade", "--key", keyFile, "--from", "1.1", "--to", "2.0"], common: false)
+        #expect(upward.status == 2)
+        #expect(upward.errorOutput.hasPrefix("cascadectl: --to 2.0 must be lower than --from 1.1"), "\(upward)")
+
+        let made = try await ctl.run(["release", "authorize-downgrade", "--key", keyFile, "--from", "2.0", "--to", "1.1",
+                                      "--expires", "1h", "--out", file], common: false)
+        #expect(made.status == 0, "\(made)")
+        #expect(made.lines.first == "downgrade cascade-agent from 2.0 (or lower) to 1.1")
+        let signed = try SignedDowngrade(serializedBytes: Array(Data(contentsOf: URL(fileURLWithPath: file))))
+        let authorization = try ReleaseVerifier(trustedKeys: [fixture.signingKey.publicKey]).verify(signed)
+        #expect(authorization.name == "cascade-agent" && authorization.fromVersion == "2.0" && authorization.toVersion == "1.1")
+        let now = UInt64(Date().timeIntervalSince1970)
+        #expect(authorization.expiresAt > now + 3500 && authorization.expiresAt <= now + 3600)
+
+        let refused = try await ctl.run(["rollout", "start", "--release", "1.1", "--rollback"])
+        #expect(refused.status == 1)
+        #expect(refused.errorOutput.contains("going down needs a downgrade authorisation"), "\(refused)")
+        let started = try await ctl.run(["rollout", "start", "--release", "1.1", "--downgrade", file])
+        #expect(started.status == 0, "\(started)")
+        let status = try await fixture.operatorClient.unary(OperatorService.getRollout, RolloutQuery())
+        #expect(status.releaseVersion == "1.1" && status.policy.rollback)
+    }
+
     @Test("rollout start, status, pause, pause again (refused), resume, abort; env-var and flag precedence; connection errors")
     func rolloutControl() async throws {
         let fixture = try CoordinatorFixture()

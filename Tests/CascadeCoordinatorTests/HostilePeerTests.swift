@@ -291,4 +291,56 @@ struct HostilePeerTests {
         for agent in agents.values { agent.disconnect() }
         await fixture.shutdown()
     }
+
+    @Test("placed by certificate: the agent's IP SAN decides its cluster wherever it connects from; no IP SAN is refused")
+    func placementByCertificate() async throws {
+        let fixture = try CoordinatorFixture(placement: .certificate)
+        func register(_ id: String, certificate: [String], claiming address: String = "") async throws -> Assignment {
+            let client = RPCClient(
+                target: fixture.address,
+                tls: try TLSContext(configuration: fixture.pki.configuration(uri: "cascade://agent/\(id)", ipAddresses: certificate), side: .client),
+                from: try SocketAddress(ip: "127.0.0.1", port: 0), expectedRole: .coordinator)
+            defer { client.close() }
+            return try await client.unary(CoordinatorService.register, RegisterRequest(
+                address: address, memberPort: 7443, mainVersion: "1.0", upgraderVersion: "1.0"))
+        }
+        // Behind NAT every agent connects from 127.0.0.1; each certificate names its address.
+        #expect(try await register("n1", certificate: ["127.0.52.7"]).clusterPrefix == "127.0.52.0/24")
+        #expect(try await register("n2", certificate: ["127.0.53.7", "127.0.54.7"], claiming: "127.0.54.7").clusterPrefix == "127.0.54.0/24")
+        let claimed = await #expect(throws: RPCError.self) { _ = try await register("n3", certificate: ["127.0.55.7"], claiming: "127.0.56.7") }
+        #expect(claimed?.code == .permissionDenied)
+        let none = await #expect(throws: RPCError.self) { _ = try await register("n4", certificate: []) }
+        #expect(none?.code == .permissionDenied)
+        #expect(none?.message.contains("has no IP address SAN") == true, "\(none?.message ?? "")")
+        let listed = try await fixture.operatorClient.unary(OperatorService.listAgents, ListAgentsRequest())
+        #expect(listed.agents.map(\.address) == ["127.0.52.7", "127.0.54.7"])
+        await fixture.shutdown()
+    }
+
+    @Test("one member's report moves a leader that holds no session with the coordinator")
+    func silentLeaderOneReport() async throws {
+        let fixture = try CoordinatorFixture()
+        // The leader registered but never opened its session: registered, live, silent.
+        let silent = try FakeAgent(fixture, id: "a1-01", address: "127.0.1.11")
+        _ = try await silent.register(cpu: 0.9)
+        let agents = try await makeAgents(fixture, [("a1-02", 0.5), ("a1-03", 0.4)])
+        func leader() async throws -> String? {
+            let clusters = try await fixture.operatorClient.unary(OperatorService.listClusters, ListClustersRequest()).clusters
+            return clusters.first { $0.prefix == "127.0.1.0/24" }?.leaderID
+        }
+        #expect(try await leader() == "a1-01")
+        _ = try await agents["a1-02"]!.client.unary(CoordinatorService.reportFault, FaultReport(
+            rolloutID: 1, sourceID: "a1-01", releaseVersion: "1.1", chunkIndex: 3, detail: "chunk-hash-mismatch"))
+        let next = try await waitUntilAsync(within: .seconds(10), "the leader to move") {
+            let current = try await leader()
+            return current == "a1-01" ? nil : current
+        }
+        #expect(next == "a1-02")
+        let moved = try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000)).events
+            .filter { $0.kind == "cluster.leader-changed" }
+        #expect(moved.last?.detail.contains("a1-01 served a bad chunk and its session is down") == true, "\(moved)")
+        silent.disconnect()
+        for agent in agents.values { agent.disconnect() }
+        await fixture.shutdown()
+    }
 }
