@@ -1,6 +1,8 @@
 /// A small ustar writer for test bundles, including hostile ones no real `tar` would write.
 public struct UstarWriter {
     public private(set) var bytes: [UInt8] = []
+    /// Where each header starts in `bytes`, in order (for patching fields afterwards).
+    public private(set) var headerOffsets: [Int] = []
 
     public init() {}
 
@@ -28,12 +30,49 @@ public struct UstarWriter {
         entry(path, type: "3", mode: 0o644)
     }
 
+    /// A pax extended header (`x`) holding `records`, each with its correct length prefix.
+    public mutating func pax(_ records: [(String, String)]) {
+        entry("PaxHeader", type: "x", mode: 0o644, content: records.flatMap { Self.paxRecord($0.0, $0.1) })
+    }
+
+    /// One pax record, "<length> <key>=<value>\n", the length counting itself.
+    public static func paxRecord(_ key: String, _ value: String) -> [UInt8] {
+        let body = " \(key)=\(value)\n".utf8.count
+        var length = body + 1
+        while String(length).utf8.count + body != length { length = String(length).utf8.count + body }
+        return Array("\(length) \(key)=\(value)\n".utf8)
+    }
+
+    /// Overwrites `value.count` bytes at `offset` of the header at `headerOffsets[index]`, then
+    /// rewrites its checksum unless told not to (so the change reaches the field's parser).
+    public mutating func patch(header index: Int, at offset: Int, _ value: [UInt8], fixChecksum: Bool = true) {
+        let start = headerOffsets[index]
+        for (position, byte) in value.enumerated() where offset + position < 512 { bytes[start + offset + position] = byte }
+        if fixChecksum { Self.fixChecksum(&bytes, header: start) }
+    }
+
+    /// Rewrites the checksum of the header at `start` in `archive`, as octal.
+    public static func fixChecksum(_ archive: inout [UInt8], header start: Int) {
+        let sum = checksum(archive, header: start)
+        let text = Array(String(sum, radix: 8).utf8)
+        let field = [UInt8](repeating: UInt8(ascii: "0"), count: max(0, 6 - text.count)) + text + [0, UInt8(ascii: " ")]
+        for (position, byte) in field.prefix(8).enumerated() { archive[start + 148 + position] = byte }
+    }
+
+    /// The unsigned checksum of the header at `start`, its checksum field counted as spaces.
+    public static func checksum(_ archive: [UInt8], header start: Int) -> Int {
+        var sum = 0
+        for index in 0..<512 { sum += (148..<156).contains(index) ? 32 : Int(archive[start + index]) }
+        return sum
+    }
+
     /// A header whose size field says `declaredSize` whatever content follows (for truncation).
     public mutating func entry(
         _ path: String, type: Character, mode: UInt32, content: [UInt8] = [], link: String = "",
         declaredSize: Int? = nil, corruptChecksum: Bool = false
     ) {
         var header = [UInt8](repeating: 0, count: 512)
+        headerOffsets.append(bytes.count)
         put(&header, 0, 100, Array(path.utf8))
         put(&header, 100, 8, octal(Int(mode), 7))
         put(&header, 108, 8, octal(0, 7))
