@@ -61,9 +61,16 @@ public struct UstarWriter {
 
     /// The unsigned checksum of the header at `start`, its checksum field counted as spaces.
     public static func checksum(_ archive: [UInt8], header start: Int) -> Int {
-        var sum = 0
-        for index in 0..<512 { sum += (148..<156).contains(index) ? 32 : Int(archive[start + index]) }
-        return sum
+        // An index loop: the bundle fuzz test computes this for every header it writes.
+        archive.withUnsafeBufferPointer { bytes in
+            var sum = 0
+            var index = 0
+            while index < 512 {
+                sum += index >= 148 && index < 156 ? 32 : Int(bytes[start + index])
+                index += 1
+            }
+            return sum
+        }
     }
 
     /// A header whose size field says `declaredSize` whatever content follows (for truncation).
@@ -86,7 +93,7 @@ public struct UstarWriter {
         put(&header, 265, 32, Array("root".utf8))
         put(&header, 297, 32, Array("root".utf8))
         for index in 148..<156 { header[index] = UInt8(ascii: " ") }
-        var sum = header.reduce(0) { $0 + Int($1) }
+        var sum = Self.checksum(header, header: 0)
         if corruptChecksum { sum += 1 }
         put(&header, 148, 8, octal(sum, 6) + [0, UInt8(ascii: " ")])
         bytes += header
@@ -99,12 +106,19 @@ public struct UstarWriter {
         bytes + [UInt8](repeating: 0, count: 1024)
     }
 
+    /// `value` in octal, zero-padded to at least `digits` digits, then a NUL.
     private func octal(_ value: Int, _ digits: Int) -> [UInt8] {
-        let text = String(value, radix: 8)
-        return Array((String(repeating: "0", count: max(0, digits - text.count)) + text).utf8) + [0]
+        var out: [UInt8] = [0]
+        var rest = max(0, value)
+        repeat {
+            out.append(UInt8(ascii: "0") + UInt8(rest & 7))
+            rest >>= 3
+        } while rest > 0 || out.count <= digits
+        return out.reversed()
     }
 
     private func put(_ header: inout [UInt8], _ offset: Int, _ length: Int, _ value: [UInt8]) {
-        for (index, byte) in value.prefix(length).enumerated() { header[offset + index] = byte }
+        let count = min(length, value.count)
+        header.replaceSubrange(offset..<(offset + count), with: value[0..<count])
     }
 }
