@@ -155,8 +155,12 @@ public enum BundleUnpacker {
         }
     }
 
-    /// The path's components, refusing absolute paths, `..` and empty names.
+    /// The path's components, refusing absolute paths, `..`, empty names and NUL bytes (a pax
+    /// path may hold one; the file system would see only the part before it).
     static func safeComponents(_ path: String) throws(InstallError) -> [Substring] {
+        guard !path.utf8.contains(0) else {
+            throw InstallError(.unsafeBundle, "the bundle entry \(path.debugDescription) has a NUL byte in its path")
+        }
         guard !path.hasPrefix("/") else {
             throw InstallError(.unsafeBundle, "the bundle entry \(path) has an absolute path")
         }
@@ -174,6 +178,11 @@ public enum BundleUnpacker {
         // symlink(2) refuses longer targets anyway; the bound also keeps resolving cheap.
         guard !destination.isEmpty, destination.utf8.count < 4096 else {
             throw InstallError(.unsafeBundle, "the bundle link \(entry) has an empty or overlong target")
+        }
+        // The kernel would stop at a NUL, so `d/l1/..\0` would be `d/l1/..` to it but end in a
+        // plain name to the resolver.
+        guard !destination.utf8.contains(0) else {
+            throw InstallError(.unsafeBundle, "the bundle link \(entry) has a NUL byte in its target")
         }
         guard !destination.hasPrefix("/") else { throw linkError(entry, destination, .outside) }
         let resolution = tree.resolve(destination, from: directory)

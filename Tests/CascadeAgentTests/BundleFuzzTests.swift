@@ -81,7 +81,7 @@ struct BundleFuzzTests {
             targets = [
                 "bin", "bin/cascade-agent", "../bin", "VERSION", "d", "d/l1/bin", ".", "lib/..", "x/y",
                 "..", "../..", "d/l1/..", "d/l1/../..", "current/..", "current/../..", "lib/agent/..", "l2/..",
-                "d/x/../..", "/etc", "\(sentinel)", "../sentinel/l", "", "l2", "a", String(repeating: "../", count: 50),
+                "d/x/../..", "d/l1/..\0", "x\0/../..", "/etc", "\(sentinel)", "../sentinel/l", "", "l2", "a", String(repeating: "../", count: 50),
                 String(repeating: "d/l1/", count: 30), String(repeating: "x", count: 5000),
             ]
         }
@@ -242,7 +242,7 @@ struct BundleFuzzTests {
             "points outside", "too many links", "pax", "malformed", "base-256", "too large", "bad checksum",
             "not a ustar", "hard link", "device", "FIFO", "unknown type", "setuid", "over the limit",
             "more than", "climbs out", "absolute path", "empty path", "truncated", "end-of-archive",
-            "goes through a link", "twice", "cannot create", "negative", "overlong",
+            "goes through a link", "twice", "cannot create", "negative", "overlong", "NUL byte",
         ]
         return kinds.first { error.message.contains($0) } ?? "other: \(error.message.prefix(60))"
     }

@@ -106,6 +106,21 @@ struct BundleHardeningTests {
         #expect(BundleSandbox.treeProblems(sandbox.release).isEmpty)
     }
 
+    @Test("a NUL byte in a pax link target or path is refused (the kernel would stop at it, the check would not)")
+    func nulInPaxNames() throws {
+        var tar = UstarWriter()
+        tar.directory("d")
+        tar.symlink("d/l1", to: "..")
+        // To the kernel this is d/l1/.., outside; to a resolver reading on it ends in a name.
+        tar.pax([("linkpath", "d/l1/..\0")])
+        tar.symlink("up", to: "placeholder")
+        try Self.expectRefused(tar.finished(), "the bundle link up has a NUL byte in its target")
+        tar = UstarWriter()
+        tar.pax([("path", "x\0y")])
+        tar.file("placeholder", "x")
+        try Self.expectRefused(tar.finished(), "has a NUL byte in its path")
+    }
+
     @Test("a loop of links is refused")
     func linkLoop() throws {
         var tar = UstarWriter()
