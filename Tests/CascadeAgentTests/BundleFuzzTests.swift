@@ -89,9 +89,17 @@ struct BundleFuzzTests {
 
     // MARK: - Building archives
 
-    static func template(_ rng: inout SplitMix64) -> [Member] {
+    static func template(_ rng: inout SplitMix64, _ words: Words) -> [Member] {
         func content() -> [UInt8] { rng.bytes(rng.below(700)) }
-        switch rng.below(3) {
+        /// A link to a target from the words, in the header or (as only pax can hold a NUL or
+        /// more than 100 bytes) in a pax record.
+        func link(_ path: String) -> Member {
+            let target = rng.pick(words.targets)
+            return rng.chance(50)
+                ? Member(path: path, type: "2", mode: 0o777, link: target)
+                : Member(path: path, type: "2", mode: 0o777, link: "placeholder", pax: UstarWriter.paxRecord("linkpath", target))
+        }
+        switch rng.below(4) {
         case 0:
             return [
                 Member(path: "bin", type: "5", mode: 0o755),
@@ -111,6 +119,17 @@ struct BundleFuzzTests {
                 Member(path: "VERSION", type: "0", content: Array("2.0\n".utf8)),
                 Member(path: "././@LongLink", type: "0", content: content(), longName: Array(("doc/" + String(repeating: "q", count: 120)).utf8)),
                 Member(path: "doc/l", type: "2", mode: 0o777, longLink: Array("../share".utf8)),
+            ]
+        case 2:
+            // Links everywhere: chains through d/l1 (the release itself) and each other.
+            return [
+                Member(path: "d", type: "5", mode: 0o755),
+                Member(path: "d/l1", type: "2", mode: 0o777, link: ".."),
+                Member(path: "bin/tool", type: "0", mode: 0o755, content: content()),
+                link("l2"),
+                link("d/l3"),
+                link("bin/l4"),
+                Member(path: "VERSION", type: "0", content: Array("4.0\n".utf8)),
             ]
         default:
             return [
@@ -219,7 +238,7 @@ struct BundleFuzzTests {
     }
 
     static func archive(_ rng: inout SplitMix64, _ words: Words) -> [UInt8] {
-        var members = template(&rng)
+        var members = template(&rng, words)
         mutate(&members, &rng, words)
         var tar = serialise(members)
         mutateHeaders(&tar, &rng)
@@ -352,7 +371,11 @@ struct BundleFuzzTests {
         #expect(total.unpacked >= Self.archives / 10, "only \(total.unpacked) archives unpacked")
         #expect(refused >= Self.archives / 10, "only \(refused) archives refused")
         // And the refusals must reach the checks this fuzz is for, not stop at one.
-        for kind in ["points outside", "malformed", "base-256", "bad checksum", "hard link", "setuid", "over the limit", "climbs out", "truncated"] {
+        let kinds = [
+            "points outside", "too many links", "NUL byte", "malformed", "pax", "base-256", "bad checksum", "hard link",
+            "device", "FIFO", "setuid", "over the limit", "climbs out", "absolute path", "truncated", "goes through a link",
+        ]
+        for kind in kinds {
             #expect(total.refusals[kind, default: 0] >= Self.archives / 1000, "only \(total.refusals[kind, default: 0]) refusals were \"\(kind)\"")
         }
     }
