@@ -173,7 +173,8 @@ public final class TarReader {
     private func number(_ header: [UInt8], _ offset: Int, _ length: Int) throws(InstallError) -> Int64 {
         let field = header[offset..<(offset + length)]
         if let first = field.first, first & 0x80 != 0 {
-            // 0x40 set in the first byte is a negative number (0xff...) or one beyond 2^62.
+            // 0x40 in the first byte is the sign of a negative number (GNU writes 0xff...) or a
+            // value beyond 2^62 even in an 8-byte field: neither is a size, mode or checksum.
             guard first & 0x40 == 0 else {
                 throw InstallError(.unsafeBundle, "\(name) has a negative or oversized base-256 tar number")
             }
