@@ -137,17 +137,15 @@ final class PairInstaller: ReleaseInstaller {
     }
 
     func install(artifact path: String, manifest: Manifest) async throws -> InstallOutcome {
-        let limits = UnpackLimits(maxEntryBytes: Int64(manifest.size) * 4 + 4096, maxTotalBytes: Int64(manifest.size) * 8 + 4096)
+        let limits = UnpackLimits.signedBundle(size: manifest.size)
         let handoff = context.handoff
         let rollout = latest.withLock { $0?.rolloutID ?? 0 }
         let pending = self.pending
         // Unpacking and the upgrader's reply (after the new binary's self-test) block: keep
         // them off the cooperative threads.
         let version = try await Self.blocking { () throws -> String in
-            let version = try handoff.stage(bundle: path, limits: limits)
-            guard version == manifest.version else {
-                throw InstallError(.refused, "the bundle's VERSION is \(version), but its manifest says \(manifest.version)")
-            }
+            // The VERSION is compared inside stage, before releases/<VERSION> is touched.
+            let version = try handoff.stage(bundle: path, limits: limits, expectedVersion: manifest.version)
             try pending.record(rolloutID: rollout, version: version)
             do {
                 try handoff.handOff(version: version)

@@ -12,14 +12,15 @@ public struct ReleaseHandoff: Sendable {
         self.layout = layout
     }
 
-    /// Unpacks `bundle` safely into `<root>/main/releases/<VERSION>`; returns the version.
-    public func stage(bundle: String, limits: UnpackLimits = .standard) throws(InstallError) -> String {
+    /// Unpacks `bundle` safely into `<root>/main/releases/<VERSION>`; returns the version. A
+    /// VERSION other than `expectedVersion` (when given) is refused before anything is placed.
+    public func stage(bundle: String, limits: UnpackLimits = .standard, expectedVersion: String? = nil) throws(InstallError) -> String {
         guard layout.isInstalled else {
             throw InstallError(.layout, "\(layout.root) has no installed agent; run `cascade-agent install` first")
         }
         let lock = try FileLock.acquireWaiting(layout.switchLock)
         defer { withExtendedLifetime(lock) {} }
-        return try ReleaseStore(layout: layout).add(bundle: bundle, limits: limits)
+        return try ReleaseStore(layout: layout).add(bundle: bundle, limits: limits, expectedVersion: expectedVersion)
     }
 
     /// Asks the upgrader to switch the main program to the staged `version`. Returns once the

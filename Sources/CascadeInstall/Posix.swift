@@ -113,13 +113,26 @@ public enum Posix {
     public static func removeTree(_ path: String) {
         guard let type = fileType(path) else { return }
         if type == S_IFDIR {
-            if let names = try? FileManager.default.contentsOfDirectory(atPath: path) {
-                for name in names { removeTree("\(path)/\(name)") }
-            }
+            for name in names(path) { removeTree("\(path)/\(name)") }
             rmdir(path)
         } else {
             unlink(path)
         }
+    }
+
+    /// The names in `directory` in no order, from readdir (a refused bundle's tree is removed
+    /// with this; FileManager costs several times more per entry).
+    private static func names(_ directory: String) -> [String] {
+        guard let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     /// The names in `directory` (empty when it does not exist).

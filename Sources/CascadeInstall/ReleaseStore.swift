@@ -12,8 +12,11 @@ public struct ReleaseStore: Sendable {
     }
 
     /// Unpacks `bundle` as a release of the main program (releases/<VERSION>) and returns its
-    /// version. A version that is current is refused; any other copy of it is replaced.
-    public func add(bundle: String, limits: UnpackLimits = .standard) throws(InstallError) -> String {
+    /// version. A version that is current is refused; any other copy of it is replaced. With
+    /// `expectedVersion` (the signed manifest's), a VERSION that differs is refused before
+    /// anything is placed, so a bundle cannot replace another release than the one it was
+    /// signed as.
+    public func add(bundle: String, limits: UnpackLimits = .standard, expectedVersion: String? = nil) throws(InstallError) -> String {
         let releases = layout.releasesDirectory(.main)
         let staging = try makeStaging(in: releases)
         let version: String
@@ -21,6 +24,9 @@ public struct ReleaseStore: Sendable {
             Posix.removeTree(staging)
             try BundleUnpacker.unpack(bundle: bundle, to: staging, limits: limits)
             version = try ReleaseCheck.validate(staging)
+            if let expectedVersion, version != expectedVersion {
+                throw InstallError(.invalidRelease, "the bundle's VERSION is \(version), but its manifest says \(expectedVersion)")
+            }
         } catch {
             Posix.removeTree(staging)
             throw error

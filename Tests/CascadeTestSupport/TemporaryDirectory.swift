@@ -4,8 +4,9 @@ import Foundation
 public final class TemporaryDirectory: Sendable {
     public let path: String
 
-    public init(prefix: String = "cascade-test") throws {
-        var template = Array("\(NSTemporaryDirectory())/\(prefix).XXXXXX".utf8CString)
+    /// `base` defaults to the system temp dir; tests that make many small files may pass a tmpfs.
+    public init(prefix: String = "cascade-test", base: String? = nil) throws {
+        var template = Array("\(base ?? NSTemporaryDirectory())/\(prefix).XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
             throw TestFailure("mkdtemp failed: \(String(cString: strerror(errno)))")
         }
