@@ -101,7 +101,7 @@ extension Coordinator {
     private func record(_ signed: SignedManifest, _ manifest: Manifest, actor: EventActor) async throws {
         let release = NewRelease(
             version: manifest.version, name: manifest.name, manifest: signed.manifestBytes, signature: signed.signature,
-            keyID: signed.keyID, blobDigest: manifest.sha256, size: Int64(manifest.size), chunkSize: Int(manifest.chunkSize),
+            keyID: signed.keyID, blobDigest: manifest.sha256, size: Int64(clamping: manifest.size), chunkSize: Int(manifest.chunkSize),
             chunkCount: manifest.chunkCount, createdAt: Timestamp(milliseconds: Int64(clamping: manifest.createdAt) * 1000))
         try await store.run { store throws(StoreError) in
             if let existing = try store.release(version: release.version) {
