@@ -17,31 +17,30 @@ enum CertificateIdentity {
 
     /// The IP address SANs of a certificate, as canonical text ("127.0.1.5", "fd00::1").
     static func ipAddresses(of certificate: OpaquePointer) -> [String] {
-        guard let raw = X509_get_ext_d2i(certificate, NID_subject_alt_name, nil, nil) else { return [] }
-        let names = OpaquePointer(raw)
-        defer { cascade_general_names_free(names) }
-        var result: [String] = []
-        for index in 0..<cascade_general_names_count(names) {
-            var data: UnsafePointer<UInt8>?
-            var length: Int32 = 0
-            if cascade_general_names_ip(names, index, &data, &length) == 1, let data, length == 4 || length == 16,
-               let address = try? SocketAddress(ipBytes: Array(UnsafeBufferPointer(start: data, count: Int(length))), port: 0) {
-                result.append(address.ipString)
-            }
+        subjectAltNames(of: certificate, cascade_general_names_ip).compactMap { bytes in
+            guard bytes.count == 4 || bytes.count == 16 else { return nil }
+            return try? SocketAddress(ipBytes: bytes, port: 0).ipString
         }
-        return result
     }
 
     static func uriNames(of certificate: OpaquePointer) -> [String] {
+        subjectAltNames(of: certificate, cascade_general_names_uri).filter { !$0.isEmpty }.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The raw bytes of every subjectAltName entry that `read` recognises (one shim per type).
+    private static func subjectAltNames(
+        of certificate: OpaquePointer,
+        _ read: (OpaquePointer?, Int32, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<Int32>?) -> Int32
+    ) -> [[UInt8]] {
         guard let raw = X509_get_ext_d2i(certificate, NID_subject_alt_name, nil, nil) else { return [] }
         let names = OpaquePointer(raw)
         defer { cascade_general_names_free(names) }
-        var result: [String] = []
+        var result: [[UInt8]] = []
         for index in 0..<cascade_general_names_count(names) {
             var data: UnsafePointer<UInt8>?
             var length: Int32 = 0
-            if cascade_general_names_uri(names, index, &data, &length) == 1, let data, length > 0 {
-                result.append(String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self))
+            if read(names, index, &data, &length) == 1, let data, length >= 0 {
+                result.append(Array(UnsafeBufferPointer(start: data, count: Int(length))))
             }
         }
         return result
