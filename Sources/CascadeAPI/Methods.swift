@@ -36,6 +36,10 @@ public enum OperatorService {
         "cascade.Operator/ListReleases", allowedRoles: [.operator])
     public static let showRelease = RPCMethod<ReleaseQuery, ShowReleaseResponse>(
         "cascade.Operator/ShowRelease", allowedRoles: [.operator])
+    public static let verifyRelease = RPCMethod<ReleaseQuery, ReleaseStatusResponse>(
+        "cascade.Operator/VerifyRelease", allowedRoles: [.operator])
+    public static let deleteRelease = RPCMethod<ReleaseQuery, ReleaseStatusResponse>(
+        "cascade.Operator/DeleteRelease", allowedRoles: [.operator])
     // Rollouts
     public static let startRollout = RPCMethod<StartRolloutRequest, RolloutStatus>(
         "cascade.Operator/StartRollout", allowedRoles: [.operator])
@@ -106,6 +110,8 @@ public enum CascadeServices {
         MethodDescription(OperatorService.releaseStatus, .unary, idempotent: true),
         MethodDescription(OperatorService.listReleases, .unary, idempotent: true),
         MethodDescription(OperatorService.showRelease, .unary, idempotent: true),
+        MethodDescription(OperatorService.verifyRelease, .unary, idempotent: true),
+        MethodDescription(OperatorService.deleteRelease, .unary, idempotent: true),
         MethodDescription(OperatorService.startRollout, .unary, idempotent: false),
         MethodDescription(OperatorService.pauseRollout, .unary, idempotent: true),
         MethodDescription(OperatorService.resumeRollout, .unary, idempotent: true),

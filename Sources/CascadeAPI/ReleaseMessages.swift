@@ -23,10 +23,13 @@ public struct ReleaseInfo: WireMessage, Hashable, Sendable {
     public var complete: Bool
     /// SHA-256 of the signed manifest bytes (`SignedManifest.manifestDigest`).
     public var manifestSHA256: SHA256Digest?
+    /// Why the stored artifact failed verification where it rests; empty when it did not.
+    public var damage: String
 
     public init(name: String = "", version: String = "", size: UInt64 = 0, chunkSize: UInt32 = 0, chunkCount: UInt32 = 0,
                 sha256: SHA256Digest? = nil, keyID: String = "", createdAt: UInt64 = 0, pushedAtMs: UInt64 = 0,
-                pushedBy: String = "", chunksPresent: UInt32 = 0, complete: Bool = false, manifestSHA256: SHA256Digest? = nil) {
+                pushedBy: String = "", chunksPresent: UInt32 = 0, complete: Bool = false, manifestSHA256: SHA256Digest? = nil,
+                damage: String = "") {
         self.name = name
         self.version = version
         self.size = size
@@ -40,6 +43,7 @@ public struct ReleaseInfo: WireMessage, Hashable, Sendable {
         self.chunksPresent = chunksPresent
         self.complete = complete
         self.manifestSHA256 = manifestSHA256
+        self.damage = damage
     }
 
     /// The manifest's description of the release; the coordinator adds the rest.
@@ -66,6 +70,7 @@ public struct ReleaseInfo: WireMessage, Hashable, Sendable {
             case 11: chunksPresent = try field.uint32()
             case 12: complete = try field.bool()
             case 13: manifestSHA256 = try field.digest()
+            case 14: damage = try field.string()
             default: continue
             }
         }
@@ -85,6 +90,7 @@ public struct ReleaseInfo: WireMessage, Hashable, Sendable {
         writer.put(11, chunksPresent)
         writer.put(12, complete)
         writer.put(13, manifestSHA256)
+        writer.put(14, damage)
     }
 }
 

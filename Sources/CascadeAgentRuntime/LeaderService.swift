@@ -217,12 +217,15 @@ extension AgentRuntime {
     /// Pause stops new first instructions; resume continues; abort stops them for good and
     /// tells the members in flight.
     func controlRollout(_ control: RolloutControl) {
-        let inFlight = leader.withLock { state -> [MemberSession] in
-            guard state.rollout?.pacer.rolloutID == control.rolloutID else { return [] }
+        let (inFlight, fetch) = leader.withLock { state -> ([MemberSession], Task<Void, Never>?) in
+            guard state.rollout?.pacer.rolloutID == control.rolloutID else { return ([], nil) }
             state.rollout?.pacer.apply(control.action)
-            guard control.action == .abort, let pacer = state.rollout?.pacer else { return [] }
-            return pacer.states.filter { RolloutPacer.isInFlight($0.value) }.compactMap { state.sessions[$0.key] }
+            guard control.action == .abort, let pacer = state.rollout?.pacer else { return ([], nil) }
+            // An aborted rollout fetches nothing more.
+            state.rollout?.artifact.abandon("rollout \(control.rolloutID) was aborted")
+            return (pacer.states.filter { RolloutPacer.isInFlight($0.value) }.compactMap { state.sessions[$0.key] }, state.rollout?.fetch)
         }
+        fetch?.cancel()
         let epoch = leader.value.epoch
         for session in inFlight { session.send(Instruction(leaderEpoch: epoch, control: control)) }
         log("rollout \(control.rolloutID): \(control.action) (\(control.reason))")
@@ -286,10 +289,34 @@ extension AgentRuntime {
                 if Task.isCancelled { return }
                 log("fetching \(artifact.manifest.version) from the coordinator failed: \(error)")
                 failures = artifact.verifiedChunks > before ? 1 : failures + 1
+                // Bounded: a source that keeps failing is reported and given up on, never
+                // fetched from forever; members then fetch from the coordinator themselves.
+                if failures >= Self.fetchAttemptsWithoutProgress {
+                    let reason = "\(failures) attempts in a row made no progress; the last: \(error)"
+                    log("giving up fetching \(artifact.manifest.version) from the coordinator: \(reason)")
+                    artifact.abandon(reason)
+                    await reportFailingSource(artifact, rolloutID: rolloutID, reason: "\(error)")
+                    return
+                }
                 await pause(configuration.retryBackoff.delay(afterFailures: failures))
             }
         }
         if artifact.isComplete { log("staged \(artifact.manifest.version) (\(artifact.manifest.size) bytes)") }
+    }
+
+    /// Attempts in a row without a verified chunk before a fetch is given up.
+    static let fetchAttemptsWithoutProgress = 8
+
+    /// Tells the coordinator its own copy failed us (it checks what it holds).
+    private func reportFailingSource(_ artifact: StagedArtifact, rolloutID: UInt64, reason: String) async {
+        let report = FaultReport(
+            rolloutID: rolloutID, sourceID: "", releaseVersion: artifact.manifest.version,
+            chunkIndex: UInt32(artifact.verifiedChunks), leaderEpoch: core.value.epoch, detail: String(reason.prefix(400)))
+        do {
+            _ = try await coordinator.unary(CoordinatorService.reportFault, report, options: callOptions)
+        } catch {
+            log("reporting the failing source of \(artifact.manifest.version) failed: \(error)")
+        }
     }
 
     private func serveChunks(_ request: FetchChunksRequest, to writer: StreamWriter<Chunk>) async throws {

@@ -189,6 +189,9 @@ extension AgentRuntime {
         }
     }
 
+    /// Fetch attempts in a row without a verified chunk before a member's attempt fails.
+    static let downloadAttemptsWithoutProgress = 12
+
     /// Fills the staged artifact: from the leader by default; from the coordinator on a fetch
     /// hint, after a bad chunk (the fault reply says where), or after repeated leader failures.
     private func download(_ artifact: StagedArtifact, order: UpgradeOrder, origin: OrderOrigin) async throws {
@@ -216,6 +219,10 @@ extension AgentRuntime {
                 failures += 1
                 if source.isLeader { leaderFailures += 1 }
                 log("fetching \(artifact.manifest.version) from \(source.kind) failed: \(error)")
+                if artifact.verifiedChunks == before && failures >= Self.downloadAttemptsWithoutProgress {
+                    // Bounded: the attempt fails with the reason instead of fetching forever.
+                    throw RuntimeError(.refusedRelease, "gave up fetching \(artifact.manifest.version) after \(failures) attempts in a row without progress; the last from the \(source.kind): \(error)")
+                }
             }
             if artifact.verifiedChunks > before { failures = 0 }
             if failures > 0 { await pause(configuration.retryBackoff.delay(afterFailures: failures)) }

@@ -1,5 +1,6 @@
 public import CascadeAPI
 import CascadeCrypto
+import CascadeRPC
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -23,6 +24,8 @@ public final class StagedArtifact: Sendable {
     private let recordFD: Int32
     private let verified: Locked<Int>
     private let changed = ChangeSignal()
+    /// Set when whoever fills this file gave up: waiters stop waiting.
+    private let abandoned = Locked<String?>(nil)
 
     init(directory: String, signed: SignedManifest, manifest: Manifest) throws(RuntimeError) {
         self.manifest = manifest
@@ -88,14 +91,24 @@ public final class StagedArtifact: Sendable {
         return try readFully(fd, count: manifest.size(ofChunk: index), at: manifest.offset(ofChunk: index), path: path)
     }
 
-    /// Returns once chunk `index` is verified and on disk; throws CancellationError if cancelled.
+    /// Returns once chunk `index` is verified and on disk; throws CancellationError if cancelled,
+    /// and UNAVAILABLE once the fetch filling the file was abandoned (`abandon`).
     func waitForChunk(_ index: Int) async throws {
         while true {
             let seen = changed.generation
             if verifiedChunks > index { return }
+            if let reason = abandoned.value {
+                throw RPCError(.unavailable, "this leader stopped fetching \(manifest.version): \(reason)")
+            }
             try Task.checkCancellation()
             await changed.wait(after: seen)
         }
+    }
+
+    /// The fetch filling this file gave up: whoever waits for a chunk is told so at once.
+    func abandon(_ reason: String) {
+        abandoned.withLock { $0 = reason }
+        changed.notify()
     }
 
     /// Checks the whole file once more (size and SHA-256 of the whole) before it is installed.

@@ -1,4 +1,5 @@
 import CascadeAPI
+import CascadeCrypto
 import CascadeNet
 import CascadeRPC
 import CascadeStore
@@ -16,7 +17,7 @@ extension Coordinator {
         router.unary(CoordinatorService.getRelease) { request, _ in
             try await mapped {
                 guard let record = try await self.store.run({ store throws(StoreError) in try store.release(version: request.version) }),
-                      record.isComplete
+                      record.isComplete, !record.isDeleted
                 else { throw APIError.unknownRelease(request.version) }
                 return record.signedManifest
             }
@@ -217,7 +218,12 @@ extension Coordinator {
                 (try store.release(version: request.version), try store.agent(id: caller)?.clusterPrefix ?? "")
             }
         }
-        guard let record, record.isComplete else { throw APIError.unknownRelease(request.version) }
+        guard let record, record.isComplete, !record.isDeleted else {
+            if let record, !record.damage.isEmpty {
+                throw RPCError(.failedPrecondition, "release \(request.version) is damaged: \(record.damage)")
+            }
+            throw APIError.unknownRelease(request.version)
+        }
         if let digest = request.artifactSHA256, digest != record.release.blobDigest {
             throw APIError.invalid("release \(request.version) has a different artifact digest than the caller expects")
         }
@@ -227,12 +233,26 @@ extension Coordinator {
             throw RPCError(.outOfRange, "release \(request.version) has \(manifest.chunkCount) chunks; there is no chunk \(first)")
         }
         let end = request.maxChunks == 0 ? manifest.chunkCount : min(manifest.chunkCount, first + Int(request.maxChunks))
-        let file = try mapped { try blobs.open(record.release.blobDigest) }
+        let file: BlobFile
+        do {
+            file = try blobs.open(record.release.blobDigest)
+        } catch {
+            throw await chunkFailedAtServe(request.version, index: first, error.message)
+        }
         for index in first..<end {
             // Read on credit: a chunk is read only once the agent's window can take it, so an
             // agent that gives no credit costs a parked task, not a chunk per stream.
             try await writer.waitForWindow(bytes: manifest.size(ofChunk: index) + 128)
-            let data = try mapped { try file.read(offset: Int64(manifest.offset(ofChunk: index)), length: manifest.size(ofChunk: index)) }
+            let data: [UInt8]
+            do {
+                data = try file.read(offset: Int64(manifest.offset(ofChunk: index)), length: manifest.size(ofChunk: index))
+            } catch {
+                throw await chunkFailedAtServe(request.version, index: index, error.message)
+            }
+            // Verified before it leaves: a chunk damaged where it rests is never sent.
+            guard data.count == manifest.size(ofChunk: index), SHA256.hash(data) == manifest.chunkHashes[index] else {
+                throw await chunkFailedAtServe(request.version, index: index, "its SHA-256 is not the manifest's")
+            }
             try await writer.write(Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index]))
             metrics.chunkBytesServed.add(UInt64(data.count), ordering: .relaxed)
             metrics.addClusterBytes(UInt64(data.count), version: request.version, cluster: cluster)
@@ -250,6 +270,10 @@ extension Coordinator {
         let rolloutID = Int64(clamping: report.rolloutID)
         let hint = FetchHint(rolloutID: report.rolloutID, source: .coordinator, reason: "fetch from the coordinator after a bad chunk from \(source.isEmpty ? "the coordinator" : source)")
         let detail = String(report.detail.prefix(512))
+        if source.isEmpty && !report.orderRefused && !report.releaseVersion.isEmpty {
+            // The coordinator itself was the source: check what it holds (once at a time).
+            _ = await chunkFailedAtServe(String(report.releaseVersion.prefix(64)), index: Int(report.chunkIndex), "reported by \(reporter): \(detail)")
+        }
         let verdict = try await mapped {
             try await store.run { store throws(StoreError) -> FaultVerdict in
                 // Only a current member may accuse its cluster's current leader.

@@ -138,7 +138,8 @@ extension ReleaseRecord {
             name: release.name, version: release.version, size: UInt64(release.size), chunkSize: UInt32(release.chunkSize),
             chunkCount: UInt32(release.chunkCount), sha256: release.blobDigest, keyID: release.keyID,
             createdAt: UInt64(max(0, release.createdAt.milliseconds / 1000)), pushedAtMs: storedAt.unixMilliseconds,
-            pushedBy: pushedBy, chunksPresent: UInt32(chunksPresent), complete: isComplete, manifestSHA256: manifestDigest)
+            pushedBy: pushedBy, chunksPresent: UInt32(chunksPresent), complete: isComplete, manifestSHA256: manifestDigest,
+            damage: damage)
     }
 
     var signedManifest: SignedManifest {

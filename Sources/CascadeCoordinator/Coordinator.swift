@@ -26,6 +26,8 @@ public final class Coordinator: Sendable {
     let batcher = HeartbeatBatcher()
     let registrations: RegistrationBatcher
     let faults = FaultLedger()
+    /// Releases whose stored blob is being checked after a chunk failed at serve time.
+    let verifying = Mutex<Set<String>>([])
     private let running = Mutex<(server: RPCServer?, engine: Task<Void, Never>?, flusher: Task<Void, Never>?)>((nil, nil, nil))
 
     /// Opens (and migrates) the database and loads the trusted release keys.
@@ -166,5 +168,9 @@ final class ManifestCache: Sendable {
         }
         entries.withLock { $0[record.version] = manifest }
         return manifest
+    }
+
+    func forget(_ version: String) {
+        _ = entries.withLock { $0.removeValue(forKey: version) }
     }
 }

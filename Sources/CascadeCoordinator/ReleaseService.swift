@@ -13,7 +13,7 @@ extension Coordinator {
         router.unary(OperatorService.releaseStatus) { query, _ in
             try await mapped {
                 try await self.store.run { store throws(StoreError) -> ReleaseStatusResponse in
-                    guard let record = try store.release(version: query.version) else { throw StoreError(.notFound, "no release \(query.version)") }
+                    guard let record = try store.release(version: query.version), !record.isDeleted else { throw StoreError(.notFound, "no release \(query.version)") }
                     let present = try store.receivedChunks(version: query.version)
                     return ReleaseStatusResponse(release: record.info(chunksPresent: record.isComplete ? record.release.chunkCount : present.count),
                                                  present: record.isComplete ? Array(0..<record.release.chunkCount) : present)
@@ -32,10 +32,41 @@ extension Coordinator {
                 }
             }
         }
+        router.unary(OperatorService.verifyRelease) { query, context in
+            let actor = EventActor.operator(context.peer?.id ?? "unknown")
+            let (record, bad) = try await self.verifyStored(query.version, actor: actor)
+            let present = try await mapped {
+                try await self.store.run { store throws(StoreError) in try store.receivedChunks(version: query.version) }
+            }
+            if bad.isEmpty && record.isComplete { log("release \(query.version) verified by \(actor): every chunk matches its manifest") }
+            return ReleaseStatusResponse(release: record.info(chunksPresent: present.count), present: present)
+        }
+        router.unary(OperatorService.deleteRelease) { query, context in
+            let actor = EventActor.operator(context.peer?.id ?? "unknown")
+            let blobs = self.blobs
+            let record = try await mapped {
+                try await self.store.run { store throws(StoreError) -> ReleaseRecord in
+                    guard let record = try store.release(version: query.version), !record.isDeleted else {
+                        throw StoreError(.notFound, "no release \(query.version)")
+                    }
+                    try store.deleteRelease(version: query.version, actor: actor)
+                    // The content may be another version's too (the same artifact): keep it then.
+                    let shared = try store.releases().contains { $0.release.blobDigest == record.release.blobDigest }
+                    if !shared {
+                        try blobs.remove(record.release.blobDigest)
+                        blobs.removePartial(record.release.blobDigest)
+                    }
+                    return record
+                }
+            }
+            self.manifests.forget(query.version)
+            log("release \(query.version) deleted by \(actor)")
+            return ReleaseStatusResponse(release: record.info(chunksPresent: 0))
+        }
         router.unary(OperatorService.showRelease) { query, _ in
             try await mapped {
                 try await self.store.run { store throws(StoreError) -> ShowReleaseResponse in
-                    guard let record = try store.release(version: query.version) else { throw StoreError(.notFound, "no release \(query.version)") }
+                    guard let record = try store.release(version: query.version), !record.isDeleted else { throw StoreError(.notFound, "no release \(query.version)") }
                     let present = record.isComplete ? record.release.chunkCount : try store.receivedChunks(version: record.version).count
                     return ShowReleaseResponse(release: record.info(chunksPresent: present), signedManifest: record.signedManifest)
                 }
@@ -108,7 +139,8 @@ extension Coordinator {
                 guard existing.release.manifest == release.manifest, existing.release.signature == release.signature else {
                     throw StoreError(.alreadyExists, "release \(release.version) already exists with a different manifest")
                 }
-                return
+                // A deleted release pushed again comes back (createRelease revives it).
+                if !existing.isDeleted { return }
             }
             _ = try store.createRelease(release, actor: actor)
         }

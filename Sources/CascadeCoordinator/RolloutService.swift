@@ -54,6 +54,12 @@ extension Coordinator {
             throw error.rpcError
         }
         let verifier = self.verifier
+        // Verified where it rests before anything is recorded: a damaged release is refused now,
+        // not found out by the leaders one failed fetch at a time.
+        let (checked, bad) = try await verifyStored(request.releaseVersion, actor: actor)
+        if !bad.isEmpty || !checked.damage.isEmpty {
+            throw RPCError(.failedPrecondition, "release \(request.releaseVersion) is damaged: \(checked.damage)")
+        }
         let id = try await mapped {
             try await store.run { store throws(StoreError) -> Int64 in
                 guard let release = try store.release(version: request.releaseVersion) else {
@@ -112,7 +118,7 @@ extension Coordinator {
 
     /// An aborted rollout is no longer active, so the engine does not see it: tell the
     /// leaders of its clusters here.
-    private func announceAbort(_ id: Int64, reason: String) async {
+    func announceAbort(_ id: Int64, reason: String) async {
         let sends = (try? await store.run { store throws(StoreError) -> [(String, Instruction)] in
             var sends: [(String, Instruction)] = []
             for cluster in try store.rolloutClusters(rolloutID: id) {

@@ -63,6 +63,15 @@ extension CascadeCtl {
             Command("list", summary: "List the releases the coordinator holds, newest first.", run: listReleases),
             Command("show", summary: "Show one release.",
                     positionals: [PositionalSpec("VERSION", help: "The release version.")], run: showRelease),
+            Command("verify", summary: "Check every chunk the coordinator holds of a release against its signed manifest.",
+                    discussion: """
+                    A release found damaged is marked so (release list says DAMAGED), every active rollout of
+                    it fails, and it is repaired by pushing the same signed artifact again: only the damaged
+                    chunks travel. Exits 0 when the release is whole, 1 when it is damaged or incomplete.
+                    """,
+                    positionals: [PositionalSpec("VERSION", help: "The release version.")], run: verifyRelease),
+            Command("delete", summary: "Delete a release no active rollout uses (its artifact too, unless another version shares it).",
+                    positionals: [PositionalSpec("VERSION", help: "The release version.")], run: deleteRelease),
         ])
 
     // MARK: create
@@ -269,6 +278,28 @@ extension CascadeCtl {
         let connection = try Connection(context)
         let releases = try await connection.call(OperatorService.listReleases, ListReleasesRequest()).releases
         try context.emit(.array(releases.map(Render.json)), Render.releaseTable(releases))
+    }
+
+    static func verifyRelease(_ context: CommandContext) async throws {
+        let connection = try Connection(context)
+        let version = context.arguments.positional("VERSION")
+        let response = try await connection.call(OperatorService.verifyRelease, ReleaseQuery(version: version))
+        guard let info = response.release else { throw CLIError.failure("no release \(version)") }
+        let verdict = info.complete ? "release \(version) is whole: every chunk matches its signed manifest"
+            : info.damage.isEmpty ? "release \(version) is incomplete: \(info.chunksPresent) of \(info.chunkCount) chunks pushed"
+            : "release \(version) is DAMAGED: \(info.damage)"
+        guard info.complete else {
+            if try context.json { try context.emit(Render.json(info), []) }
+            throw CLIError.failure(verdict)
+        }
+        try context.emit(Render.json(info), [verdict])
+    }
+
+    static func deleteRelease(_ context: CommandContext) async throws {
+        let connection = try Connection(context)
+        let version = context.arguments.positional("VERSION")
+        let response = try await connection.call(OperatorService.deleteRelease, ReleaseQuery(version: version))
+        try context.emit(response.release.map(Render.json) ?? .null, ["deleted release \(version)"])
     }
 
     static func showRelease(_ context: CommandContext) async throws {

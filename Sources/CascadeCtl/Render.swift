@@ -48,14 +48,15 @@ enum Render {
          "chunkSize": .int(info.chunkSize), "chunkCount": .int(info.chunkCount), "chunksPresent": .int(info.chunksPresent),
          "complete": .bool(info.complete), "sha256": .string(info.sha256?.hex), "keyId": .string(info.keyID),
          "createdAt": timeJSON(ms: info.createdAt * 1000), "pushedAtMs": .int(info.pushedAtMs),
-         "pushedBy": .string(info.pushedBy), "manifestSha256": .string(info.manifestSHA256?.hex)]
+         "pushedBy": .string(info.pushedBy), "manifestSha256": .string(info.manifestSHA256?.hex),
+         "damage": .string(info.damage.isEmpty ? nil : info.damage)]
     }
 
     static func releaseLines(_ info: ReleaseInfo) -> [String] {
         ["release   \(info.version) (\(info.name))",
          "size      \(info.size) bytes (\(HumanFormat.bytes(info.size)))",
          "chunks    \(info.chunksPresent) of \(info.chunkCount) held, \(HumanFormat.bytes(info.chunkSize)) each",
-         "complete  \(info.complete ? "yes" : "no")",
+         "complete  \(info.complete ? "yes" : info.damage.isEmpty ? "no" : "no: DAMAGED, \(info.damage)")",
          "sha256    \(info.sha256?.hex ?? "-")",
          "key id    \(info.keyID)",
          "created   \(time(ms: info.createdAt * 1000))",
@@ -66,7 +67,7 @@ enum Render {
         var table = Table(columns: ["VERSION", "NAME", .right("SIZE"), .right("CHUNKS"), "COMPLETE", "KEY", "PUSHED", "BY"])
         for info in releases {
             table.append([info.version, info.name, HumanFormat.bytes(info.size), "\(info.chunksPresent)/\(info.chunkCount)",
-                          info.complete ? "yes" : "no", info.keyID, time(ms: info.pushedAtMs), info.pushedBy])
+                          info.complete ? "yes" : info.damage.isEmpty ? "no" : "DAMAGED", info.keyID, time(ms: info.pushedAtMs), info.pushedBy])
         }
         return releases.isEmpty ? ["no releases"] : table.lines
     }

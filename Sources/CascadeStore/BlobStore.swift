@@ -86,6 +86,16 @@ public struct BlobStore: Sendable {
         }
     }
 
+    /// Moves a complete blob that failed verification back to its partial place, where a re-push
+    /// writes the bad chunks over it (the good ones stay). No error if there is none.
+    public func demote(_ digest: SHA256Digest) throws(StoreError) {
+        let source = path(of: digest)
+        guard FileIO.size(source) != nil else { return }
+        try FileIO.rename(source, partialPath(of: digest))
+        try FileIO.syncDirectory(complete)
+        try FileIO.syncDirectory(partial)
+    }
+
     /// Deletes a complete blob (no error if it is absent).
     public func remove(_ digest: SHA256Digest) throws(StoreError) {
         if unlink(path(of: digest)) != 0 && errno != ENOENT { throw FileIO.failure("unlink", path(of: digest)) }

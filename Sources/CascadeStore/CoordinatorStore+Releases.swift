@@ -3,7 +3,7 @@ import CascadeCrypto
 extension CoordinatorStore {
     private static let releaseColumns = """
         version, name, manifest, signature, key_id, blob_digest, size, chunk_size, chunk_count,
-        created_ms, stored_ms, complete, pushed_by FROM releases
+        created_ms, stored_ms, complete, pushed_by, damage, deleted_ms FROM releases
         """
 
     private static func releaseRecord(_ row: Row) throws(StoreError) -> ReleaseRecord {
@@ -13,17 +13,19 @@ extension CoordinatorStore {
         let release = NewRelease(
             version: row.text(0), name: row.text(1), manifest: row.blob(2), signature: row.blob(3), keyID: row.text(4),
             blobDigest: digest, size: row.int64(6), chunkSize: row.int(7), chunkCount: row.int(8), createdAt: row.timestamp(9))
-        return ReleaseRecord(release: release, storedAt: row.timestamp(10), isComplete: row.bool(11), pushedBy: row.text(12))
+        return ReleaseRecord(
+            release: release, storedAt: row.timestamp(10), isComplete: row.bool(11), pushedBy: row.text(12),
+            damage: row.text(13), isDeleted: row.optionalTimestamp(14) != nil)
     }
 
     public func release(version: String) throws(StoreError) -> ReleaseRecord? {
         try database.queryOne("SELECT \(Self.releaseColumns) WHERE version = ?", [.text(version)], Self.releaseRecord)
     }
 
-    /// Every release, oldest push first.
+    /// Every release not deleted, oldest push first.
     public func releases(includeIncomplete: Bool = true) throws(StoreError) -> [ReleaseRecord] {
         try database.query(
-            "SELECT \(Self.releaseColumns) WHERE complete = 1 OR ? ORDER BY stored_ms, version",
+            "SELECT \(Self.releaseColumns) WHERE (complete = 1 OR ?) AND deleted_ms IS NULL ORDER BY stored_ms, version",
             [.bool(includeIncomplete)], Self.releaseRecord)
     }
 
@@ -37,6 +39,11 @@ extension CoordinatorStore {
             if let existing = try self.release(version: release.version) {
                 guard existing.release == release else {
                     throw StoreError(.alreadyExists, "release \(release.version) already exists with a different manifest")
+                }
+                if existing.isDeleted {
+                    // The same signed release pushed again after a delete: it comes back.
+                    try database.execute("UPDATE releases SET deleted_ms = NULL, stored_ms = ? WHERE version = ?", [.time(clock()), .text(release.version)])
+                    return try requireRelease(release.version)
                 }
                 return existing
             }
@@ -99,7 +106,7 @@ extension CoordinatorStore {
             guard missing.isEmpty else {
                 throw StoreError(.failedPrecondition, "release \(version) is missing \(missing.count) of \(release.release.chunkCount) chunks")
             }
-            try database.execute("UPDATE releases SET complete = 1 WHERE version = ?", [.text(version)])
+            try database.execute("UPDATE releases SET complete = 1, damage = '' WHERE version = ?", [.text(version)])
             try database.execute("DELETE FROM release_chunks WHERE release_version = ?", [.text(version)])
             try appendEvent(
                 actor: actor, kind: .releaseCompleted, subject: EventSubject.release(version),
@@ -113,17 +120,46 @@ extension CoordinatorStore {
         try database.execute("DELETE FROM release_chunks WHERE release_version = ?", [.text(version)])
     }
 
-    /// Deletes a release no rollout refers to. The blob file is the caller's to remove (another
-    /// release may share its content).
+    /// Deletes a release no active rollout uses. One that finished rollouts refer to stays as a
+    /// tombstone (their history names it); pushing the same signed manifest again revives it.
+    /// The blob files are the caller's to remove (another release may share their content).
     public func deleteRelease(version: String, actor: EventActor) throws(StoreError) {
         try database.transaction { () throws(StoreError) in
-            _ = try requireRelease(version)
-            let uses = try database.queryOne("SELECT count(*) FROM rollouts WHERE release_version = ?", [.text(version)]) { $0.int(0) } ?? 0
-            guard uses == 0 else {
-                throw StoreError(.failedPrecondition, "release \(version) is used by \(uses) rollout(s) and cannot be deleted")
+            let record = try requireRelease(version)
+            guard !record.isDeleted else { throw StoreError(.notFound, "no release \(version)") }
+            if let active = try activeRollouts().first(where: { $0.releaseVersion == version }) {
+                throw StoreError(.failedPrecondition, "release \(version) is used by rollout \(active.id), which is \(active.state.rawValue); finish or abort it first")
             }
-            try database.execute("DELETE FROM releases WHERE version = ?", [.text(version)])
+            let uses = try database.queryOne("SELECT count(*) FROM rollouts WHERE release_version = ?", [.text(version)]) { $0.int(0) } ?? 0
+            try database.execute("DELETE FROM release_chunks WHERE release_version = ?", [.text(version)])
+            if uses == 0 {
+                try database.execute("DELETE FROM releases WHERE version = ?", [.text(version)])
+            } else {
+                try database.execute(
+                    "UPDATE releases SET complete = 0, damage = '', deleted_ms = ? WHERE version = ?", [.time(clock()), .text(version)])
+            }
             try appendEvent(actor: actor, kind: .releaseDeleted, subject: EventSubject.release(version), detail: "deleted")
+        }
+    }
+
+    /// Records that the stored blob of `version` failed verification: the release is no longer
+    /// complete, only the chunks in `intact` count as held (so a re-push of the same signed
+    /// artifact sends the others), and an event says why. The caller has moved the blob back
+    /// to its partial place.
+    @discardableResult
+    public func markDamaged(version: String, intact: [Int], reason: String, actor: EventActor) throws(StoreError) -> ReleaseRecord {
+        try database.transaction { () throws(StoreError) -> ReleaseRecord in
+            let record = try requireRelease(version)
+            try database.execute("UPDATE releases SET complete = 0, damage = ? WHERE version = ?", [.text(reason), .text(version)])
+            try database.execute("DELETE FROM release_chunks WHERE release_version = ?", [.text(version)])
+            let now = clock()
+            for index in intact where (0..<record.release.chunkCount).contains(index) {
+                try database.execute(
+                    "INSERT INTO release_chunks (release_version, chunk_index, received_ms) VALUES (?, ?, ?)",
+                    [.text(version), .int(index), .time(now)])
+            }
+            try appendEvent(actor: actor, kind: .releaseDamaged, subject: EventSubject.release(version), detail: reason)
+            return try requireRelease(version)
         }
     }
 

@@ -13,6 +13,7 @@ public struct EventKind: RawRepresentable, Hashable, Sendable, ExpressibleByStri
     public static let releaseCreated: EventKind = "release.created"
     public static let releaseCompleted: EventKind = "release.completed"
     public static let releaseDeleted: EventKind = "release.deleted"
+    public static let releaseDamaged: EventKind = "release.damaged"
     public static let rolloutCreated: EventKind = "rollout.created"
     public static let rolloutState: EventKind = "rollout.state"
     public static let rolloutClusterState: EventKind = "rollout.cluster-state"

@@ -48,6 +48,11 @@ public struct ReleaseRecord: Hashable, Sendable {
     /// The id of whoever started the push (an operator); empty for releases stored before
     /// schema version 3.
     public var pushedBy: String
+    /// Why the stored blob failed verification where it rests; empty when it did not. A
+    /// damaged release is incomplete until the same signed artifact is pushed again.
+    public var damage: String = ""
+    /// Deleted by an operator while rollouts still refer to it: only their history remains.
+    public var isDeleted: Bool = false
 
     public var version: String { release.version }
 }

@@ -1,7 +1,7 @@
 /// The coordinator's schema, as migrations. Tables are STRICT (SQLite ≥ 3.37): a column holds
 /// its declared type or the write fails. Times are `*_ms` integers, milliseconds since 1970 UTC.
 enum Schema {
-    static let migrations: [Migration] = [version1, version2, version3, version4]
+    static let migrations: [Migration] = [version1, version2, version3, version4, version5]
 
     static var latestVersion: Int { migrations.count }
 
@@ -136,5 +136,12 @@ enum Schema {
     /// (opaque bytes the agents verify); empty for every other rollout.
     static let version4 = Migration(version: 4, summary: "downgrade authorisations of rollouts", sql: """
         ALTER TABLE rollouts ADD COLUMN downgrade BLOB NOT NULL DEFAULT x'';
+        """)
+
+    /// Version 5: a release found damaged where it rests says why (and is incomplete until a
+    /// re-push repairs it); a deleted release that rollouts still refer to stays as a tombstone.
+    static let version5 = Migration(version: 5, summary: "damaged and deleted releases", sql: """
+        ALTER TABLE releases ADD COLUMN damage TEXT NOT NULL DEFAULT '';
+        ALTER TABLE releases ADD COLUMN deleted_ms INTEGER;
         """)
 }
