@@ -48,7 +48,8 @@ enum Samples {
     static let counts = StateCounts(pending: 1, instructed: 2, downloading: 3, installing: 4, healthy: 5, failed: 6, rolledBack: 7)
     static let release = ReleaseInfo(
         name: "cascade-agent", version: "1.1.0", size: 15, chunkSize: 6, chunkCount: 3, sha256: digest, keyID: "k",
-        createdAt: 1, pushedAtMs: 2, pushedBy: "alice", chunksPresent: 3, complete: true, manifestSHA256: digest)
+        createdAt: 1, pushedAtMs: 2, pushedBy: "alice", chunksPresent: 3, complete: true, manifestSHA256: digest,
+        damage: "chunk 2 of 3 does not match its signed manifest")
     static let clusterProgress = ClusterProgress(
         clusterID: "c", phase: .members, leaderID: "a1", leaderEpoch: 3, counts: counts, bytesFromCoordinator: 5,
         bytesServed: 6, wave: 1, message: "waiting")

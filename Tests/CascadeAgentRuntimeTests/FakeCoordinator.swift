@@ -65,6 +65,11 @@ final class FakeCoordinator: Sendable {
         var autoFailover = false
         /// Chunks at or after this index wait until it is cleared.
         var holdFrom: Int?
+        /// Every FetchChunks fails (a source that keeps failing).
+        var failFetches = false
+        /// FetchChunks calls per agent, and how many are running now.
+        var fetchCalls: [String: Int] = [:]
+        var activeFetches = 0
     }
 
     let state = Locked(State())
@@ -237,6 +242,13 @@ final class FakeCoordinator: Sendable {
         router.unary(CoordinatorService.getRelease) { _, _ in self.release.signed }
         router.serverStreaming(CoordinatorService.fetchChunks) { request, writer, context in
             let id = context.peer!.id
+            let failing = self.state.withLock { state -> Bool in
+                state.fetchCalls[id, default: 0] += 1
+                state.activeFetches += 1
+                return state.failFetches
+            }
+            defer { self.state.withLock { $0.activeFetches -= 1 } }
+            if failing { throw RPCError(.dataLoss, "chunk 0 of release \(request.version) failed its check where it rests") }
             guard request.version == self.release.manifest.version else { throw APIError.unknownRelease(request.version) }
             for index in Int(request.firstIndex)..<self.release.manifest.chunkCount {
                 while true {

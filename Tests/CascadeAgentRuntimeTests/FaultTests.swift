@@ -123,4 +123,48 @@ struct FaultTests {
         #expect(fleet.coordinator.state.value.bytesServed.isEmpty)
         await fleet.stopAll()
     }
+
+    @Test("A source that keeps failing is given up on: the leader after a bounded number of attempts, reporting it; its member falls back and fails with the reason")
+    func boundedRetries() async throws {
+        let fleet = try Fleet(subnet: "127.0.51", members: ["lead", "m1"], leader: "lead")
+        fleet.coordinator.state.withLock { $0.failFetches = true }
+        try fleet.start("lead", host: 1)
+        try fleet.start("m1", host: 2)
+        try await fleet.waitForSession("lead")
+        try await fleet.waitForSession("m1")
+        _ = try await waitUntil(within: .seconds(10), "m1 to join") { fleet.runtime("lead").leader.value.sessions.count == 1 ? true : nil }
+        fleet.coordinator.startRollout(policy: RolloutPolicy())
+        let report = try await waitUntil(within: .seconds(20), "the leader to report its failing source") {
+            fleet.coordinator.state.value.faults.first { $0.sourceID.isEmpty && $0.releaseVersion == "1.1.0" }
+        }
+        #expect(report.detail.contains("failed its check where it rests"))
+        #expect(fleet.coordinator.state.value.fetchCalls["lead"] == AgentRuntime.fetchAttemptsWithoutProgress)
+        try await fleet.waitForState("m1", .failed, within: .seconds(30))
+        let error = fleet.runtime("m1").status.progress?.error ?? ""
+        #expect(error.contains("gave up fetching 1.1.0 after 12 attempts"), "\(error)")
+        // The leader stopped for good: no attempt since it reported.
+        #expect(fleet.coordinator.state.value.fetchCalls["lead"] == AgentRuntime.fetchAttemptsWithoutProgress)
+        #expect(fleet.installs.installs(of: "m1").isEmpty)
+        await fleet.stopAll()
+    }
+
+    @Test("An abort stops the leader's fetch from the coordinator")
+    func abortStopsFetch() async throws {
+        let fleet = try Fleet(subnet: "127.0.52", members: ["lead", "m1"], leader: "lead")
+        fleet.coordinator.hold(from: 5)
+        try fleet.start("lead", host: 1)
+        try fleet.start("m1", host: 2)
+        try await fleet.waitForSession("lead")
+        fleet.coordinator.startRollout(policy: RolloutPolicy())
+        _ = try await waitUntil(within: .seconds(20), "the leader to fetch 5 chunks and wait") {
+            fleet.coordinator.state.value.bytesServed["lead"] == 5 * fleet.chunkSize && fleet.coordinator.state.value.activeFetches > 0 ? true : nil
+        }
+        fleet.coordinator.send(Instruction(leaderEpoch: 1, control: RolloutControl(rolloutID: 7, action: .abort, reason: "test")), to: "lead")
+        _ = try await waitUntil(within: .seconds(10), "every fetch to end") { fleet.coordinator.state.value.activeFetches == 0 ? true : nil }
+        let calls = fleet.coordinator.state.value.fetchCalls["lead"]
+        fleet.coordinator.hold(from: nil)
+        #expect(fleet.runtime("lead").status.leader?.aborted == true)
+        #expect(fleet.coordinator.state.value.fetchCalls["lead"] == calls)
+        await fleet.stopAll()
+    }
 }
