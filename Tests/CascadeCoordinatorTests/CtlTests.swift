@@ -299,6 +299,35 @@ struct CtlTests {
         #expect(status.releaseVersion == "1.1" && status.policy.rollback)
     }
 
+    @Test("release verify finds a damaged release (exit 1), release list shows it, a re-push repairs it (exit 0), release delete removes it")
+    func verifyAndDelete() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        let release = try fixture.release("1.1")
+        try await fixture.push(release)
+        let ctl = try Ctl(fixture: fixture)
+        let whole = try await ctl.run(["release", "verify", "1.1"])
+        #expect(whole.status == 0, "\(whole)")
+        #expect(whole.lines == ["release 1.1 is whole: every chunk matches its signed manifest"])
+
+        let blob = fixture.data.file("coordinator") + "/blobs/sha256/\(release.manifest.sha256.hex)"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: blob))
+        bytes[70_000] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: blob))
+        let damaged = try await ctl.run(["release", "verify", "1.1"])
+        #expect(damaged.status == 1)
+        #expect(damaged.errorOutput == "cascadectl: release 1.1 is DAMAGED: chunk 1 of 5 does not match its signed manifest; push the same signed artifact again to repair it\n", "\(damaged)")
+        let list = try await ctl.run(["release", "list"])
+        #expect(list.lines.count == 2 && list.lines[1].contains(" DAMAGED "), "\(list)")
+
+        try await fixture.push(release, indices: [1])
+        #expect(try await ctl.run(["release", "verify", "1.1"]).status == 0)
+        let deleted = try await ctl.run(["release", "delete", "1.1"])
+        #expect(deleted.status == 0, "\(deleted)")
+        #expect(deleted.lines == ["deleted release 1.1"])
+        #expect(try await ctl.run(["release", "list"]).lines == ["no releases"])
+    }
+
     @Test("rollout start, status, pause, pause again (refused), resume, abort; env-var and flag precedence; connection errors")
     func rolloutControl() async throws {
         let fixture = try CoordinatorFixture()
