@@ -370,6 +370,10 @@ extension AgentRuntime {
                 return .refused(APIError.unknownRollout(request.rolloutID))
             }
             if rollout.secondInstructionFrom != nil { return .repeated }
+            // Stop means stop: a paused or aborted rollout starts no install, the leader's included.
+            if rollout.pacer.aborted || rollout.pacer.paused {
+                return .refused(RPCError(.failedPrecondition, "rollout \(request.rolloutID) is \(rollout.pacer.aborted ? "aborted" : "paused"); the leader does not upgrade now"))
+            }
             guard request.releaseVersion == rollout.order.releaseVersion else {
                 return .refused(RPCError(.failedPrecondition, "rollout \(request.rolloutID) installs \(rollout.order.releaseVersion), not \(request.releaseVersion)"))
             }

@@ -72,7 +72,7 @@ struct RolloutPacer: Sendable {
     /// Every member is done and none was cued yet: the healthy, connected member with the
     /// highest idle weight (the sixth server), or nil if there is none (yet).
     mutating func memberToCue(idle: [String: IdleRatios], connected: Set<String>, weights: IdleWeights) -> String? {
-        guard !aborted, cuedMember == nil, allTerminal else { return nil }
+        guard !aborted, !paused, cuedMember == nil, allTerminal else { return nil }
         let candidates = states.filter { $0.value == .healthy && connected.contains($0.key) }.keys
             .map { (id: $0, idle: idle[$0] ?? IdleRatios()) }
         guard let best = weights.best(of: candidates) else { return nil }

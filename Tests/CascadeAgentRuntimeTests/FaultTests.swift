@@ -167,4 +167,44 @@ struct FaultTests {
         #expect(fleet.coordinator.state.value.fetchCalls["lead"] == calls)
         await fleet.stopAll()
     }
+
+    @Test("A paused or aborted rollout starts no install on the leader: its second instruction is refused until resumed, and for good after an abort")
+    func stopMeansStopForTheLeader() async throws {
+        for action in [RolloutAction.pause, .abort] {
+            let fleet = try Fleet(subnet: action == .pause ? "127.0.53" : "127.0.54", members: ["lead", "m1"], leader: "lead")
+            let leader = try fleet.start("lead", host: 1)
+            try await fleet.waitForSession("lead")
+            // m1 is done (as the coordinator recorded it) but holds no Join: nobody is cued.
+            fleet.coordinator.state.withLock {
+                $0.agents["m1"] = FakeCoordinator.AgentRecord(progress: AgentProgress(rolloutID: 7, state: .healthy, releaseVersion: "1.1.0"))
+            }
+            fleet.coordinator.startRollout(policy: RolloutPolicy())
+            _ = try await waitUntil(within: .seconds(10), "the leader to run rollout 7") { leader.status.leader?.rolloutID == 7 ? true : nil }
+            fleet.coordinator.send(Instruction(leaderEpoch: 1, control: RolloutControl(rolloutID: 7, action: action, reason: "test")), to: "lead")
+            _ = try await waitUntil(within: .seconds(10), "the leader to apply \(action)") {
+                (action == .pause ? leader.status.leader?.paused : leader.status.leader?.aborted) == true ? true : nil
+            }
+            let member = RPCClient(
+                target: try SocketAddress(ip: "\(fleet.subnet).1", port: leader.memberPort),
+                tls: try TLSContext(configuration: fleet.pki.configuration(uri: "cascade://agent/m1", name: "m1-direct"), side: .client))
+            defer { member.close() }
+            let request = UpgradeLeaderRequest(rolloutID: 7, leaderEpoch: 1, senderID: "m1", releaseVersion: "1.1.0")
+            do {
+                _ = try await member.unary(LeaderService.upgradeLeader, request)
+                Issue.record("the second instruction was accepted after \(action)")
+            } catch let error as RPCError {
+                #expect(error.code == .failedPrecondition)
+                #expect(error.message.contains(action == .pause ? "is paused" : "is aborted"), "\(error.message)")
+            }
+            #expect(fleet.installs.installs(of: "lead").isEmpty)
+            if action == .pause {
+                fleet.coordinator.send(Instruction(leaderEpoch: 1, control: RolloutControl(rolloutID: 7, action: .resume)), to: "lead")
+                _ = try await waitUntil(within: .seconds(10), "the leader to resume") { leader.status.leader?.paused == false ? true : nil }
+                let answer = try await member.unary(LeaderService.upgradeLeader, request)
+                #expect(!answer.alreadyUpgrading)
+                try await fleet.waitForState("lead", .healthy)
+            }
+            await fleet.stopAll()
+        }
+    }
 }
