@@ -39,7 +39,17 @@ extension Coordinator {
 
     private func register(_ request: RegisterRequest, _ context: ServerContext) async throws -> Assignment {
         let id = try Self.agentID(context)
-        let address = try placementAddress(claimed: request.address, endpoint: context.endpoint, agentID: id)
+        let address: String
+        do {
+            address = try placementAddress(claimed: request.address, endpoint: context.endpoint, agentID: id)
+        } catch let error as RPCError where error.code == .permissionDenied {
+            // A registration from the wrong place is a security event, not just a failed call.
+            log("refused the registration of agent \(id): \(error.message)")
+            _ = try? await store.run { store throws(StoreError) in
+                try store.appendEvent(actor: .agent(id), kind: "security.registration-refused", subject: EventSubject.agent(id), detail: error.message)
+            }
+            throw error
+        }
         guard request.memberPort > 0, request.memberPort <= UInt32(UInt16.max) else {
             throw APIError.invalid("the member port \(request.memberPort) is not a TCP port")
         }

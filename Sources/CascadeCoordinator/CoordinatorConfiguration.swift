@@ -27,6 +27,8 @@ public struct CoordinatorConfiguration: Sendable {
     public var faultWindow: Duration
     /// Which verified fact places an agent in its cluster. Default `.source`.
     public var placement: Placement
+    /// The program the agents install (the manifests' `name`); a push of another is refused.
+    public var programName = "cascade-agent"
 
     /// Where the address that decides an agent's cluster comes from (never a message field).
     public enum Placement: String, Sendable, CaseIterable {

@@ -85,6 +85,11 @@ extension Coordinator {
             if let signed = request.signedManifest {
                 guard manifest == nil else { throw APIError.invalid("a push carries one signed manifest, first") }
                 let verified = try mapped { try verifier.verify(signed) }
+                // Agents install only their own program: another's release could never roll out,
+                // and would take the version from the real one.
+                guard verified.name == configuration.programName else {
+                    throw RPCError(.invalidArgument, "wrong-program: the manifest is for \"\(verified.name.prefix(64))\", and this fleet's agents run \"\(configuration.programName)\"")
+                }
                 do {
                     _ = try ReleaseVersion(verified.version)
                 } catch {

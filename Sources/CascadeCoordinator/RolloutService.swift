@@ -73,20 +73,37 @@ extension Coordinator {
                 }
                 // Going down needs a downgrade authorisation signed offline by a release key
                 // (services.md §4.5); the agents check it again, this only fails early.
+                // Only the agents in the rollout's scope count: an agent elsewhere (perhaps one
+                // that lies about its version) cannot turn another cluster's rollout into a downgrade.
+                let scope = Set(request.clusters)
                 let newer = try store.agents().compactMap { agent -> (AgentRecord, ReleaseVersion)? in
-                    guard let running = try? ReleaseVersion(agent.mainVersion), running > target else { return nil }
+                    guard scope.isEmpty || scope.contains(agent.clusterPrefix),
+                          let running = try? ReleaseVersion(agent.mainVersion), running > target else { return nil }
                     return (agent, running)
                 }
                 if let highest = newer.max(by: { $0.1 < $1.1 })?.0 {
                     guard let downgrade = request.downgrade else {
+                        let count = newer.count == 1 ? "1 agent runs" : "\(newer.count) agents run"
                         throw StoreError(.failedPrecondition,
-                            "\(newer.count) agents run a version newer than \(request.releaseVersion) (for example \(highest.id) on \(highest.mainVersion)); going down needs a downgrade authorisation: cascadectl release authorize-downgrade, then rollout start --downgrade FILE")
+                            "\(count) a version newer than \(request.releaseVersion) (for example \(highest.id) on \(highest.mainVersion)); going down needs a downgrade authorisation: cascadectl release authorize-downgrade, then rollout start --downgrade FILE")
                     }
+                    let authorization: DowngradeAuthorization
                     do {
                         try verifier.checkVersion(name: release.release.name, version: request.releaseVersion, floor: highest.mainVersion, downgrade: downgrade, now: UInt64(max(0, Timestamp.now().milliseconds / 1000)))
+                        authorization = try verifier.verify(downgrade)
                     } catch {
                         throw StoreError(.failedPrecondition, "the downgrade authorisation cannot take \(highest.id) from \(highest.mainVersion) to \(request.releaseVersion): \(error)")
                     }
+                    let rollout = try store.createRollout(release: request.releaseVersion, policy: policy, actor: actor)
+                    // Which authorisation let it go down, in the audit log.
+                    _ = try store.appendEvent(
+                        actor: actor, kind: "rollout.downgrade-authorized", subject: EventSubject.rollout(rollout.id),
+                        detail: "rollout \(rollout.id) goes down to \(authorization.toVersion) (from \(highest.mainVersion) at most \(authorization.fromVersion)) under an authorisation signed by key \(authorization.keyID), valid until unix time \(authorization.expiresAt)")
+                    return rollout.id
+                }
+                if request.downgrade != nil {
+                    throw StoreError(.failedPrecondition,
+                        "no agent in scope runs a version above \(request.releaseVersion): this rollout does not go down; start it without --downgrade")
                 }
                 return try store.createRollout(release: request.releaseVersion, policy: policy, actor: actor).id
             }

@@ -215,6 +215,9 @@ struct HostilePeerTests {
         #expect(moved.message.contains("connects from 127.0.51.14, which is not among its certificate's addresses"), "\(moved.message)")
         let none = try await fixture.operatorClient.unary(OperatorService.listAgents, ListAgentsRequest())
         #expect(none.agents.isEmpty)
+        // Both refusals are security events in the audit log.
+        let refusals = try await events(fixture, kind: "security.registration-refused")
+        #expect(refusals.count == 2 && refusals.allSatisfy { $0.agentID == "a14" })
         // Leaving the address empty means "where I connect from".
         let honest = await register(from: "127.0.50.14", certificate: ["127.0.50.14"], claiming: "")
         guard case .success(let placed) = honest else {

@@ -44,13 +44,17 @@ struct ReleasePushTests {
         #expect(done.complete)
     }
 
-    @Test("releases are refused with exact errors", arguments: ["unknown key", "tampered manifest", "tampered chunk"])
+    @Test("releases are refused with exact errors", arguments: ["unknown key", "tampered manifest", "tampered chunk", "other program"])
     func rejections(kind: String) async throws {
         let fixture = try CoordinatorFixture()
         defer { Task { await fixture.shutdown() } }
         let stranger = try Ed25519PrivateKey.generate()
         var release = try fixture.release("1.1", key: kind == "unknown key" ? stranger : nil)
         if kind == "tampered manifest" { release.signed.manifestBytes[release.signed.manifestBytes.count - 1] ^= 1 }
+        if kind == "other program" {
+            release.manifest.name = "cascade-other"
+            release.signed = try SignedManifest.sign(release.manifest, with: fixture.signingKey)
+        }
         let error = await #expect(throws: RPCError.self) {
             try await fixture.push(release, tamper: kind == "tampered chunk" ? 3 : nil)
         }
@@ -61,6 +65,9 @@ struct ReleasePushTests {
         case "tampered manifest":
             #expect(error?.code == .invalidArgument)
             #expect(error?.message.contains("signature") == true)
+        case "other program":
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message == "wrong-program: the manifest is for \"cascade-other\", and this fleet's agents run \"cascade-agent\"")
         default:
             #expect(error?.code == .dataLoss)
             #expect(error?.message.contains("chunk 3") == true)

@@ -204,10 +204,22 @@ struct RolloutFlowTests {
             #expect(refused?.code == .failedPrecondition)
             #expect(refused?.message.contains(why) == true, "\(refused?.message ?? "")")
         }
+        // An authorisation for a rollout that does not go down is refused, not silently kept.
+        let behind = try FakeAgent(fixture, id: "a3-01", address: "127.0.3.11")
+        _ = try await behind.register(version: "1.0", cpu: 0.9)
+        let notDown = await start(StartRolloutRequest(releaseVersion: "1.1", clusters: ["127.0.3.0/24"], downgrade: try authorisation()))
+        #expect(notDown?.message.contains("this rollout does not go down; start it without --downgrade") == true, "\(notDown?.message ?? "")")
+        // An agent of another cluster claiming a high version does not count against this scope
+        // (the authorisation below leaves 2.0 at most, and would not cover its 99.0).
+        let liar = try FakeAgent(fixture, id: "a2-01", address: "127.0.2.11")
+        _ = try await liar.register(version: "99.0", cpu: 0.9)
         let valid = try authorisation()
         let status = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(
-            releaseVersion: "1.1", downgrade: valid))
+            releaseVersion: "1.1", clusters: ["127.0.1.0/24"], downgrade: valid))
         #expect(status.policy.rollback)
+        let audited = try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000)).events
+            .filter { $0.kind == "rollout.downgrade-authorized" }
+        #expect(audited.count == 1 && audited[0].detail.contains("signed by key \(fixture.signingKey.publicKey.keyID)"), "\(audited)")
         // A cluster of one: the coordinator orders its only agent directly, from the coordinator,
         // with what the rollout installs and the operator's authorisation.
         let order = try await agents["a1-01"]!.instruction("the direct order") { $0.upgrade?.rolloutID == status.rolloutID }
