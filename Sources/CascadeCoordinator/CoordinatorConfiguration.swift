@@ -29,6 +29,9 @@ public struct CoordinatorConfiguration: Sendable {
     public var placement: Placement
     /// The program the agents install (the manifests' `name`); a push of another is refused.
     public var programName = "cascade-agent"
+    /// A running cluster with nothing in flight and no change for this long waits on an agent
+    /// that will not act (gone, or a leader that withholds); those agents fail. Default 10 min.
+    public var stallTimeout: Duration = .seconds(600)
 
     /// Where the address that decides an agent's cluster comes from (never a message field).
     public enum Placement: String, Sendable, CaseIterable {

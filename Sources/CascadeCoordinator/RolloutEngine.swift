@@ -38,12 +38,13 @@ extension Coordinator {
         let connected = hub.connected
         let memory = engine.memory.withLock { $0 }
         let resend = configuration.resendInterval
+        let stall = configuration.stallTimeout
         let manifests = self.manifests
         do {
             let outcome = try await store.run { store throws(StoreError) -> StepOutcome in
                 var stepper = RolloutStepper(
                     store: store, connected: connected, manifests: manifests,
-                    outcome: StepOutcome(memory: memory), now: Timestamp.now(), resend: resend)
+                    outcome: StepOutcome(memory: memory), now: Timestamp.now(), resend: resend, stall: stall)
                 try stepper.run()
                 return stepper.outcome
             }
@@ -66,6 +67,8 @@ struct RolloutStepper {
     var outcome: StepOutcome
     let now: Timestamp
     let resend: Duration
+    /// A running cluster with nothing in flight and no change for this long is stalled.
+    let stall: Duration
     let actor = EventActor.coordinator()
 
     mutating func run() throws(StoreError) {
@@ -163,6 +166,9 @@ struct RolloutStepper {
             return .running  // no live agent to lead it yet; the leader sweep will name one.
         }
         let key = ClusterKey(rollout: rollout.id, cluster: cluster.clusterID)
+        if try failStalled(rollout, cluster, rows, leaderID: leaderID) {
+            return .running  // the next step sees the failed rows (and the budget)
+        }
         let members = rows.filter { $0.agentID != leaderID }
         let leaderRow = rows.first { $0.agentID == leaderID }
         if members.allSatisfy(\.state.isTerminal) {
@@ -220,6 +226,35 @@ struct RolloutStepper {
             outcome.memory.orders[key] = (leaderID, record.leaderEpoch, now)
         }
         return .running
+    }
+
+    /// A cluster where nothing is in flight and nothing changed for `stall` waits on someone who
+    /// will not act: a member that is gone (failed as lost), a leader that withholds its first
+    /// instructions (its pending members fail), or a leader that never upgrades after its
+    /// members are done (it fails). So a rollout always ends; the failure budget decides how.
+    private mutating func failStalled(
+        _ rollout: RolloutRecord, _ cluster: RolloutClusterRecord, _ rows: [RolloutAgentRecord], leaderID: String
+    ) throws(StoreError) -> Bool {
+        let waiting = rows.filter { !$0.state.isTerminal }
+        guard !waiting.isEmpty, !waiting.contains(where: { $0.state.isInFlight }) else { return false }
+        let lastChange = ([cluster.startedAt].compactMap { $0 } + rows.map(\.enteredAt)).max() ?? now
+        guard now.since(lastChange) >= stall else { return false }
+        let members = waiting.filter { $0.agentID != leaderID }
+        let stuck = members.isEmpty ? waiting : members
+        let quiet = "for \(Int(stall.components.seconds)) s"
+        for row in stuck {
+            let why: String
+            if !connected.contains(row.agentID) {
+                why = "lost: \(row.agentID) was not connected to the coordinator while its cluster waited on it \(quiet)"
+            } else if row.agentID == leaderID {
+                why = "the leader \(leaderID) did not upgrade \(quiet) after its members were done"
+            } else {
+                why = "not instructed: the leader \(leaderID) sent \(row.agentID) no first instruction \(quiet)"
+            }
+            _ = try store.transitionRolloutAgent(rolloutID: rollout.id, agentID: row.agentID, to: .failed, error: why, actor: actor)
+            log("rollout \(rollout.id), \(cluster.prefix): \(why)")
+        }
+        return true
     }
 
     private mutating func finish(

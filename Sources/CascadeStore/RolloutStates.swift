@@ -55,6 +55,8 @@ public enum RolloutAgentState: String, Hashable, Sendable, CaseIterable {
     case rolledBack = "rolled-back"
 
     public var isTerminal: Bool { self == .healthy || self == .failed || self == .rolledBack }
+    /// At work now (each of these states has a hard deadline).
+    public var isInFlight: Bool { self == .instructed || self == .downloading || self == .installing }
 
     private var progress: Int {
         switch self {

@@ -19,7 +19,7 @@ final class CoordinatorFixture: Sendable {
     let operatorClient: RPCClient
 
     init(livenessTimeout: Duration = .seconds(30), resend: Duration = .seconds(1),
-         placement: CoordinatorConfiguration.Placement = .source) throws {
+         placement: CoordinatorConfiguration.Placement = .source, stall: Duration = .seconds(600)) throws {
         pki = try TestPKI()
         data = try TemporaryDirectory(prefix: "cascade-coordinator")
         signingKey = try Ed25519PrivateKey.generate()
@@ -30,7 +30,9 @@ final class CoordinatorFixture: Sendable {
             trustedKeyFiles: [keyFile], listenAddress: try SocketAddress(ip: "127.0.0.1", port: 0),
             store: StoreConfiguration(livenessTimeout: livenessTimeout),
             reportInterval: .seconds(1), engineInterval: .milliseconds(50), resendInterval: resend, placement: placement)
-        coordinator = try Coordinator(configuration: configuration)
+        var configured = configuration
+        configured.stallTimeout = stall
+        coordinator = try Coordinator(configuration: configured)
         address = try coordinator.start()
         operatorClient = try Self.client(pki, address, uri: "cascade://operator/alice")
     }

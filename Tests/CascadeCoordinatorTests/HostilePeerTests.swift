@@ -346,4 +346,41 @@ struct HostilePeerTests {
         for agent in agents.values { agent.disconnect() }
         await fixture.shutdown()
     }
+
+    @Test("a cluster that waits on agents who will not act ends: a withholding leader's members and a member that never connects fail, and so does the rollout")
+    func stalledClusterEnds() async throws {
+        let fixture = try CoordinatorFixture(stall: .seconds(1))
+        try await fixture.push(try fixture.release("1.1"))
+        // Scripted agents do nothing they are told: a1-01 leads and instructs nobody.
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5)])
+        let gone = try FakeAgent(fixture, id: "a1-03", address: "127.0.1.13")
+        _ = try await gone.register(cpu: 0.4)
+        let rollout = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(releaseVersion: "1.1")).rolloutID
+        let failed = try await waitForRollout(fixture, rollout, .failed)
+        let rows = Dictionary(uniqueKeysWithValues: try await rolloutStatus(fixture, rollout).agents.map { ($0.agentID, $0.progress) })
+        #expect(rows["a1-02"]?.state == .failed)
+        #expect(rows["a1-02"]?.error.contains("not instructed: the leader a1-01 sent a1-02 no first instruction") == true, "\(rows)")
+        #expect(rows["a1-03"]?.state == .failed)
+        #expect(rows["a1-03"]?.error.contains("lost: a1-03 was not connected") == true, "\(rows)")
+        #expect(!failed.message.isEmpty)
+        for agent in agents.values { agent.disconnect() }
+        await fixture.shutdown()
+    }
+
+    @Test("a leader that never upgrades after its members are done fails, and the cluster with it")
+    func leaderThatNeverUpgrades() async throws {
+        let fixture = try CoordinatorFixture(stall: .seconds(1))
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5)])
+        let rollout = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(releaseVersion: "1.1")).rolloutID
+        agents["a1-02"]!.report(.instructed, rollout: rollout)
+        agents["a1-02"]!.report(.healthy, rollout: rollout)
+        _ = try await waitForRollout(fixture, rollout, .failed)
+        let rows = Dictionary(uniqueKeysWithValues: try await rolloutStatus(fixture, rollout).agents.map { ($0.agentID, $0.progress) })
+        #expect(rows["a1-02"]?.state == .healthy)
+        #expect(rows["a1-01"]?.state == .failed)
+        #expect(rows["a1-01"]?.error.contains("the leader a1-01 did not upgrade") == true, "\(rows)")
+        for agent in agents.values { agent.disconnect() }
+        await fixture.shutdown()
+    }
 }
