@@ -85,10 +85,12 @@ extension AgentRuntime {
         task.cancel()
     }
 
+    /// An abort stops a download; an install in flight completes or rolls back, never stops
+    /// half-way (cancelling it would record as failed an agent that ends on the new release).
     func controlOwnUpgrade(_ control: RolloutControl) {
         guard control.action == .abort else { return }
         let task = core.withLock { state -> Task<Void, Never>? in
-            guard state.upgrade?.rolloutID == control.rolloutID else { return nil }
+            guard state.upgrade?.rolloutID == control.rolloutID, state.progress?.state != .installing else { return nil }
             return state.upgrade?.task
         }
         task?.cancel()
@@ -143,7 +145,7 @@ extension AgentRuntime {
             // So does one that became the leader, or whose upgrade gave way to another rollout's.
             if Task.isCancelled && core.value.upgrade?.rolloutID != order.rolloutID { return }
             progress.state = .failed
-            progress.error = Task.isCancelled ? "aborted: \(error)" : "\(error)"
+            progress.error = Task.isCancelled ? "aborted before it was installed" : "\(error)"
             log("rollout \(order.rolloutID): \(progress.error)")
             setProgress(progress)
         }

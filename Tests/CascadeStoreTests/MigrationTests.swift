@@ -17,8 +17,8 @@ struct MigrationTests {
         #expect(try Migrator.version(of: database) == 0)
         let result = try Migrator.migrate(database)
         #expect(result.from == 0)
-        #expect(result.to == 4)
-        #expect(Schema.latestVersion == 4)
+        #expect(result.to == 5)
+        #expect(Schema.latestVersion == 5)
         #expect(try names(database, type: "table") == [
             "agents", "clusters", "events", "release_chunks", "releases", "rollout_agents", "rollout_clusters", "rollouts",
         ])
@@ -27,7 +27,7 @@ struct MigrationTests {
             "rollout_agents_deadline", "rollouts_state",
         ])
         // Migrating again is a no-op.
-        #expect(try Migrator.migrate(database) == (4, 4))
+        #expect(try Migrator.migrate(database) == (5, 5))
     }
 
     @Test("a version 1 database with rows migrates to the newest version and keeps its rows")
@@ -53,7 +53,7 @@ struct MigrationTests {
                 """)
         }
         let store = try CoordinatorStore(path: path)
-        #expect(try store.schemaVersion == 4)
+        #expect(try store.schemaVersion == 5)
         #expect(try names(store.database, type: "index").contains("rollout_agents_deadline"))
         let agent = try #require(try store.agent(id: "a1"))
         #expect(agent.clusterPrefix == "10.0.0.0/24")
@@ -79,7 +79,7 @@ struct MigrationTests {
         }
         let error = #expect(throws: StoreError.self) { try CoordinatorStore(path: path) }
         #expect(error?.code == .schemaTooNew)
-        #expect(error?.message == "the database \(path) has schema version 99; this build knows versions up to 4")
+        #expect(error?.message == "the database \(path) has schema version 99; this build knows versions up to 5")
     }
 
     @Test("a failing migration leaves the previous version and no partial tables")

@@ -104,7 +104,7 @@ struct ReleaseTests {
         #expect(try blobs.size(of: empty.blobDigest) == 0)
         try fixture.register("a1", "127.0.1.1")
         _ = try fixture.store.createRollout(release: "0.0.1", policy: RolloutPolicy(), actor: .operator("alice"))
-        #expect(throws: StoreError(.failedPrecondition, "release 0.0.1 is used by 1 rollout(s) and cannot be deleted")) {
+        #expect(throws: StoreError(.failedPrecondition, "release 0.0.1 is used by rollout 1, which is requested; finish or abort it first")) {
             try fixture.store.deleteRelease(version: "0.0.1", actor: .operator("alice"))
         }
         try fixture.store.createRelease(release, actor: .operator("alice"))
