@@ -18,10 +18,16 @@ public final class RPCServer: Sendable {
     /// Handshakes that failed (wrong CA, expired, no identity, timeouts...).
     private let failedHandshakes = Atomic<Int>(0)
     private let lastHandshakeError = Mutex<String?>(nil)
+    /// Accepts that failed (out of descriptors or memory); the loop keeps retrying.
+    private let failedAccepts = Atomic<Int>(0)
+    private let lastAcceptError = Mutex<String?>(nil)
+    /// Told about every failed accept, so the program can log it under its own policy.
+    private let onAcceptError: (@Sendable (any Error) -> Void)?
 
     public init(
         bindingTo address: SocketAddress, tls: TLSContext, router: RPCRouter,
-        settings: Settings = .rpcDefaults, options: RPCOptions = RPCOptions(), group: EventLoopGroup = .shared
+        settings: Settings = .rpcDefaults, options: RPCOptions = RPCOptions(), group: EventLoopGroup = .shared,
+        onAcceptError: (@Sendable (any Error) -> Void)? = nil
     ) throws {
         precondition(tls.side == .server, "an RPCServer needs a server TLS context")
         self.listener = try TCPListener(bindingTo: address, group: group)
@@ -30,6 +36,7 @@ public final class RPCServer: Sendable {
         self.router = router
         self.settings = settings
         self.options = options
+        self.onAcceptError = onAcceptError
         self.ledger = IdentityLedger(maxConnections: options.maxConnectionsPerIdentity, maxStreams: options.maxStreamsPerIdentity)
     }
 
@@ -47,6 +54,8 @@ public final class RPCServer: Sendable {
     public var connectionCount: Int { connections.withLock { $0.count } }
     public var handshakeFailures: Int { failedHandshakes.load(ordering: .relaxed) }
     public var lastHandshakeFailure: String? { lastHandshakeError.withLock { $0 } }
+    public var acceptFailures: Int { failedAccepts.load(ordering: .relaxed) }
+    public var lastAcceptFailure: String? { lastAcceptError.withLock { $0 } }
 
     private func acceptLoop() async {
         var backoff = Duration.milliseconds(10)
@@ -57,6 +66,9 @@ public final class RPCServer: Sendable {
                 backoff = .milliseconds(10)
             } catch {
                 if Task.isCancelled { return }
+                failedAccepts.add(1, ordering: .relaxed)
+                lastAcceptError.withLock { $0 = "\(error)" }
+                onAcceptError?(error)
                 // Out of fds or memory: wait and retry rather than spin or stop serving.
                 try? await EventLoopGroup.shared.next().sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(1))
