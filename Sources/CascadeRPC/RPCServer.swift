@@ -18,10 +18,8 @@ public final class RPCServer: Sendable {
     /// Handshakes that failed (wrong CA, expired, no identity, timeouts...).
     private let failedHandshakes = Atomic<Int>(0)
     private let lastHandshakeError = Mutex<String?>(nil)
-    /// Accepts that failed (out of descriptors or memory); the loop keeps retrying.
-    private let failedAccepts = Atomic<Int>(0)
-    private let lastAcceptError = Mutex<String?>(nil)
-    /// Told about every failed accept, so the program can log it under its own policy.
+    /// Told about every failed accept (out of descriptors or memory; the loop keeps retrying),
+    /// so the program can log it under its own policy.
     private let onAcceptError: (@Sendable (any Error) -> Void)?
 
     public init(
@@ -54,8 +52,6 @@ public final class RPCServer: Sendable {
     public var connectionCount: Int { connections.withLock { $0.count } }
     public var handshakeFailures: Int { failedHandshakes.load(ordering: .relaxed) }
     public var lastHandshakeFailure: String? { lastHandshakeError.withLock { $0 } }
-    public var acceptFailures: Int { failedAccepts.load(ordering: .relaxed) }
-    public var lastAcceptFailure: String? { lastAcceptError.withLock { $0 } }
 
     private func acceptLoop() async {
         var backoff = Duration.milliseconds(10)
@@ -66,8 +62,6 @@ public final class RPCServer: Sendable {
                 backoff = .milliseconds(10)
             } catch {
                 if Task.isCancelled { return }
-                failedAccepts.add(1, ordering: .relaxed)
-                lastAcceptError.withLock { $0 = "\(error)" }
                 onAcceptError?(error)
                 // Out of fds or memory: wait and retry rather than spin or stop serving.
                 try? await EventLoopGroup.shared.next().sleep(for: backoff)
