@@ -28,9 +28,13 @@ public final class Coordinator: Sendable {
     let faults = FaultLedger()
     /// Releases whose stored blob is being checked after a chunk failed at serve time.
     let verifying = Mutex<Set<String>>([])
+    /// Held for this coordinator's life: one coordinator per data directory.
+    let directoryLock: DataDirectoryLock
+    let acceptFailures = AcceptFailureLog()
     private let running = Mutex<(server: RPCServer?, engine: Task<Void, Never>?, flusher: Task<Void, Never>?)>((nil, nil, nil))
 
-    /// Opens (and migrates) the database and loads the trusted release keys.
+    /// Locks the data directory, opens (and migrates) the database and loads the trusted
+    /// release keys. Refuses a data directory another coordinator (any process) holds.
     public init(configuration: CoordinatorConfiguration) throws {
         self.configuration = configuration
         do {
@@ -38,6 +42,11 @@ public final class Coordinator: Sendable {
                 atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw CoordinatorError("cannot create the data directory \(configuration.dataDirectory): \(error.localizedDescription)")
+        }
+        do {
+            directoryLock = try DataDirectoryLock.acquire(dataDirectory: configuration.dataDirectory)
+        } catch {
+            throw CoordinatorError(error.message)
         }
         do {
             store = try StoreExecutor(dataDirectory: configuration.dataDirectory, configuration: configuration.store)
@@ -68,12 +77,22 @@ public final class Coordinator: Sendable {
         var tlsConfiguration = configuration.tls
         tlsConfiguration.sessionTicketKeys = try ticketKeys()
         let tls = try TLSContext(configuration: tlsConfiguration, side: .server)
+        // Agents and operators refuse any other role, so another role's certificate would
+        // only show up as every client failing; refuse it here in one sentence instead.
+        let identity = try tls.localIdentity
+        guard identity.role == .coordinator else {
+            throw CoordinatorError(
+                "the certificate \(configuration.tls.certificateChainFile) is for \(identity) (\(identity.uri)), not a coordinator; "
+                    + "--cert needs one with the SAN URI cascade://coordinator/<id>")
+        }
         let router = RPCRouter()
         registerAgentMethods(on: router)
         registerReleaseMethods(on: router)
         registerRolloutMethods(on: router)
         registerFleetMethods(on: router)
-        let server = try RPCServer(bindingTo: configuration.listenAddress, tls: tls, router: router)
+        let server = try RPCServer(
+            bindingTo: configuration.listenAddress, tls: tls, router: router,
+            onAcceptError: { [acceptFailures] in acceptFailures.record($0) })
         server.start()
         let engineTask = Task { await self.runEngine() }
         let flusher = Task {

@@ -14,6 +14,9 @@ public enum CoordinatorCommand {
                 cascade://coordinator/<id>; --ca is the fleet CA that signed every agent and operator
                 certificate. Releases are accepted only if signed by a --trusted-key.
                 Stops gracefully on SIGTERM or SIGINT (drains calls in flight).
+                One coordinator per data directory: it holds a lock on DIR/lock (with its pid) while it
+                runs, and a second one on the same directory is refused. At start it raises its
+                open-file limit to the hard limit and logs the limit it runs with.
 
                 Example:
                   cascade-coordinator --data /var/lib/cascade --listen 0.0.0.0:7400 \\
@@ -69,6 +72,9 @@ public enum CoordinatorCommand {
             store: StoreConfiguration(prefixLengths: prefixes, weights: weights, livenessTimeout: try arguments.duration("liveness-timeout")),
             reportInterval: try arguments.duration("report-interval"), engineInterval: try arguments.duration("engine-interval"),
             placement: placement)
+        // Before anything opens descriptors: every agent session holds one. Logged once the
+        // coordinator runs (a refusal to start stays the only line).
+        let descriptors = DescriptorLimit.raiseToHard()
         let coordinator: Coordinator
         let bound: SocketAddress
         do {
@@ -78,6 +84,7 @@ public enum CoordinatorCommand {
             throw CLIError.failure("cannot start: \(error)")
         }
         context.print("cascade-coordinator: listening on \(bound), data in \(configuration.dataDirectory)")
+        log(descriptors)
         let signal = await SignalWaiter.wait(for: [SIGTERM, SIGINT])
         context.print("cascade-coordinator: signal \(signal), draining and stopping")
         await coordinator.shutdown()

@@ -9,12 +9,18 @@ import Glibc
 
 /// A connection to the coordinator built from the global options (`--coordinator`, `--ca`,
 /// `--cert`, `--key`, `--timeout`), with every failure turned into one sentence for people.
+///
+/// `--timeout` is the whole command's deadline, counted from here: every call, and the TCP
+/// connect and TLS handshake before it, ends by then (streams, once open, have none).
 final class Connection: Sendable {
     let address: SocketAddress
     /// As the user wrote it, for messages.
     let addressText: String
     let timeout: Duration
+    let deadline: ContinuousClock.Instant
     private let client: RPCClient
+    /// Whether a connection was made, for the sentence a deadline gets.
+    private let connected = Locked(false)
 
     init(_ context: CommandContext) throws(CLIError) {
         let arguments = context.arguments
@@ -23,6 +29,7 @@ final class Connection: Sendable {
         guard timeout > .zero else {
             throw CLIError.usage("invalid value for '--timeout': expected a duration above zero such as 30s")
         }
+        deadline = ContinuousClock.now + timeout
         address = try Self.resolve(addressText, source: arguments.source(of: "coordinator"))
         let ca = try arguments.string("ca"), cert = try arguments.string("cert"), key = try arguments.string("key")
         for (option, path) in [("ca", ca), ("cert", cert), ("key", key)] where access(path, R_OK) != 0 {
@@ -38,26 +45,55 @@ final class Connection: Sendable {
         } catch {
             throw CLIError.failure("the TLS files are not usable: \(error.message); check --ca, --cert and --key")
         }
+        // The client's own backoff between attempts stays well inside one --timeout.
         client = RPCClient(target: address, tls: tls, expectedRole: .coordinator,
-                           backoff: Backoff(initial: .milliseconds(100), maximum: .seconds(1)))
+                           backoff: Backoff(initial: min(.milliseconds(100), timeout / 10), maximum: min(.seconds(1), timeout / 4)))
     }
 
     deinit { client.close() }
 
-    /// One unary call with the `--timeout` deadline.
+    /// One unary call, ending by the command's deadline.
     func call<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async throws(CLIError) -> Response {
         do {
-            let connection = try await connect()
-            return try await connection.unary(method, request, options: CallOptions(timeout: timeout))
+            return try await unary(method, request)
         } catch {
             throw explain(error)
         }
     }
 
-    /// A connection within `--timeout` (the TCP connect and TLS handshake).
+    /// `call` with the coordinator's error as it came (for a caller that handles some codes).
+    func unary<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async throws -> Response {
+        let (client, connected, deadline) = (self.client, self.connected, self.deadline)
+        return try await racing(until: deadline, connected: connected) {
+            try await client.withConnection { connection in
+                connected.withLock { $0 = true }
+                // The server gets what is left of the deadline, so it stops when we do.
+                let left = max(deadline - ContinuousClock.now, .milliseconds(1))
+                return try await connection.unary(method, request, options: CallOptions(timeout: left))
+            }
+        }
+    }
+
+    /// A connection by the command's deadline (for a stream, which then has no deadline).
     func connect() async throws(CLIError) -> RPCConnection {
+        try await connect(by: deadline)
+    }
+
+    /// A connection within one `--timeout` from now (and by `giveUpAt`): a watch reconnecting.
+    func reconnect(giveUpAt: ContinuousClock.Instant?) async throws(CLIError) -> RPCConnection {
+        let attempt = ContinuousClock.now + timeout
+        return try await connect(by: giveUpAt.map { min($0, attempt) } ?? attempt)
+    }
+
+    private func connect(by deadline: ContinuousClock.Instant) async throws(CLIError) -> RPCConnection {
+        let (client, connected) = (self.client, self.connected)
         do {
-            return try await client.withConnection { $0 }
+            // The body returns as soon as it is connected, so a deadline here always means not connected.
+            return try await racing(until: deadline, connected: Locked(false)) {
+                let connection = try await client.withConnection { $0 }
+                connected.withLock { $0 = true }
+                return connection
+            }
         } catch {
             throw explain(error)
         }
@@ -67,6 +103,14 @@ final class Connection: Sendable {
     /// address and the options to check for connection failures.
     func explain(_ error: any Error) -> CLIError {
         if let error = error as? CLIError { return error }
+        if let error = error as? DeadlineExpired {
+            let limit = "\(HumanFormat.duration(timeout)) (--timeout)"
+            guard error.connected else {
+                return CLIError.failure(
+                    "cannot connect to the coordinator at \(addressText) within \(limit): no TLS connection was established; check --coordinator")
+            }
+            return CLIError.failure("the coordinator at \(addressText) did not answer within \(limit)")
+        }
         let check = "check --coordinator and --ca"
         if let error = error as? RPCError {
             switch error.code {

@@ -10,7 +10,9 @@ public enum CascadeCtl {
         discussion: """
         Connection settings come from flags, then environment variables, then the config file
         (key = value lines named like the options, e.g. `coordinator = 10.0.0.5:7400`).
-        Exit status: 0 done, 1 failed, 2 the command line was wrong.
+        --timeout is the deadline of the whole command, connecting included.
+        Exit status: 0 done, 1 failed, 2 the command line was wrong ('rollout watch' adds 3:
+        it stopped before the rollout ended; see 'cascadectl rollout watch --help').
         """,
         options: globalOptions,
         subcommands: [keyCommand, releaseCommand, rolloutCommand, agentsCommand, clustersCommand, eventsCommand])
@@ -25,7 +27,7 @@ public enum CascadeCtl {
                environment: "CASCADE_CERT", global: true),
         .value("key", valueName: "FILE", help: "Private key of the operator certificate.",
                environment: "CASCADE_KEY", global: true),
-        .value("timeout", valueName: "DURATION", help: "Deadline for each call to the coordinator.",
+        .value("timeout", valueName: "DURATION", help: "Deadline of the whole command, connecting included (streams, once open, have none).",
                default: "30s", environment: "CASCADE_TIMEOUT", global: true),
         .flag("json", help: "Print machine-readable JSON instead of text.", global: true),
     ]

@@ -218,8 +218,7 @@ extension CascadeCtl {
 
         var missing = Array(0..<manifest.chunkCount)
         do {
-            let status = try await connection.connect().unary(
-                OperatorService.releaseStatus, ReleaseQuery(version: version), options: CallOptions(timeout: connection.timeout))
+            let status = try await connection.unary(OperatorService.releaseStatus, ReleaseQuery(version: version))
             if let held = status.release {
                 if let digest = held.manifestSHA256, digest != signed.manifestDigest {
                     throw CLIError.failure("the coordinator already holds release \(version) with a different manifest; a version is signed once, so pick a new version")

@@ -45,12 +45,27 @@ extension CascadeCtl {
             Command("list", summary: "List rollouts, newest first.",
                     options: [.value("limit", valueName: "N", help: "At most this many.", default: "20")], run: listRollouts),
             Command(
-                "watch", summary: "Follow a rollout live until it ends (exit 0 if it succeeded, 1 otherwise).",
+                "watch", summary: "Follow a rollout live until it ends (exit 0 succeeded, 1 failed or aborted, 3 gave up).",
                 discussion: """
                 On a terminal the view is redrawn in place: a progress bar per cluster, agents per state,
                 bytes moved and an ETA. Otherwise (a pipe, a log) it prints a line whenever progress changes.
                 With --json it prints one status object per line.
+
+                When the connection to the coordinator is lost (a restart, say), it says so on stderr and
+                reconnects with backoff (up to 5s apart, each attempt within --timeout) until the rollout
+                ends or you stop it with Ctrl-C, or for --give-up-after if given.
+
+                Exit status: 0 the rollout succeeded; 1 it failed or was aborted (the reason is printed);
+                2 the command line was wrong; 3 the watch ended before the rollout did: the coordinator
+                could not be reached within --timeout at the start or for --give-up-after later, it
+                refused the watch (an unknown rollout, a certificate that is not an operator's), or the
+                connection settings were not usable.
                 """,
+                options: [
+                    .value("give-up-after", valueName: "DURATION",
+                           help: "Stop reconnecting (exit 3) once the coordinator has been unreachable this long (default: never).",
+                           configurable: false),
+                ],
                 positionals: [optionalIDPositional], run: watchRollout),
         ])
 
@@ -141,35 +156,21 @@ extension CascadeCtl {
         try context.emit(.array(rollouts.map(Render.json)), Render.rolloutTable(rollouts))
     }
 
+    /// `rollout watch`'s exit status when it stops before the rollout ends, so that 1 always
+    /// means the rollout itself failed or was aborted.
+    static let watchGaveUpExit: Int32 = 3
+
     static func watchRollout(_ context: CommandContext) async throws {
-        let connection = try Connection(context)
-        let watcher = RolloutWatcher(context: context, json: try context.json)
-        var id = try await resolvedRolloutID(context, connection)
-        var failures = 0
-        while true {
-            do {
-                try await connection.connect().serverStreaming(
-                    OperatorService.watchRollout, RolloutQuery(rolloutID: id, minIntervalMs: 500)) { stream in
-                    for try await status in stream {
-                        watcher.show(status)
-                        failures = 0
-                    }
-                }
-            } catch {
-                let explained = connection.explain(error)
-                let retryable = (error as? RPCError).map { $0.code == .unavailable || $0.code == .cancelled } ?? false
-                guard retryable, watcher.last != nil, failures < 5 else { throw explained }
-                failures += 1
-                context.printError("\(context.program): \(explained.message); reconnecting")
-                try await Task.sleep(for: .seconds(failures))  // reconnect backoff, not a wait for an outcome
-            }
-            guard let last = watcher.last else {
-                throw CLIError.failure("the coordinator ended the watch without sending a status")
-            }
-            id = last.rolloutID
-            if last.state.isTerminal { break }
+        let giveUpAfter = try context.arguments.optionalDuration("give-up-after")
+        if let giveUpAfter, giveUpAfter <= .zero {
+            throw context.usageError("invalid value for '--give-up-after': expected a duration above zero such as 10m")
         }
-        let final = watcher.finish()
+        let final: RolloutStatus
+        do {
+            final = try await followToEnd(context, giveUpAfter: giveUpAfter)
+        } catch let error as CLIError where error.kind == .failure {
+            throw CLIError.failure(error.message, exitCode: watchGaveUpExit)
+        }
         switch final.state {
         case .succeeded:
             return
@@ -177,6 +178,75 @@ extension CascadeCtl {
             throw CLIError.failure("rollout \(final.rolloutID) was aborted" + (final.message.isEmpty ? "" : ": \(final.message)"))
         default:
             throw CLIError.failure("rollout \(final.rolloutID) \(final.state)" + (final.message.isEmpty ? "" : ": \(final.message)"))
+        }
+    }
+
+    /// Shows the rollout's progress until it reaches a final state, reconnecting whenever the
+    /// stream breaks, and returns that state.
+    private static func followToEnd(_ context: CommandContext, giveUpAfter: Duration?) async throws -> RolloutStatus {
+        let connection = try Connection(context)
+        let watcher = RolloutWatcher(context: context, json: try context.json)
+        var id = try await resolvedRolloutID(context, connection)
+        var link = try await connection.connect()
+        while true {
+            var lost: (any Error)?
+            do {
+                try await link.serverStreaming(OperatorService.watchRollout, RolloutQuery(rolloutID: id, minIntervalMs: 500)) { stream in
+                    for try await status in stream { watcher.show(status) }
+                }
+            } catch {
+                guard isConnectionLoss(error) else { throw connection.explain(error) }
+                lost = error
+            }
+            if let last = watcher.last {
+                if last.state.isTerminal { return watcher.finish(last) }
+                id = last.rolloutID
+            } else if lost == nil {
+                throw CLIError.failure("the coordinator ended the watch without sending a status")
+            }
+            let reason = lost.map { connection.explain($0).message } ?? "the coordinator ended the stream"
+            context.printError("\(context.program): lost the watch of rollout \(id): \(reason); reconnecting (Ctrl-C to stop)")
+            link = try await reconnect(context, connection, rollout: id, giveUpAfter: giveUpAfter)
+            context.printError("\(context.program): reconnected to the coordinator at \(connection.addressText); watching rollout \(id) again")
+        }
+    }
+
+    /// Tries again and again, with backoff, until a connection is made or `giveUpAfter` passes.
+    private static func reconnect(
+        _ context: CommandContext, _ connection: Connection, rollout id: UInt64, giveUpAfter: Duration?
+    ) async throws -> RPCConnection {
+        let since = ContinuousClock.now
+        let giveUpAt = giveUpAfter.map { since + $0 }
+        var attempt = 0
+        while true {
+            attempt += 1
+            // 0.25 s, 0.5, 1, 2, 4, then every 5 s: quick after a restart, quiet during an outage.
+            var wait = min(.milliseconds(250) * (1 << min(attempt - 1, 5)), .seconds(5))
+            if let giveUpAt { wait = min(wait, max(giveUpAt - .now, .zero)) }
+            try await Task.sleep(for: wait)  // backoff between attempts, not a wait for an outcome
+            do {
+                return try await connection.reconnect(giveUpAt: giveUpAt)
+            } catch {
+                if let giveUpAt, ContinuousClock.now >= giveUpAt, let giveUpAfter {
+                    throw CLIError.failure(
+                        "gave up watching rollout \(id): the coordinator at \(connection.addressText) has been unreachable for "
+                            + "\(HumanFormat.duration(giveUpAfter)) (--give-up-after); the rollout may still be running")
+                }
+                context.printError("\(context.program): still reconnecting (attempt \(attempt)): \(connection.explain(error).message)")
+            }
+        }
+    }
+
+    /// Whether a watch stream failed because the connection did (the coordinator restarting,
+    /// the network), as opposed to the coordinator refusing the watch itself.
+    static func isConnectionLoss(_ error: any Error) -> Bool {
+        guard let error = error as? RPCError else { return true }
+        switch error.code {
+        case .invalidArgument, .notFound, .alreadyExists, .permissionDenied, .failedPrecondition, .outOfRange,
+             .unimplemented, .dataLoss, .unauthenticated:
+            return false
+        default:
+            return true
         }
     }
 }
@@ -206,8 +276,7 @@ final class RolloutWatcher {
     }
 
     /// Draws the final state (plain mode: every line that still differs) and returns it.
-    func finish() -> RolloutStatus {
-        let status = last!
+    func finish(_ status: RolloutStatus) -> RolloutStatus {
         if !json { renderer.finish(snapshot(status)) }
         return status
     }

@@ -18,10 +18,14 @@ public final class RPCServer: Sendable {
     /// Handshakes that failed (wrong CA, expired, no identity, timeouts...).
     private let failedHandshakes = Atomic<Int>(0)
     private let lastHandshakeError = Mutex<String?>(nil)
+    /// Told about every failed accept (out of descriptors or memory; the loop keeps retrying),
+    /// so the program can log it under its own policy.
+    private let onAcceptError: (@Sendable (any Error) -> Void)?
 
     public init(
         bindingTo address: SocketAddress, tls: TLSContext, router: RPCRouter,
-        settings: Settings = .rpcDefaults, options: RPCOptions = RPCOptions(), group: EventLoopGroup = .shared
+        settings: Settings = .rpcDefaults, options: RPCOptions = RPCOptions(), group: EventLoopGroup = .shared,
+        onAcceptError: (@Sendable (any Error) -> Void)? = nil
     ) throws {
         precondition(tls.side == .server, "an RPCServer needs a server TLS context")
         self.listener = try TCPListener(bindingTo: address, group: group)
@@ -30,6 +34,7 @@ public final class RPCServer: Sendable {
         self.router = router
         self.settings = settings
         self.options = options
+        self.onAcceptError = onAcceptError
         self.ledger = IdentityLedger(maxConnections: options.maxConnectionsPerIdentity, maxStreams: options.maxStreamsPerIdentity)
     }
 
@@ -57,6 +62,7 @@ public final class RPCServer: Sendable {
                 backoff = .milliseconds(10)
             } catch {
                 if Task.isCancelled { return }
+                onAcceptError?(error)
                 // Out of fds or memory: wait and retry rather than spin or stop serving.
                 try? await EventLoopGroup.shared.next().sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(1))

@@ -24,6 +24,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let io = Code(name: "i/o")
         /// Stored bytes or rows do not match what they claim (digest mismatch, unknown enum value).
         public static let corrupt = Code(name: "corrupt")
+        /// Another process holds the data directory's lock (another coordinator runs on it).
+        public static let locked = Code(name: "locked")
         public var description: String { name }
     }
 

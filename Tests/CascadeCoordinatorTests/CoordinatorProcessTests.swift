@@ -11,15 +11,26 @@ struct CoordinatorProcess {
     let address: SocketAddress
 
     static func start(_ fixture: CoordinatorFixture, data: String, listen: String = "127.0.0.1:0") async throws -> CoordinatorProcess {
-        let tls = try fixture.pki.configuration(uri: "cascade://coordinator/main", name: "coordinator-process")
-        let process = try ChildProcess(try builtProduct("cascade-coordinator"), [
-            "--data", data, "--listen", listen, "--ca", tls.trustRootsFile, "--cert", tls.certificateChainFile,
-            "--key", tls.privateKeyFile, "--trusted-key", fixture.data.file("release-key.pub.pem"),
-            "--engine-interval", "50ms", "--report-interval", "1s",
-        ])
+        let process = try launch(fixture, data: data, listen: listen)
         let line = try await process.line(startingWith: "cascade-coordinator: listening on ")
         let text = line.dropFirst("cascade-coordinator: listening on ".count).prefix { $0 != "," }
         return CoordinatorProcess(process: process, address: try SocketAddress(parsing: String(text)))
+    }
+
+    /// Starts the binary without waiting for it: with `uri` as its certificate's identity and
+    /// `prefix` before it (`/bin/sh -c 'ulimit ...; exec "$0" "$@"'`, say).
+    static func launch(
+        _ fixture: CoordinatorFixture, data: String, listen: String = "127.0.0.1:0", uri: String = "cascade://coordinator/main",
+        prefix: [String] = [], mergeStandardError: Bool = false
+    ) throws -> ChildProcess {
+        let name = uri == "cascade://coordinator/main" ? "coordinator-process" : "process-" + uri.split(separator: "/").suffix(2).joined(separator: "-")
+        let tls = try fixture.pki.configuration(uri: uri, name: name)
+        let command = prefix + [try builtProduct("cascade-coordinator"),
+            "--data", data, "--listen", listen, "--ca", tls.trustRootsFile, "--cert", tls.certificateChainFile,
+            "--key", tls.privateKeyFile, "--trusted-key", fixture.data.file("release-key.pub.pem"),
+            "--engine-interval", "50ms", "--report-interval", "1s",
+        ]
+        return try ChildProcess(command[0], Array(command.dropFirst()), mergeStandardError: mergeStandardError)
     }
 }
 

@@ -3,14 +3,15 @@ import CCascadeShims
 
 /// Reads the cascade:// identity out of an X509 certificate's subjectAltName.
 enum CertificateIdentity {
-    /// Exactly one `cascade://` URI SAN is required; zero or several is an error.
-    static func peerIdentity(of certificate: OpaquePointer) throws(TLSError) -> PeerIdentity {
+    /// Exactly one `cascade://` URI SAN is required; zero or several is an error. `whose`
+    /// names the certificate in the error ("the peer's certificate").
+    static func peerIdentity(of certificate: OpaquePointer, whose: String = "the peer's certificate") throws(TLSError) -> PeerIdentity {
         let uris = uriNames(of: certificate).filter { $0.hasPrefix("cascade://") }
         guard let uri = uris.first else {
-            throw TLSError(.identity, "the peer's certificate has no cascade://<role>/<id> URI in its subjectAltName")
+            throw TLSError(.identity, "\(whose) has no cascade://<role>/<id> URI in its subjectAltName")
         }
         guard uris.count == 1 else {
-            throw TLSError(.identity, "the peer's certificate has \(uris.count) cascade:// URIs; exactly one is allowed")
+            throw TLSError(.identity, "\(whose) has \(uris.count) cascade:// URIs; exactly one is allowed")
         }
         return try PeerIdentity(uri: uri)
     }

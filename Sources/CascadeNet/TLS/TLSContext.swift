@@ -78,6 +78,18 @@ public final class TLSContext: @unchecked Sendable {
         SSL_CTX_free(context)
     }
 
+    /// The identity this side presents: the `cascade://<role>/<id>` URI of its own certificate
+    /// (`certificateChainFile`), so a program can refuse to run with another role's certificate
+    /// instead of failing only when every peer refuses it.
+    public var localIdentity: PeerIdentity {
+        get throws(TLSError) {
+            guard let certificate = SSL_CTX_get0_certificate(context) else {
+                throw TLSError(.configuration, "\(configuration.certificateChainFile) holds no certificate")
+            }
+            return try CertificateIdentity.peerIdentity(of: certificate, whose: "the certificate \(configuration.certificateChainFile)")
+        }
+    }
+
     /// Session ticket keys: a 16-byte name, a 32-byte HMAC key and a 32-byte AES key.
     public static let ticketKeyLength = 80
 
