@@ -71,6 +71,16 @@ public final class ChildProcess: Sendable {
         }
     }
 
+    /// Waits for the process to exit and its standard output to reach its end; returns the
+    /// status and every output line (none lost to a reader still catching up).
+    public func completed(within limit: Duration = .seconds(60)) async throws -> (status: Int32, lines: [String]) {
+        let status = try await exitStatus(within: limit)
+        let lines = try await waitUntil(within: .seconds(10), "the end of the output of \(command)") {
+            self.output.state.withLock { $0.closed ? $0.lines : nil }
+        }
+        return (status, lines)
+    }
+
     public func kill9() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
