@@ -77,20 +77,22 @@ public struct DiskHygiene: Sendable {
     }
 
     /// Downloads are pairs `<version>-<sha>.artifact` / `.progress`. One is in flight while a
-    /// runtime has it open (it holds a lock on the artifact for as long as it does), or while
-    /// its version is the one handed to the upgrader for the rollout in progress
-    /// (`state/fleet-upgrade`); every other one is removed.
+    /// runtime has it open (it holds a lock on the artifact for as long as it does), while its
+    /// version is the one handed to the upgrader for the rollout in progress
+    /// (`state/fleet-upgrade`), or while it is the running release's: its rollout may still
+    /// run, and a member that becomes the acting leader serves it from this copy. Every other
+    /// one is removed.
     func pruneDownloads() -> CollectReport {
         let directory = layout.downloadsDirectory
         let names = Posix.list(directory)
         var report = CollectReport()
         guard !names.isEmpty else { return report }
-        let pending = pendingFleetVersion()
+        let pending = Set([pendingFleetVersion(), ReleaseStore(layout: layout).currentVersion(.main)].compactMap { $0 })
         let stems = Set(names.map { name in name.split(separator: ".", omittingEmptySubsequences: false).dropLast().joined(separator: ".") })
         for stem in stems.sorted() where !stem.isEmpty {
             let artifact = "\(directory)/\(stem).artifact"
             let version = stem.split(separator: "-").dropLast().joined(separator: "-")
-            if FileLock.isHeld(artifact) || (pending != nil && version == pending) {
+            if FileLock.isHeld(artifact) || pending.contains(version) {
                 report.kept.append("kept the download \(artifact): it is in flight")
                 continue
             }

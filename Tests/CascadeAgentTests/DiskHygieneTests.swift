@@ -65,7 +65,7 @@ struct DiskHygieneTests {
         try #require(hold != nil)
 
         let gc = try ChildProcess(try builtProduct("cascade-agent"), ["gc", "--root", layout.root])
-        let (status, lines) = try await gc.completed()
+        let (status, lines) = try await gc.finished(lastLine: "freed 3318 bytes")
         #expect(status == 0, "\(gc.standardError)")
         let expected = [
             "freed \(main)/.incoming-abc123 (10 bytes)",
@@ -85,8 +85,8 @@ struct DiskHygieneTests {
         // Once nothing holds it, the download is no longer in flight; then nothing is left to free.
         hold = nil
         let second = try ChildProcess(try builtProduct("cascade-agent"), ["gc", "--root", layout.root])
-        #expect(try await second.completed().lines.last == "freed 508 bytes in 2 paths")
+        #expect(try await second.finished(lastLine: "freed 508 bytes").lines.last == "freed 508 bytes in 2 paths")
         let third = try ChildProcess(try builtProduct("cascade-agent"), ["gc", "--root", layout.root])
-        #expect(try await third.completed().lines == ["nothing to free in \(layout.root)"])
+        #expect(try await third.finished(lastLine: "nothing to free").lines == ["nothing to free in \(layout.root)"])
     }
 }

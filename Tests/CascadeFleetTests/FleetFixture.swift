@@ -402,7 +402,8 @@ final class FleetNode: Sendable {
     /// `cascade-agent status` on this root: its exit status and standard output.
     func status() async throws -> (status: Int32, output: [String]) {
         let process = try ChildProcess(try builtProduct("cascade-agent"), ["status", "--root", root])
-        let (status, lines) = try await process.completed(within: .seconds(30))
+        // "fleet:" is the last line status prints.
+        let (status, lines) = try await process.finished(lastLine: "fleet:", within: .seconds(30))
         return (status, lines)
     }
 

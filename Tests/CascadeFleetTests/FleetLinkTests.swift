@@ -85,7 +85,7 @@ struct FleetLinkTests {
         try FileManager.default.createDirectory(atPath: fleet.work.file("bundles"), withIntermediateDirectories: true)
         let bundle = try Bundles.make("1.2", in: fleet.work.file("bundles"), pad: [])
         let upgrade = try ChildProcess(try builtProduct("cascade-agent"), ["upgrade", "--root", node.root, "--timeout", "40", bundle])
-        let (status, lines) = try await upgrade.completed(within: .seconds(60))
+        let (status, lines) = try await upgrade.finished(lastLine: "the main program: ", within: .seconds(60))
         #expect(status == 1, "\(lines)\n\(upgrade.standardError)\n\(node.log)")
         #expect(lines.contains { $0.hasPrefix("the main program: 1.2 rolled back") && $0.contains("did not report healthy") }, "\(lines)")
         #expect(node.version("main") == "1.0")
