@@ -11,6 +11,7 @@ public enum AgentCommandLine {
                cascade-agent status  --root ROOT
                cascade-agent run     --root ROOT
                cascade-agent stop    --root ROOT
+               cascade-agent gc      --root ROOT
                cascade-agent --self-test | --version | --help
 
         The Cascade agent's main program. A BUNDLE is a tar archive (optionally gzip-compressed)
@@ -19,9 +20,13 @@ public enum AgentCommandLine {
           upgrade   hand BUNDLE to the upgrader: it switches the main program, waits for it to
                     report healthy (or rolls it back), then the new main program upgrades the
                     upgrader; prints both outcomes (--retry: try a version that failed before)
-          status    both programs' releases, processes, switches in progress and failures
+          status    both programs' releases, processes, switches in progress and failures, and
+                    the fleet link (joined, retrying: why, or not configured); exit 1 when
+                    fleet.conf exists but the agent is not in the fleet
           run       run the main program (it starts and watches the upgrader)
           stop      stop both programs so that neither restarts the other
+          gc        remove releases other than current/previous and downloads not in flight;
+                    prints each path freed and its bytes
         Exit status: 0 success, 1 failure, 2 usage, 3 another main program already runs.
         """
 
@@ -36,7 +41,7 @@ public enum AgentCommandLine {
             return 0
         case "--self-test":
             return PairStartup.selfTest()
-        case "install", "upgrade", "status", "run", "stop":
+        case "install", "upgrade", "status", "run", "stop", "gc":
             break
         default:
             return usageError("unknown command \"\(command)\"")
@@ -62,8 +67,16 @@ public enum AgentCommandLine {
             case "status":
                 let layout = AgentLayout(root: options.root)
                 guard layout.isInstalled else { throw InstallError(.layout, "\(layout.root) has no installed agent") }
-                print(AgentStatus.render(AgentStatus.read(layout), root: layout.root))
+                let statuses = AgentStatus.read(layout)
+                let fleet = FleetLinkView.read(layout, mainPid: statuses.first { $0.program == .main }?.running?.pid)
+                print(AgentStatus.render(statuses, root: layout.root) + "\n" + fleet.line)
+                guard !fleet.isFailure else {
+                    Log.standardError("cascade-agent status: the agent is configured for a fleet (\(layout.fleetConfigFile)) but is not in it\n")
+                    return 1
+                }
                 return 0
+            case "gc":
+                return try collect(AgentLayout(root: options.root))
             case "run":
                 return AgentDaemon.run(root: options.root, hooks: hooks ?? FleetAgent.hooks(root: options.root))
             default:
@@ -82,9 +95,8 @@ public enum AgentCommandLine {
         let layout = AgentLayout(root: options.root)
         let config = try AgentConfig.load(layout)
         let handoff = ReleaseHandoff(layout: layout)
-        let version = try handoff.stage(bundle: options.bundle!)
         let since = Date().timeIntervalSince1970
-        try handoff.handOff(version: version, retry: options.retry)
+        let version = try handoff.deliver(bundle: options.bundle!, retry: options.retry)
         print("handed \(version) to the upgrader")
         let timeout = options.timeout ?? (config.healthDeadline * 2 + config.stopGrace * 4 + .seconds(60))
         let results = try handoff.waitForOutcome(version: version, since: since, timeout: timeout)
@@ -92,6 +104,15 @@ public enum AgentCommandLine {
             print("\(result.program): \(result.version) \(result.outcome.rawValue): \(result.reason)")
         }
         return results.allSatisfy { $0.outcome == .upgraded } && results.count == 2 ? 0 : 1
+    }
+
+    private static func collect(_ layout: AgentLayout) throws(InstallError) -> Int32 {
+        guard layout.isInstalled else { throw InstallError(.layout, "\(layout.root) has no installed agent") }
+        let report = try DiskHygiene(layout: layout).collect()
+        for freed in report.freed { print("freed \(freed.path) (\(freed.bytes) bytes)") }
+        for kept in report.kept { print(kept) }
+        print(report.freed.isEmpty ? "nothing to free in \(layout.root)" : "freed \(report.freedBytes) bytes in \(report.freed.count) paths")
+        return 0
     }
 
     struct UsageError: Error {

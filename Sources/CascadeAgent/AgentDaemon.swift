@@ -118,6 +118,7 @@ public final class AgentDaemon: Sendable {
             try prepareUpgraderRelease()
         } catch {
             Log.info("cannot prepare the upgrader of \(version): \(error.message)")
+            discardUpgraderRelease()
             try? records.recordFailure(.upgrader, version: version, reason: error.message)
             try? records.recordResult(UpgradeResult(program: .upgrader, version: version, outcome: .refused, reason: error.message))
             return
@@ -132,6 +133,13 @@ public final class AgentDaemon: Sendable {
         } catch {
             Log.info("the upgrader was not switched to \(version): \(error.message)")
         }
+    }
+
+    /// The copy of a refused upgrader release goes (it is made afresh if ever asked again).
+    private func discardUpgraderRelease() {
+        guard let lock = try? FileLock.acquireWaiting(layout.switchLock) else { return }
+        defer { withExtendedLifetime(lock) {} }
+        ReleaseStore(layout: layout).discard(.upgrader, version)
     }
 
     /// Side by side: a copy of this release in the upgrader's directory, whose upgrader passes

@@ -63,3 +63,49 @@ public enum AgentStatus {
         return lines.joined(separator: "\n")
     }
 }
+
+/// The fleet line of `cascade-agent status`: what the running main program last published,
+/// checked against the files and the process (a record from a dead process says nothing).
+public enum FleetLinkView: Sendable, Equatable {
+    case notConfigured
+    case joined(coordinator: String?, role: String?)
+    case retrying(String)
+    /// fleet.conf exists but no running main program has said anything yet.
+    case notJoined(String)
+
+    public static func read(_ layout: AgentLayout, mainPid: Int32?) -> FleetLinkView {
+        let configured = Posix.fileType(layout.fleetConfigFile) != nil
+        let link = FleetLink.read(layout)
+        guard configured else { return .notConfigured }
+        guard let mainPid else { return .notJoined("the main program is not running; start the agent (systemctl start cascade-agent)") }
+        guard let link, link.pid == mainPid else {
+            return .notJoined("the main program (pid \(mainPid)) has not reported its fleet link yet")
+        }
+        switch link.state {
+        case .joined: return .joined(coordinator: link.coordinator, role: link.role)
+        case .retrying: return .retrying(link.reason ?? "no reason recorded")
+        case .notConfigured: return .notJoined("\(layout.fleetConfigFile) appeared after the main program last looked; it is read again shortly")
+        }
+    }
+
+    /// Whether `status` should exit non-zero: configured for a fleet but not in it.
+    public var isFailure: Bool {
+        switch self {
+        case .notConfigured, .joined: false
+        case .retrying, .notJoined: true
+        }
+    }
+
+    public var line: String {
+        switch self {
+        case .notConfigured:
+            "fleet:            not configured (no fleet.conf)"
+        case .joined(let coordinator, let role):
+            "fleet:            joined" + (coordinator.map { " coordinator \($0)" } ?? "") + (role.map { " as \($0)" } ?? "")
+        case .retrying(let reason):
+            "fleet:            retrying: \(reason)"
+        case .notJoined(let reason):
+            "fleet:            not joined: \(reason)"
+        }
+    }
+}

@@ -1,33 +1,30 @@
 import CascadeAPI
 import CascadeAgentRuntime
 import CascadeInstall
+import CascadeNet
 import CascadeUpgrader
 import Foundation
 import Synchronization
 
 /// Joins the main program to the fleet: runs the agent runtime (DESIGN.md §1) as a service of
 /// the main program, reports healthy to the upgrader only once registered with the
-/// coordinator, and hands verified releases to the upgrader.
+/// coordinator (when there is a fleet.conf), and hands verified releases to the upgrader.
+/// Never silently: a configuration that does not work (fleet.conf, its TLS files, the member
+/// port, the coordinator) is logged, published for `cascade-agent status` and tried again with
+/// backoff, reading fleet.conf afresh each time, so fixing it is all it takes.
 public enum FleetAgent {
-    /// The hooks `cascade-agent run` uses: fleet ones when `<root>/fleet.conf` exists.
+    /// The hooks `cascade-agent run` uses.
     public static func hooks(root: String) -> AgentHooks {
-        let layout = AgentLayout(root: root)
-        let config: FleetConfig?
-        do {
-            config = try FleetConfig.load(layout)
-        } catch {
-            Log.info("not joining the fleet: \(error.message)")
-            return AgentHooks()
-        }
-        guard let config else { return AgentHooks() }
-        let ready = ReadyFlag()
-        return AgentHooks(isReady: { ready.value }, services: [{ context in run(config, context, ready: ready) }])
+        let link = FleetLinkPublisher(layout: AgentLayout(root: root))
+        return AgentHooks(isReady: { link.isReady }, services: [{ context in run(context, link: link) }])
     }
 
-    /// Runs the runtime until the process ends (the upgrader stops it to switch releases).
-    private static func run(_ config: FleetConfig, _ context: AgentContext, ready: ReadyFlag) {
-        let pending = PendingUpgrade(layout: context.layout)
-        let journal = SwitchJournal(layout: context.layout)
+    /// Runs until the process ends (the upgrader stops it to switch releases).
+    private static func run(_ context: AgentContext, link: FleetLinkPublisher) {
+        let layout = context.layout
+        let timings = (try? AgentConfig.load(layout)) ?? AgentConfig()
+        let pending = PendingUpgrade(layout: layout)
+        let journal = SwitchJournal(layout: layout)
         // This release counts as healthy only once the upgrader confirmed the switch to it
         // (registering is part of what it waits for); until then the install is still running.
         let confirmed: @Sendable () -> Bool = {
@@ -37,52 +34,130 @@ public enum FleetAgent {
                 return false
             }
         }
-        let resume = pending.outcome(runningVersion: context.version, confirmed: confirmed())
+        // Read once, at the first attempt: reading it forgets a settled install.
+        var resume: AgentProgress??
+        var failures = 0
+        while true {
+            let config: FleetConfig?
+            do throws(InstallError) {
+                config = try FleetConfig.load(layout)
+            } catch {
+                failures += 1
+                retry(error.message, failures: failures, timings: timings, link: link)
+                continue
+            }
+            guard let config else {
+                link.publish(FleetLink(state: .notConfigured))
+                failures = 0
+                pollPause(timings.fleetRetryMax)  // a fleet.conf written later is picked up
+                continue
+            }
+            let progress: AgentProgress?
+            if let known = resume {
+                progress = known
+            } else {
+                progress = pending.outcome(runningVersion: context.version, confirmed: confirmed())
+                resume = .some(progress)
+            }
+            let failure = join(config, context, link: link, resume: progress, confirmed: confirmed)
+            failures += 1
+            retry(failure, failures: failures, timings: timings, link: link)
+        }
+    }
+
+    /// Publishes and logs why the agent is not in the fleet, then waits out the backoff.
+    private static func retry(_ reason: String, failures: Int, timings: AgentConfig, link: FleetLinkPublisher) {
+        var delay = timings.fleetRetry
+        for _ in 1..<max(failures, 1) where delay < timings.fleetRetryMax { delay *= 2 }
+        delay = min(delay, timings.fleetRetryMax)
+        link.publish(FleetLink(state: .retrying, reason: reason))
+        Log.info("not in the fleet: \(reason); trying again in \(delay)")
+        pollPause(delay)
+    }
+
+    /// One attempt: builds the runtime and runs it. Returns why it could not start or ended.
+    private static func join(
+        _ config: FleetConfig, _ context: AgentContext, link: FleetLinkPublisher, resume: AgentProgress?,
+        confirmed: @escaping @Sendable () -> Bool
+    ) -> String {
+        let layout = context.layout
+        let pending = PendingUpgrade(layout: layout)
         let installer = PairInstaller(context: context, pending: pending)
+        let path = FleetConfig.path(layout)
+        let coordinator = "\(config.coordinator)"
         var configuration = AgentRuntimeConfiguration(
             coordinatorAddress: config.coordinator, bindAddress: config.bind, memberPort: config.memberPort,
-            tls: config.tls, releaseKeys: config.releaseKeys, stateDirectory: "\(context.layout.stateDirectory)/fleet",
-            mainVersion: context.version, upgraderVersion: ReleaseStore(layout: context.layout).currentVersion(.upgrader) ?? context.version,
+            tls: config.tls, releaseKeys: config.releaseKeys, stateDirectory: layout.fleetStateDirectory,
+            mainVersion: context.version, upgraderVersion: ReleaseStore(layout: layout).currentVersion(.upgrader) ?? context.version,
             hostname: ProcessInfo.processInfo.hostName, resume: resume, defaultReportInterval: config.reportInterval,
             idleOverride: config.idleOverride,
             faults: AgentRuntimeConfiguration.FaultSwitches(corruptServedChunks: config.corruptServedChunks),
             onEvent: { event in
-                if case .assigned = event { ready.set() }
-                if case .progress(let progress) = event { installer.latest.withLock { $0 = progress } }
+                switch event {
+                case .assigned(let role, _, _):
+                    link.publish(FleetLink(state: .joined, coordinator: coordinator, role: "\(role)"))
+                case .coordinatorLinkFailed(let why):
+                    link.publish(FleetLink(
+                        state: .retrying, coordinator: coordinator,
+                        reason: "cannot register with the coordinator at \(coordinator) (\(why)); check that it runs, "
+                            + "that \"coordinator\" in \(path) names it and that it trusts this agent's certificate"))
+                case .progress(let progress):
+                    installer.latest.withLock { $0 = progress }
+                default:
+                    break
+                }
             },
             log: { Log.info($0) })
-        let layout = context.layout
         configuration.currentUpgraderVersion = { ReleaseStore(layout: layout).currentVersion(.upgrader) ?? "" }
+        let runtime: AgentRuntime
+        do {
+            runtime = try AgentRuntime(configuration: configuration, installer: installer)
+        } catch {
+            return explain(error, config, path: path)
+        }
+        Log.info("joining the fleet through \(config.coordinator) as \(config.bind) (member port \(runtime.memberPort))")
+        if resume?.state == .installing {
+            // Report healthy once the upgrader confirms; if it rolls back instead, it stops
+            // this process and the previous release reports the rollback.
+            Thread.detachNewThread {
+                while !confirmed() { pollPause(.milliseconds(100)) }
+                if let done = pending.outcome(runningVersion: context.version, confirmed: true) {
+                    runtime.reportProgress(done)
+                }
+            }
+        }
+        let ended = Mutex<String>("the fleet runtime stopped")
         let done = DispatchSemaphore(value: 0)
         Task {
             do {
-                let runtime = try AgentRuntime(configuration: configuration, installer: installer)
-                Log.info("joining the fleet through \(config.coordinator) as \(config.bind) (member port \(runtime.memberPort))")
-                if resume?.state == .installing {
-                    // Report healthy once the upgrader confirms; if it rolls back instead, it stops
-                    // this process and the previous release reports the rollback.
-                    Thread.detachNewThread {
-                        while !confirmed() { pollPause(.milliseconds(100)) }
-                        if let done = pending.outcome(runningVersion: context.version, confirmed: true) {
-                            runtime.reportProgress(done)
-                        }
-                    }
-                }
                 try await runtime.run()
             } catch {
-                Log.info("the fleet runtime stopped: \(error)")
+                ended.withLock { $0 = "the fleet runtime stopped: \(error)" }
             }
+            await runtime.shutdown()
             done.signal()
         }
         done.wait()
+        return ended.withLock { $0 }
     }
-}
 
-/// Set once the runtime has its first assignment: the "session re-established" part of health.
-final class ReadyFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    var value: Bool { flag.load(ordering: .acquiring) }
-    func set() { flag.store(true, ordering: .releasing) }
+    /// One sentence for an attempt that could not start: what failed and what to fix.
+    static func explain(_ error: any Error, _ config: FleetConfig, path: String) -> String {
+        switch error {
+        case let net as NetError where net.code == .addressInUse:
+            "member port \(config.memberPort) on \(config.bind) is in use by another process; free it or set another \"member-port\" in \(path)"
+        case let net as NetError where net.code == .invalidAddress:
+            "cannot listen on \(config.bind):\(config.memberPort) (\(net.message)); \"bind\" in \(path) must be an address of this server"
+        case let net as NetError:
+            "cannot listen on \(config.bind):\(config.memberPort) (\(net.message)); check \"bind\" and \"member-port\" in \(path)"
+        case let tls as TLSError:
+            "the TLS files named in \(path) do not load (\(tls.message)); check \"ca\", \"cert\" and \"key\""
+        case let runtime as RuntimeError:
+            "the fleet runtime could not start: \(runtime.message)"
+        default:
+            "the fleet runtime could not start: \(error)"
+        }
+    }
 }
 
 /// The rollout an install belongs to, kept across the restart the install causes, so the next
@@ -144,16 +219,22 @@ final class PairInstaller: ReleaseInstaller {
         // Unpacking and the upgrader's reply (after the new binary's self-test) block: keep
         // them off the cooperative threads.
         let version = try await Self.blocking { () throws -> String in
-            // The VERSION is compared inside stage, before releases/<VERSION> is touched.
-            let version = try handoff.stage(bundle: path, limits: limits, expectedVersion: manifest.version)
-            try pending.record(rolloutID: rollout, version: version)
+            // The VERSION is compared before releases/<VERSION> is touched; the handoff lock
+            // is held until the upgrader recorded the switch (no prune can remove it first).
+            var recorded = false
             do {
-                try handoff.handOff(version: version)
+                return try handoff.deliver(bundle: path, limits: limits, expectedVersion: manifest.version) { (version: String) throws(InstallError) in
+                    do {
+                        try pending.record(rolloutID: rollout, version: version)
+                        recorded = true
+                    } catch {
+                        throw InstallError(.io, "cannot record the rollout of \(version) in \(pending.path): \(error)")
+                    }
+                }
             } catch {
-                unlink(pending.path)
+                if recorded { unlink(pending.path) }
                 throw error
             }
-            return version
         }
         Log.info("handed \(version) to the upgrader; it will restart this program")
         // The upgrader stops this process now; if it somehow does not, the deadline of the

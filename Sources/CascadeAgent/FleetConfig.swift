@@ -3,6 +3,9 @@ public import CascadeCrypto
 public import CascadeInstall
 public import CascadeNet
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The fleet side's settings, from `<root>/fleet.conf` ("key = value" lines, `#` comments).
 /// Without the file the agent runs as a lone pair (no coordinator). Keys:
@@ -33,7 +36,16 @@ public struct FleetConfig: Sendable {
     /// "a leader serves a corrupted chunk").
     public var corruptServedChunks: Set<UInt32> = []
 
-    public static func path(_ layout: AgentLayout) -> String { "\(layout.root)/fleet.conf" }
+    public static func path(_ layout: AgentLayout) -> String { layout.fleetConfigFile }
+
+    /// The keys a fleet.conf may hold (debug builds add the test-only fault switch).
+    static var knownKeys: [String] {
+        var known = ["coordinator", "bind", "member-port", "ca", "cert", "key", "release-key", "report-interval", "idle-cpu", "idle-memory"]
+        #if DEBUG
+        known.append("test-corrupt-served-chunks")  // test-only fault switch
+        #endif
+        return known
+    }
 
     /// nil when the file does not exist; a bad file is an error naming the line.
     public static func load(_ layout: AgentLayout) throws(InstallError) -> FleetConfig? {
@@ -47,12 +59,12 @@ public struct FleetConfig: Sendable {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
             guard !line.allSatisfy(\.isWhitespace) else { continue }
             let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            var known = ["coordinator", "bind", "member-port", "ca", "cert", "key", "release-key", "report-interval", "idle-cpu", "idle-memory"]
-            #if DEBUG
-            known.append("test-corrupt-served-chunks")  // test-only fault switch
-            #endif
             guard parts.count == 2, !parts[1].isEmpty else { throw InstallError(.layout, "\(path) line \(number + 1) is not \"key = value\"") }
-            guard known.contains(parts[0]) else { throw InstallError(.layout, "\(path) line \(number + 1) has the unknown key \"\(parts[0])\"") }
+            guard knownKeys.contains(parts[0]) else {
+                let hint = KeySuggestion.closest(to: parts[0], among: knownKeys).map { "; did you mean \"\($0)\"?" } ?? ""
+                throw InstallError(
+                    .layout, "\(path) line \(number + 1) has the unknown key \"\(parts[0])\"\(hint) (known keys: \(knownKeys.joined(separator: ", ")))")
+            }
             values[parts[0], default: []].append(parts[1])
         }
         func required(_ key: String) throws(InstallError) -> String {
@@ -63,6 +75,14 @@ public struct FleetConfig: Sendable {
             guard let text = values[key]?.last else { return nil }
             guard let value = Double(text), value >= 0 else { throw InstallError(.layout, "\(path): \(key) must be a number, not \"\(text)\"") }
             return value
+        }
+        // Checked here rather than left to the TLS layer, so the error names the key to fix.
+        for key in ["ca", "cert", "key"] {
+            let file = try required(key)
+            guard access(file, R_OK) == 0 else {
+                let reason = errno == ENOENT ? "does not exist" : "cannot be read (\(String(cString: strerror(errno))))"
+                throw InstallError(.layout, "\(path): \(key) = \(file) \(reason); fix the path of \"\(key)\"")
+            }
         }
         let coordinatorText = try required("coordinator")
         let coordinator: SocketAddress
@@ -95,5 +115,32 @@ public struct FleetConfig: Sendable {
             config.corruptServedChunks = Set(indices.compactMap { $0 })
         }
         return config
+    }
+}
+
+/// "Did you mean": the known key closest to a mistyped one, by edit distance.
+enum KeySuggestion {
+    /// The closest of `known` within a third of the word's length (at least 2 edits), if any.
+    static func closest(to word: String, among known: [String]) -> String? {
+        let scored = known.map { ($0, distance(word, $0)) }.min { $0.1 < $1.1 }
+        guard let (key, edits) = scored, edits <= max(2, word.count / 3) else { return nil }
+        return key
+    }
+
+    /// Levenshtein distance.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty else { return b.count }
+        var row = Array(0...b.count)
+        for i in 1...a.count {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let substitution = previous + (a[i - 1] == b[j - 1] ? 0 : 1)
+                previous = row[j]
+                row[j] = min(substitution, row[j] + 1, row[j - 1] + 1)
+            }
+        }
+        return row[b.count]
     }
 }

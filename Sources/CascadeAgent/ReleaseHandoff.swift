@@ -1,6 +1,9 @@
 public import CascadeInstall
 import CascadeUpgrader
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How the main program hands a verified release to the upgrader. The fleet runtime calls
 /// `stage` with the verified bundle (and the manifest's size as the limit), then `handOff`;
@@ -23,14 +26,49 @@ public struct ReleaseHandoff: Sendable {
         return try ReleaseStore(layout: layout).add(bundle: bundle, limits: limits, expectedVersion: expectedVersion)
     }
 
+    /// Unpacks `bundle` (as `stage`) and hands it to the upgrader (as `handOff`), holding the
+    /// handoff lock from before the unpacking until the upgrader has recorded the switch, so
+    /// no prune removes the staged release in between. `beforeHandOff` runs with the version
+    /// once it is staged. A release the upgrader refuses is removed again. Returns the version.
+    public func deliver(
+        bundle: String, limits: UnpackLimits = .standard, expectedVersion: String? = nil, retry: Bool = false,
+        beforeHandOff: (String) throws(InstallError) -> Void = { _ in }
+    ) throws(InstallError) -> String {
+        guard Posix.fileType(layout.stateDirectory) == S_IFDIR else {
+            throw InstallError(.layout, "\(layout.root) has no installed agent; run `cascade-agent install` first")
+        }
+        let handoff = try FileLock.acquireWaiting(layout.handoffLock)
+        defer { withExtendedLifetime(handoff) {} }
+        let version = try stage(bundle: bundle, limits: limits, expectedVersion: expectedVersion)
+        do throws(InstallError) {
+            try beforeHandOff(version)
+            try handOff(version: version, retry: retry)
+        } catch {
+            discard(version)
+            throw error
+        }
+        return version
+    }
+
     /// Asks the upgrader to switch the main program to the staged `version`. Returns once the
-    /// upgrader accepted; the caller (when it is the main program) is stopped soon after.
-    /// `retry` tries a version that failed before.
+    /// upgrader accepted and recorded the switch; the caller (when it is the main program) is
+    /// stopped soon after. `retry` tries a version that failed before.
     public func handOff(version: String, retry: Bool = false) throws(InstallError) {
         // The upgrader answers after the new binary's self-test, hence the generous timeout.
         let reply = try ControlSocket.request(layout.socketPath, "UPGRADE-MAIN \(version)\(retry ? " retry" : "")", timeout: .seconds(60))
         guard reply.hasPrefix("OK") else {
             throw InstallError(.refused, reply.hasPrefix("ERR ") ? String(reply.dropFirst(4)) : "the upgrader answered \"\(reply)\"")
+        }
+    }
+
+    /// Removes a staged release the upgrader did not take (unless a switch record names it:
+    /// then the upgrader did take it, and its switch settles it).
+    private func discard(_ version: String) {
+        guard let lock = try? FileLock.acquireWaiting(layout.switchLock) else { return }
+        defer { withExtendedLifetime(lock) {} }
+        guard (try? SwitchJournal(layout: layout).load(.main)).map({ $0?.to != version }) ?? false else { return }
+        for freed in ReleaseStore(layout: layout).discard(.main, version) {
+            Log.info("removed the refused release \(freed.path) (\(freed.bytes) bytes)")
         }
     }
 

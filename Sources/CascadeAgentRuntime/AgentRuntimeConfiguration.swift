@@ -115,6 +115,8 @@ public enum RuntimeEvent: Sendable, Hashable {
     case progress(AgentProgress)
     /// A new assignment was adopted.
     case assigned(role: AgentRole, leaderID: String, epoch: UInt64)
+    /// Registering or holding the coordinator session failed (it is retried with backoff).
+    case coordinatorLinkFailed(String)
     /// An instruction or assignment was refused (stale epoch, unverified release...).
     case refused(String)
     /// A bad chunk was discarded and reported.

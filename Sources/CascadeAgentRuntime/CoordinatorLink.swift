@@ -16,6 +16,7 @@ extension AgentRuntime {
             } catch {
                 if Task.isCancelled { return }
                 log("coordinator link: \(error)")
+                configuration.onEvent(.coordinatorLinkFailed("\(error)"))
             }
             failures += 1
             await pause(configuration.retryBackoff.delay(afterFailures: failures))

@@ -35,6 +35,7 @@ public final class StagedArtifact: Sendable {
         recordPath = base + ".progress"
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw RuntimeError(.io, "cannot open the staging file \(path): \(errnoText())") }
+        Self.markInFlight(fd)
         recordFD = open(recordPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard recordFD >= 0 else {
             let text = errnoText()
@@ -49,6 +50,20 @@ public final class StagedArtifact: Sendable {
     deinit {
         close(fd)
         close(recordFD)
+    }
+
+    /// An open-file-description lock on the artifact for as long as this process has it open
+    /// (the kernel drops it with the process): the agent's prunes (after a switch, and
+    /// `cascade-agent gc`) test it and leave a download in flight alone. Best effort: a
+    /// download never fails for want of the mark.
+    private static func markInFlight(_ fd: Int32) {
+        #if os(Linux)
+        var request = flock()
+        request.l_type = Int16(F_WRLCK)
+        request.l_whence = Int16(SEEK_SET)
+        let ofdSetLock: Int32 = 37  // F_OFD_SETLK; Glibc exposes it only under _GNU_SOURCE
+        _ = fcntl(fd, ofdSetLock, &request)
+        #endif
     }
 
     /// Chunks verified and on disk, from chunk 0.

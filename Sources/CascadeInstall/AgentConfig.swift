@@ -13,6 +13,10 @@ public struct AgentConfig: Sendable, Equatable {
     public var crashLoopWindow: Duration = .seconds(60)
     /// How often each program checks on the other.
     public var pollInterval: Duration = .milliseconds(200)
+    /// First delay before the main program tries again to join the fleet (fleet.conf is read
+    /// again each time); doubles per failure up to `fleetRetryMax`.
+    public var fleetRetry: Duration = .seconds(1)
+    public var fleetRetryMax: Duration = .seconds(30)
 
     public init() {}
 
@@ -36,6 +40,8 @@ public struct AgentConfig: Sendable, Equatable {
             case "crash-loop-restarts": config.crashLoopRestarts = Int(value)
             case "crash-loop-window": config.crashLoopWindow = duration
             case "poll-interval": config.pollInterval = duration
+            case "fleet-retry": config.fleetRetry = duration
+            case "fleet-retry-max": config.fleetRetryMax = duration
             default:
                 throw InstallError(.layout, "\(layout.configFile) line \(number + 1) has the unknown key \"\(parts[0])\"")
             }

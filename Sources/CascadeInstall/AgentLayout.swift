@@ -68,6 +68,17 @@ public struct AgentLayout: Sendable, Equatable {
     public var socketPath: String { "\(stateDirectory)/upgrader.sock" }
     /// Present when an operator stopped the pair: neither restarts the other.
     public var stoppedMarker: String { "\(stateDirectory)/stopped" }
+    /// Held by whoever stages a main release until the upgrader has recorded the switch to it,
+    /// so no prune removes a release between its unpacking and its switch.
+    public var handoffLock: String { "\(stateDirectory)/handoff.lock" }
+    /// The fleet settings (optional; FleetConfig in CascadeAgent reads it).
+    public var fleetConfigFile: String { "\(root)/fleet.conf" }
+    /// The fleet runtime's own state (downloads, install floor).
+    public var fleetStateDirectory: String { "\(stateDirectory)/fleet" }
+    /// Release downloads: `<version>-<sha256 prefix>.artifact` and `.progress` pairs.
+    public var downloadsDirectory: String { "\(fleetStateDirectory)/downloads" }
+    /// The main program's link to the fleet as it last published it (for `status`).
+    public var fleetLinkFile: String { "\(stateDirectory)/fleet-link.json" }
 
     /// Whether a first release was installed here (both `current` links exist).
     public var isInstalled: Bool {

@@ -77,15 +77,34 @@ public struct ReleaseStore: Sendable {
     }
 
     /// Removes releases other than `current`, `previous` and `keep`, plus leftovers of
-    /// interrupted unpacks and links (so at most the last two releases stay).
-    public func prune(_ program: Program, keeping keep: [String] = []) {
-        let kept = Set([currentVersion(program), previousVersion(program)].compactMap { $0} + keep)
-        let releases = layout.releasesDirectory(program)
-        for name in Posix.list(releases) where !kept.contains(name) {
-            Posix.removeTree("\(releases)/\(name)")
-        }
+    /// interrupted unpacks and links (so at most the last two releases stay); returns what it
+    /// freed. Callers hold the switch lock. While a main release is being handed to the
+    /// upgrader (the handoff lock is held) only the link leftovers go: the staged release is
+    /// not named by any link yet.
+    @discardableResult
+    public func prune(_ program: Program, keeping keep: [String] = []) -> [FreedPath] {
         unlink("\(layout.currentLink(program)).new")
         unlink("\(layout.previousLink(program)).new")
+        let handoff = program == .main ? ((try? FileLock.tryAcquire(layout.handoffLock)) ?? nil) : nil
+        guard program == .upgrader || handoff != nil else { return [] }
+        let kept = Set([currentVersion(program), previousVersion(program)].compactMap { $0 } + keep)
+        let releases = layout.releasesDirectory(program)
+        var freed: [FreedPath] = []
+        for name in Posix.list(releases) where !kept.contains(name) {
+            freed.append(FreedPath.remove("\(releases)/\(name)"))
+        }
+        withExtendedLifetime(handoff) {}
+        return freed
+    }
+
+    /// Removes releases/<version> of `program` unless a link names it: the leftover of a
+    /// release the upgrader refused. Callers hold the switch lock.
+    @discardableResult
+    public func discard(_ program: Program, _ version: String) -> [FreedPath] {
+        guard ReleaseCheck.isValidVersion(version), currentVersion(program) != version, previousVersion(program) != version else { return [] }
+        let directory = layout.releaseDirectory(program, version)
+        guard Posix.fileType(directory) != nil else { return [] }
+        return [FreedPath.remove(directory)]
     }
 
     private func linkedVersion(_ link: String) -> String? {

@@ -21,8 +21,11 @@ public struct ReleaseSwitch: Sendable {
     private var journal: SwitchJournal { SwitchJournal(layout: layout) }
 
     /// Upgrades to `version` (already in releases/); `healthy` says whether the started pid has
-    /// reported healthy. Returns the recorded result; throws only when nothing was changed.
-    public func perform(to version: String, healthy: (Int32) -> Bool) throws(InstallError) -> UpgradeResult {
+    /// reported healthy. `prepared` runs once the switch is recorded (from then on no prune
+    /// touches `version`). Returns the recorded result; throws only when nothing was changed.
+    public func perform(
+        to version: String, prepared: () -> Void = {}, healthy: (Int32) -> Bool
+    ) throws(InstallError) -> UpgradeResult {
         let from = try withSwitchLock { () throws(InstallError) -> String in
             guard try journal.load(program) == nil else {
                 throw InstallError(.refused, "a switch of \(program) is already in progress")
@@ -35,6 +38,7 @@ public struct ReleaseSwitch: Sendable {
             try journal.save(SwitchRecord(program: program, from: from, to: version, phase: .prepared))
             return from
         }
+        prepared()
         Log.info("upgrading \(program) from \(from) to \(version)")
         fault("after-record")
         supervisor.pause()
@@ -64,9 +68,9 @@ public struct ReleaseSwitch: Sendable {
         let result = UpgradeResult(program: program, version: version, outcome: .upgraded, reason: "upgraded from \(from)")
         try withSwitchLock { () throws(InstallError) in
             try store.point(program, current: false, at: from)
-            store.prune(program)
             try AgentRecords(layout: layout).recordResult(result)
             try journal.clear(program)
+            logFreed(DiskHygiene(layout: layout).afterSwitch(program))
         }
         Log.info("\(program) upgraded from \(from) to \(version)")
         return result
@@ -94,12 +98,21 @@ public struct ReleaseSwitch: Sendable {
             try records.recordFailure(program, version: version, reason: reason)
             try records.recordResult(result)
             try journal.clear(program)
+            // The rolled-back release and its download are not kept: it is not tried again
+            // unless asked, and then it is staged afresh.
+            logFreed(DiskHygiene(layout: layout).afterSwitch(program))
         }
         do throws(InstallError) { try supervisor.start() } catch {
             // The supervision loop keeps trying (with backoff) once this switch resumes it.
             Log.info("cannot restart \(program) \(from) after the rollback: \(error.message)")
         }
         return result
+    }
+
+    private func logFreed(_ freed: [FreedPath]) {
+        guard !freed.isEmpty else { return }
+        let bytes = freed.reduce(0) { $0 + $1.bytes }
+        Log.info("pruned \(freed.map(\.path).joined(separator: ", ")) (\(bytes) bytes)")
     }
 
     private func fault(_ step: String) {

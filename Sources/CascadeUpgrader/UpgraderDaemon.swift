@@ -104,17 +104,30 @@ public final class UpgraderDaemon: Sendable {
             upgrading.withLock { $0 = false }
             return "ERR \(error.message)"
         }
+        // The reply waits until the switch is recorded: from then on no prune (a switch's or
+        // `cascade-agent gc`'s) removes the release, so the caller may let go of it.
+        let decided = DispatchSemaphore(value: 0)
+        let refusal = Mutex<String?>(nil)
         Thread.detachNewThread { [self] in
             defer { upgrading.withLock { $0 = false } }
+            var recorded = false
             let change = ReleaseSwitch(supervisor: supervisor, config: config)
             do throws(InstallError) {
-                _ = try change.perform(to: target) { pid in self.board.isHealthy(pid: pid, version: target) }
+                _ = try change.perform(to: target, prepared: { recorded = true; decided.signal() }) { pid in
+                    self.board.isHealthy(pid: pid, version: target)
+                }
             } catch {
                 Log.info("upgrade to \(target) refused: \(error.message)")
                 try? AgentRecords(layout: layout).recordResult(
                     UpgradeResult(program: .main, version: target, outcome: .refused, reason: error.message))
+                if !recorded {
+                    refusal.withLock { $0 = error.message }
+                    decided.signal()
+                }
             }
         }
+        decided.wait()
+        if let reason = refusal.withLock({ $0 }) { return "ERR \(reason)" }
         return "OK accepted"
     }
 }

@@ -12,6 +12,9 @@ final class InstallLog: Sendable {
         let agent: String
         let version: String
         let sha256: SHA256Digest
+        /// The artifact carried the runtime's in-flight lock when it was handed over (the mark
+        /// the agent's prunes and `cascade-agent gc` leave alone).
+        var markedInFlight = true
     }
 
     let entries = Locked<[Entry]>([])
@@ -44,9 +47,26 @@ final class MemoryInstaller: ReleaseInstaller {
             await opened.wait(after: seen)
         }
         let bytes = FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
-        log.entries.withLock { $0.append(.init(agent: agent, version: manifest.version, sha256: SHA256.hash(bytes))) }
+        let marked = isLockedByAnyone(path)
+        log.entries.withLock {
+            $0.append(.init(agent: agent, version: manifest.version, sha256: SHA256.hash(bytes), markedInFlight: marked))
+        }
         return .running(version: manifest.version)
     }
+}
+
+/// Whether an open-file-description lock is held on `path` (tested through a fresh open file,
+/// which conflicts with any other, in this process or another).
+func isLockedByAnyone(_ path: String) -> Bool {
+    let fd = open(path, O_RDWR | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var request = flock()
+    request.l_type = Int16(F_WRLCK)
+    request.l_whence = Int16(SEEK_SET)
+    let ofdGetLock: Int32 = 36  // F_OFD_GETLK; Glibc exposes it only under _GNU_SOURCE
+    guard fcntl(fd, ofdGetLock, &request) == 0 else { return false }
+    return request.l_type != Int16(F_UNLCK)
 }
 
 /// Tracks how many agents are in flight (instructed, downloading, installing) at once, from

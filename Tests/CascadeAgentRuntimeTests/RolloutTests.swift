@@ -63,6 +63,8 @@ struct RolloutTests {
             fleet.runtime("m2").status.secondInstructionsSent == 1 ? true : nil
         }
         #expect(fleet.runtime("m1").status.secondInstructionsSent == 0)
+        // Every download handed over was still marked in flight (so no prune could take it).
+        #expect(fleet.installs.entries.value.allSatisfy { $0.markedInFlight })
         // The leader installs last, once.
         #expect(fleet.installs.installs(of: "lead").count == 1)
         #expect(fleet.installs.position(of: "lead") == 3)

@@ -17,6 +17,8 @@ struct SupervisionTests {
         #expect(status == 0)
         let line = try await process.line(startingWith: "  process:          running, pid \(pids.main)")
         #expect(line.hasSuffix("version 1.0"))
+        // A lone pair (no fleet.conf) is not a failure.
+        #expect(try await process.line(startingWith: "fleet:") == "fleet:            not configured (no fleet.conf)")
     }
 
     @Test("a main program killed with SIGKILL is restarted by the upgrader")

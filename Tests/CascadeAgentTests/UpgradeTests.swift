@@ -45,14 +45,17 @@ struct UpgradeTests {
         #expect(after.main != before.main, "the old release was restarted")
         #expect(pair.status(.main).failedVersions["1.1"] != nil)
         #expect(pair.status(.main).previous == nil)
+        #expect(Posix.list(pair.layout.releasesDirectory(.main)) == ["1.0"], "the rolled-back release is removed")
 
-        // Asked again, the failed version is refused without touching the running program.
+        // Asked again, the failed version is refused without touching the running program,
+        // and the refused bundle leaves nothing behind.
         let again = try await pair.cli(["upgrade", "--root", pair.layout.root, "--timeout", "20", bundle])
         #expect(again.status == 1)
         _ = try await waitUntil(within: .seconds(5), "the refusal") {
             again.process.standardError.contains("failed before") ? true : nil
         }
         #expect(pair.settled(main: "1.0", upgrader: "1.0")?.main == after.main)
+        #expect(Posix.list(pair.layout.releasesDirectory(.main)) == ["1.0"], "the refused release is removed")
     }
 
     @Test("--retry tries a failed version again")
@@ -85,6 +88,7 @@ struct UpgradeTests {
         _ = try await process.line(startingWith: "the upgrader: 1.1 rolled back")
         let pids = try await pair.waitSettled(main: "1.1", upgrader: "1.0")
         #expect(pair.status(.upgrader).failedVersions["1.1"] != nil)
+        #expect(Posix.list(pair.layout.releasesDirectory(.upgrader)) == ["1.0"], "the rolled-back upgrader release is removed")
         // The agent keeps working: the old upgrader still restarts the new main program.
         kill(pids.main, SIGKILL)
         _ = try await waitUntil(within: .seconds(10), "main 1.1 restarted by upgrader 1.0") {

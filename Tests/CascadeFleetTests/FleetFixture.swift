@@ -290,10 +290,13 @@ final class FleetNode: Sendable {
             crash-loop-restarts = 10
             crash-loop-window = 30
             poll-interval = 0.1
+            fleet-retry = 0.2
+            fleet-retry-max = 0.5
             """
     }
 
-    private let fleetConf: String
+    /// The fleet.conf this node was installed with (each line as the fixture wrote it).
+    let fleetConf: String
     private let agentConf: String
 
     deinit { kill() }
@@ -390,6 +393,29 @@ final class FleetNode: Sendable {
     }
 
     var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+
+    /// Replaces fleet.conf (atomically, as an operator's editor would leave it).
+    func writeFleetConf(_ text: String) throws {
+        try text.write(toFile: "\(root)/fleet.conf", atomically: true, encoding: .utf8)
+    }
+
+    /// `cascade-agent status` on this root: its exit status and standard output.
+    func status() async throws -> (status: Int32, output: [String]) {
+        let process = try ChildProcess(try builtProduct("cascade-agent"), ["status", "--root", root])
+        // "fleet:" is the last line status prints.
+        let (status, lines) = try await process.finished(lastLine: "fleet:", within: .seconds(30))
+        return (status, lines)
+    }
+
+    /// The status's "fleet:" line once it starts with `prefix` (and the exit status then).
+    func fleetLine(startingWith prefix: String, fleet: Fleet, within limit: Duration = .seconds(30)) async throws -> (status: Int32, line: String) {
+        try await fleet.wait("\(id)'s status to say \"fleet: \(prefix)\"", within: limit) {
+            let (status, output) = try await self.status()
+            guard let line = output.first(where: { $0.hasPrefix("fleet:") }) else { return nil }
+            let text = line.dropFirst("fleet:".count).trimmingCharacters(in: .whitespaces)
+            return text.hasPrefix(prefix) ? (status, text) : nil
+        }
+    }
 }
 
 extension Fleet {

@@ -71,6 +71,17 @@ public final class ChildProcess: Sendable {
         }
     }
 
+    /// Waits for the process to exit and for its last output line, the first one starting with
+    /// `lastLine` (not for end of file: a daemon another test spawns meanwhile may inherit the
+    /// pipe and hold it open); returns the status and the lines up to that one.
+    public func finished(lastLine prefix: String, within limit: Duration = .seconds(60)) async throws -> (status: Int32, lines: [String]) {
+        let status = try await exitStatus(within: limit)
+        _ = try await line(startingWith: prefix, within: .seconds(10))
+        let lines = self.lines
+        let end = lines.firstIndex { $0.hasPrefix(prefix) } ?? lines.count - 1
+        return (status, Array(lines[...end]))
+    }
+
     public func kill9() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
