@@ -27,6 +27,8 @@ final class RawAgentConnection: Sendable {
         var goaway: (code: ErrorCode, reason: String)?
         var pingAcks: Set<UInt64> = []
         var ended = false
+        /// Why the read loop stopped, for a failure message.
+        var endReason = ""
     }
 
     let transport: TLSConnection
@@ -51,7 +53,14 @@ final class RawAgentConnection: Sendable {
         var decoder = FrameDecoder(maxFrameSize: 1 << 24, expectPreface: true)
         defer { received.withLock { $0.ended = true } }
         while true {
-            guard let bytes = try? await transport.read(maxLength: 256 * 1024), !bytes.isEmpty else { return }
+            let bytes: [UInt8]
+            do {
+                bytes = try await transport.read(maxLength: 256 * 1024)
+            } catch {
+                received.withLock { $0.endReason = "read: \(error)" }
+                return
+            }
+            guard !bytes.isEmpty else { return }
             decoder.feed(bytes)
             do {
                 while let item = try decoder.next() {
@@ -73,15 +82,25 @@ final class RawAgentConnection: Sendable {
                     }
                 }
             } catch {
+                received.withLock { $0.endReason = "\(error)" }
                 return
             }
         }
     }
 
+    /// The read loop (acknowledging SETTINGS) and the attack both write; a TLS connection takes
+    /// one writer at a time, so a write that finds another in progress tries again.
     func send(_ frames: [Frame]) async throws {
         var bytes: [UInt8] = []
         for frame in frames { frame.encode(into: &bytes) }
-        try await transport.write(bytes)
+        while true {
+            do {
+                try await transport.write(bytes)
+                return
+            } catch let error as NetError where error.code == .concurrentUse {
+                await Task.yield()
+            }
+        }
     }
 
     /// Opens `count` FetchChunks calls for the whole of `version` (stream ids 1, 3, ...).
@@ -189,7 +208,7 @@ struct AbuseResistanceTests {
         // The attack was really running: every connection is still open and not turned away.
         for raw in hoarders {
             let state = raw.received.withLock { ($0.goaway == nil, $0.ended) }
-            #expect(state == (true, false))
+            #expect(state == (true, false), "\(raw.received.withLock { $0.endReason })")
         }
         trickle.cancel()
         for raw in hoarders { await raw.close() }
