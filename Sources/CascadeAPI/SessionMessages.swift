@@ -288,6 +288,11 @@ public struct UpgradeOrder: WireMessage, Hashable, Sendable {
     /// Where to fetch chunks; absent means from the leader that sent the order.
     public var fetch: FetchHint?
 
+    /// The health timeout to use: 0 means the default of services.md §3.4.
+    public var effectiveHealthTimeoutSeconds: UInt32 {
+        healthTimeoutSeconds == 0 ? RolloutPolicy.defaultHealthTimeoutSeconds : healthTimeoutSeconds
+    }
+
     public init(rolloutID: UInt64 = 0, releaseVersion: String = "", signedManifest: SignedManifest? = nil,
                 healthTimeoutSeconds: UInt32 = 0, rollback: Bool = false, fetch: FetchHint? = nil) {
         self.rolloutID = rolloutID

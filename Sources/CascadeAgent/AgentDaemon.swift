@@ -32,6 +32,8 @@ public struct AgentContext: Sendable {
 /// The main program (`cascade-agent run`): supervises the upgrader, reports its own health to
 /// it, and once its own release is confirmed, upgrades the upgrader to the same release.
 public final class AgentDaemon: Sendable {
+    /// When this process started (the slow-start test behaviour counts from it).
+    static let started = ContinuousClock.now
     public let layout: AgentLayout
     public let version: String
     private let config: AgentConfig
@@ -41,6 +43,7 @@ public final class AgentDaemon: Sendable {
     private let reportedTo = Mutex<Int32?>(nil)
 
     init(layout: AgentLayout, version: String, config: AgentConfig, hooks: AgentHooks) {
+        _ = Self.started  // a static is set on first use: use it at start
         self.layout = layout
         self.version = version
         self.config = config
@@ -96,6 +99,7 @@ public final class AgentDaemon: Sendable {
     private func reportHealth() {
         guard let upgrader = supervisor.running(), reportedTo.withLock({ $0 }) != upgrader.pid else { return }
         guard !TestBehavior.active(.neverHealthy, for: .main), hooks.isReady() else { return }
+        if TestBehavior.active(.slowHealthy, for: .main), ContinuousClock.now - Self.started < .seconds(6) { return }
         let reply = try? ControlSocket.request(layout.socketPath, "HEALTHY \(getpid()) \(version)", timeout: .seconds(2))
         guard reply == "OK" else { return }
         reportedTo.withLock { $0 = upgrader.pid }

@@ -212,6 +212,10 @@ final class PairInstaller: ReleaseInstaller {
     }
 
     func install(artifact path: String, manifest: Manifest) async throws -> InstallOutcome {
+        try await install(artifact: path, manifest: manifest, healthTimeout: nil)
+    }
+
+    func install(artifact path: String, manifest: Manifest, healthTimeout: Duration?) async throws -> InstallOutcome {
         let limits = UnpackLimits.signedBundle(size: manifest.size)
         let handoff = context.handoff
         let rollout = latest.withLock { $0?.rolloutID ?? 0 }
@@ -223,7 +227,9 @@ final class PairInstaller: ReleaseInstaller {
             // is held until the upgrader recorded the switch (no prune can remove it first).
             var recorded = false
             do {
-                return try handoff.deliver(bundle: path, limits: limits, expectedVersion: manifest.version) { (version: String) throws(InstallError) in
+                return try handoff.deliver(
+                    bundle: path, limits: limits, expectedVersion: manifest.version, healthDeadline: healthTimeout
+                ) { (version: String) throws(InstallError) in
                     do {
                         try pending.record(rolloutID: rollout, version: version)
                         recorded = true

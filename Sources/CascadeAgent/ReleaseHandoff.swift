@@ -32,7 +32,7 @@ public struct ReleaseHandoff: Sendable {
     /// once it is staged. A release the upgrader refuses is removed again. Returns the version.
     public func deliver(
         bundle: String, limits: UnpackLimits = .standard, expectedVersion: String? = nil, retry: Bool = false,
-        beforeHandOff: (String) throws(InstallError) -> Void = { _ in }
+        healthDeadline: Duration? = nil, beforeHandOff: (String) throws(InstallError) -> Void = { _ in }
     ) throws(InstallError) -> String {
         guard Posix.fileType(layout.stateDirectory) == S_IFDIR else {
             throw InstallError(.layout, "\(layout.root) has no installed agent; run `cascade-agent install` first")
@@ -42,7 +42,7 @@ public struct ReleaseHandoff: Sendable {
         let version = try stage(bundle: bundle, limits: limits, expectedVersion: expectedVersion)
         do throws(InstallError) {
             try beforeHandOff(version)
-            try handOff(version: version, retry: retry)
+            try handOff(version: version, retry: retry, healthDeadline: healthDeadline)
         } catch {
             discard(version)
             throw error
@@ -53,9 +53,13 @@ public struct ReleaseHandoff: Sendable {
     /// Asks the upgrader to switch the main program to the staged `version`. Returns once the
     /// upgrader accepted and recorded the switch; the caller (when it is the main program) is
     /// stopped soon after. `retry` tries a version that failed before.
-    public func handOff(version: String, retry: Bool = false) throws(InstallError) {
+    /// `healthDeadline`: how long the new release has to report healthy (a rollout's health
+    /// timeout); nil leaves it to the upgrader's own `health-deadline`.
+    public func handOff(version: String, retry: Bool = false, healthDeadline: Duration? = nil) throws(InstallError) {
+        var request = "UPGRADE-MAIN \(version)\(retry ? " retry" : "")"
+        if let healthDeadline { request += " health=\(max(1, min(86_400, healthDeadline.components.seconds)))" }
         // The upgrader answers after the new binary's self-test, hence the generous timeout.
-        let reply = try ControlSocket.request(layout.socketPath, "UPGRADE-MAIN \(version)\(retry ? " retry" : "")", timeout: .seconds(60))
+        let reply = try ControlSocket.request(layout.socketPath, request, timeout: .seconds(60))
         guard reply.hasPrefix("OK") else {
             throw InstallError(.refused, reply.hasPrefix("ERR ") ? String(reply.dropFirst(4)) : "the upgrader answered \"\(reply)\"")
         }

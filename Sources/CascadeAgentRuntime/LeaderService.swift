@@ -413,7 +413,8 @@ extension AgentRuntime {
             // The leader upgrades only to what the coordinator named, within its install floor.
             _ = try acceptableManifest(rollout.order.signedManifest, rolloutID: rollout.order.rolloutID, version: rollout.order.releaseVersion)
             if !rollout.artifact.isComplete { try await rollout.artifact.waitForChunk(rollout.manifest.chunkCount - 1) }
-            try await installStaged(rollout.artifact, progress: progress)
+            try await installStaged(
+                rollout.artifact, progress: progress, healthTimeout: .seconds(Int(rollout.order.policy.effectiveHealthTimeoutSeconds)))
         } catch {
             progress.state = .failed
             progress.error = "\(error)"

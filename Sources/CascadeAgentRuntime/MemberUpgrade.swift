@@ -138,7 +138,7 @@ extension AgentRuntime {
             setProgress(progress)
             try await download(artifact, order: order, origin: origin)
             try Task.checkCancellation()
-            try await installStaged(artifact, progress: progress)
+            try await installStaged(artifact, progress: progress, healthTimeout: .seconds(Int(order.effectiveHealthTimeoutSeconds)))
         } catch {
             // A stopping agent leaves its progress as it was: the staged chunks resume next time.
             if isStopped { return }
@@ -271,7 +271,8 @@ extension AgentRuntime {
     }
 
     /// Checks the whole staged file, installs it and reports the outcome.
-    func installStaged(_ artifact: StagedArtifact, progress start: AgentProgress) async throws {
+    /// `healthTimeout` is the rollout's: the one deadline, coordinator → leader → member → upgrader.
+    func installStaged(_ artifact: StagedArtifact, progress start: AgentProgress, healthTimeout: Duration) async throws {
         var progress = start
         do {
             try artifact.verifyWhole()
@@ -289,7 +290,7 @@ extension AgentRuntime {
         // puts the running version back, and the next start raises the floor to it again.
         let downgrade = InstallFloor.isHigher(floor.version, than: artifact.manifest.version)
         if downgrade { try floor.set(artifact.manifest.version) }
-        let outcome = try await installer.install(artifact: artifact.path, manifest: artifact.manifest)
+        let outcome = try await installer.install(artifact: artifact.path, manifest: artifact.manifest, healthTimeout: healthTimeout)
         switch outcome {
         case .running(let version):
             // Durable before it is reported: nothing can take this agent below it again.

@@ -13,4 +13,14 @@ public enum InstallOutcome: Sendable, Hashable {
 /// an artifact whose every byte matched a manifest that verified against a pinned key.
 public protocol ReleaseInstaller: Sendable {
     func install(artifact path: String, manifest: Manifest) async throws -> InstallOutcome
+    /// The same, with the rollout's health timeout: how long the new release has to come up
+    /// healthy before it is rolled back (services.md §3.4).
+    func install(artifact path: String, manifest: Manifest, healthTimeout: Duration?) async throws -> InstallOutcome
+}
+
+extension ReleaseInstaller {
+    /// Installers that keep no health deadline of their own (tests, the simulation).
+    public func install(artifact path: String, manifest: Manifest, healthTimeout: Duration?) async throws -> InstallOutcome {
+        try await install(artifact: path, manifest: manifest)
+    }
 }

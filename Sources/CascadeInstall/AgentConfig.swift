@@ -2,7 +2,7 @@
 /// Defaults suit a real server; tests write short ones.
 public struct AgentConfig: Sendable, Equatable {
     /// How long a freshly started program has to report healthy before it is rolled back.
-    public var healthDeadline: Duration = .seconds(60)
+    public var healthDeadline: Duration = .seconds(120)
     /// SIGTERM to SIGKILL when stopping a program.
     public var stopGrace: Duration = .seconds(10)
     /// First delay before restarting a program that died; doubles per recent crash.

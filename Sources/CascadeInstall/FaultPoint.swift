@@ -28,6 +28,8 @@ public enum TestBehavior: String, Sendable {
     case exitAtStart = "exit-at-start"
     /// Run, but never pass the health check.
     case neverHealthy = "never-healthy"
+    /// Pass the health check only 6 s after start (a slow-starting release).
+    case slowHealthy = "healthy-after-6s"
 
     /// Whether the running release asks `program` to misbehave this way.
     public static func active(_ behavior: TestBehavior, for program: Program) -> Bool {

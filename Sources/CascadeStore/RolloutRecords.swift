@@ -10,7 +10,7 @@ public struct RolloutPolicy: Hashable, Sendable {
     public var canaryClusters: Int
     /// Share of agents that may fail before the rollout fails, 0...100. Default 0.
     public var failureBudgetPercent: Int
-    /// How long a restarted program has to report healthy. Default 60 s.
+    /// How long a restarted program has to report healthy. Default 120 s (services.md §3.4).
     public var healthTimeoutSeconds: Int
     /// An explicit, recorded downgrade to a lower version.
     public var rollback: Bool
@@ -20,7 +20,7 @@ public struct RolloutPolicy: Hashable, Sendable {
 
     public init(
         clusters: [String] = [], maxUnavailable: Int = 1, maxParallelClusters: Int = 1, canaryClusters: Int = 0,
-        failureBudgetPercent: Int = 0, healthTimeoutSeconds: Int = 60, rollback: Bool = false, downgrade: [UInt8] = []
+        failureBudgetPercent: Int = 0, healthTimeoutSeconds: Int = 120, rollback: Bool = false, downgrade: [UInt8] = []
     ) {
         self.clusters = clusters
         self.maxUnavailable = maxUnavailable

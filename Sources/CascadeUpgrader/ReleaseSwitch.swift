@@ -9,11 +9,15 @@ public struct ReleaseSwitch: Sendable {
     public let layout: AgentLayout
     public let supervisor: PeerSupervisor
     public let config: AgentConfig
+    /// How long the new release has to report healthy: the rollout's health timeout when the
+    /// switch comes from one, else the agent's own `health-deadline`.
+    public let healthDeadline: Duration
 
-    public init(supervisor: PeerSupervisor, config: AgentConfig) {
+    public init(supervisor: PeerSupervisor, config: AgentConfig, healthDeadline: Duration? = nil) {
         self.layout = supervisor.layout
         self.supervisor = supervisor
         self.config = config
+        self.healthDeadline = healthDeadline ?? config.healthDeadline
     }
 
     private var program: Program { supervisor.program }
@@ -79,13 +83,13 @@ public struct ReleaseSwitch: Sendable {
     /// nil when healthy within the deadline, else why not.
     private func waitHealthy(_ pid: Int32, version: String, healthy: (Int32) -> Bool) -> String? {
         let clock = ContinuousClock()
-        let deadline = clock.now + config.healthDeadline
+        let deadline = clock.now + healthDeadline
         while clock.now < deadline {
             if healthy(pid) { return nil }
             if !supervisor.childIsRunning(pid) { return "\(program) \(version) exited before reporting healthy" }
             pollPause(.milliseconds(20))
         }
-        return "\(program) \(version) did not report healthy within \(config.healthDeadline)"
+        return "\(program) \(version) did not report healthy within \(healthDeadline)"
     }
 
     private func rollBack(from: String, to version: String, reason: String) throws(InstallError) -> UpgradeResult {

@@ -76,13 +76,22 @@ public final class UpgraderDaemon: Sendable {
             board.report(pid: pid, version: words[2])
             return "OK"
         case "UPGRADE-MAIN" where words.count >= 2:
-            return requestUpgrade(words[1], retry: words.dropFirst(2).contains("retry"))
+            // Options after the version: `retry`, and `health=<seconds>` (the rollout's health
+            // timeout, 1 s to 1 day; absent: this agent's own health-deadline).
+            var health: Duration?
+            if let option = words.dropFirst(2).first(where: { $0.hasPrefix("health=") }) {
+                guard let seconds = Int(option.dropFirst(7)), (1...86_400).contains(seconds) else {
+                    return "ERR \"\(option.prefix(40))\" is not a health timeout of 1 to 86400 seconds"
+                }
+                health = .seconds(seconds)
+            }
+            return requestUpgrade(words[1], retry: words.dropFirst(2).contains("retry"), health: health)
         default:
             return "ERR unknown request \"\(line.prefix(40))\""
         }
     }
 
-    private func requestUpgrade(_ target: String, retry: Bool) -> String {
+    private func requestUpgrade(_ target: String, retry: Bool, health: Duration?) -> String {
         guard ReleaseCheck.isValidVersion(target) else { return "ERR \"\(target.prefix(40))\" is not a valid version" }
         let records = AgentRecords(layout: layout)
         if let reason = records.failures(.main)[target] {
@@ -111,7 +120,7 @@ public final class UpgraderDaemon: Sendable {
         Thread.detachNewThread { [self] in
             defer { upgrading.withLock { $0 = false } }
             var recorded = false
-            let change = ReleaseSwitch(supervisor: supervisor, config: config)
+            let change = ReleaseSwitch(supervisor: supervisor, config: config, healthDeadline: health)
             do throws(InstallError) {
                 _ = try change.perform(to: target, prepared: { recorded = true; decided.signal() }) { pid in
                     self.board.isHealthy(pid: pid, version: target)

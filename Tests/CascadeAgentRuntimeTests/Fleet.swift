@@ -15,6 +15,8 @@ final class InstallLog: Sendable {
         /// The artifact carried the runtime's in-flight lock when it was handed over (the mark
         /// the agent's prunes and `cascade-agent gc` leave alone).
         var markedInFlight = true
+        /// The health timeout the runtime handed the installer (the rollout's).
+        var healthTimeout: Duration?
     }
 
     let entries = Locked<[Entry]>([])
@@ -41,6 +43,10 @@ final class MemoryInstaller: ReleaseInstaller {
     }
 
     func install(artifact path: String, manifest: Manifest) async throws -> InstallOutcome {
+        try await install(artifact: path, manifest: manifest, healthTimeout: nil)
+    }
+
+    func install(artifact path: String, manifest: Manifest, healthTimeout: Duration?) async throws -> InstallOutcome {
         while true {
             let seen = opened.generation
             if open.value { break }
@@ -49,7 +55,8 @@ final class MemoryInstaller: ReleaseInstaller {
         let bytes = FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
         let marked = isLockedByAnyone(path)
         log.entries.withLock {
-            $0.append(.init(agent: agent, version: manifest.version, sha256: SHA256.hash(bytes), markedInFlight: marked))
+            $0.append(.init(agent: agent, version: manifest.version, sha256: SHA256.hash(bytes), markedInFlight: marked,
+                            healthTimeout: healthTimeout))
         }
         return .running(version: manifest.version)
     }

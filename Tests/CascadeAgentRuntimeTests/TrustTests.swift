@@ -149,4 +149,19 @@ struct TrustTests {
         #expect(fleet.installs.installs(of: "m1").count == 1)
         await fleet.stopAll()
     }
+
+    @Test("The rollout's health timeout reaches the installer of every member and of the leader")
+    func healthTimeoutReachesInstaller() async throws {
+        let fleet = try Fleet(subnet: "127.0.55", members: ["lead", "m1"], leader: "lead")
+        try fleet.start("lead", host: 1)
+        try fleet.start("m1", host: 2)
+        try await fleet.waitForSession("lead")
+        try await fleet.waitForSession("m1")
+        _ = try await waitUntil(within: .seconds(10), "m1 to join") { fleet.runtime("lead").leader.value.sessions.count == 1 ? true : nil }
+        fleet.coordinator.startRollout(policy: RolloutPolicy(healthTimeoutSeconds: 45))
+        try await fleet.waitForState("lead", .healthy)
+        #expect(fleet.installs.installs(of: "m1").map(\.healthTimeout) == [.seconds(45)])
+        #expect(fleet.installs.installs(of: "lead").map(\.healthTimeout) == [.seconds(45)])
+        await fleet.stopAll()
+    }
 }

@@ -58,6 +58,26 @@ struct UpgradeTests {
         #expect(Posix.list(pair.layout.releasesDirectory(.main)) == ["1.0"], "the refused release is removed")
     }
 
+    @Test("the rollout's health timeout is the one the upgrader uses: a release healthy after 6 s is rolled back under 2 s and kept under 10 s, though agent.conf says 4 s")
+    func healthTimeoutTravels() async throws {
+        let pair = try AgentPair()
+        defer { pair.stop() }
+        try pair.start()
+        _ = try await pair.waitSettled(main: "1.0", upgrader: "1.0")
+        let slow = try TestBundles.make("1.1", in: pair.directory, behavior: ["main=healthy-after-6s"])
+        let handoff = ReleaseHandoff(layout: pair.layout)
+        // Shorter than agent.conf's 4 s, and than the release needs: rolled back.
+        _ = try handoff.deliver(bundle: slow, expectedVersion: "1.1", healthDeadline: .seconds(2))
+        _ = try await waitUntil(within: .seconds(20), "the rollback of 1.1") { pair.status(.main).failedVersions["1.1"] }
+        #expect(pair.status(.main).failedVersions["1.1"]?.contains("did not report healthy within 2.0 seconds") == true,
+                "\(pair.status(.main).failedVersions)")
+        _ = try await pair.waitSettled(main: "1.0", upgrader: "1.0")
+        // Longer than agent.conf's 4 s, which would have rolled it back: it is kept.
+        _ = try handoff.deliver(bundle: slow, expectedVersion: "1.1", retry: true, healthDeadline: .seconds(10))
+        _ = try await pair.waitSettled(main: "1.1", upgrader: "1.1", within: .seconds(40))
+        #expect(pair.status(.main).failedVersions["1.1"] == nil)
+    }
+
     @Test("--retry tries a failed version again")
     func retryTriesAgain() async throws {
         let pair = try AgentPair()
