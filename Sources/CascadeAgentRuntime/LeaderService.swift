@@ -176,6 +176,15 @@ extension AgentRuntime {
             return
         }
         if leader.value.rollout?.pacer.rolloutID == order.rolloutID {
+            // A refresh. A member the coordinator ended (its state's deadline passed) frees its
+            // slot here, so the next member starts instead of waiting on it for good.
+            leader.withLock { state in
+                for member in order.members {
+                    guard let progress = member.progress, progress.rolloutID == order.rolloutID, progress.state.isTerminal,
+                          state.rollout?.pacer.states[member.agentID].map({ !$0.isTerminal }) == true else { continue }
+                    state.rollout?.pacer.update(member.agentID, progress: progress, mainVersion: nil, rejoined: false)
+                }
+            }
             tick()
             return
         }

@@ -138,13 +138,17 @@ final class FakeCoordinator: Sendable {
     /// leader, with the members' recorded progress.
     /// `announce` false leaves the expectation unsent (a test sends it later with `expect`).
     func startRollout(id: UInt64 = 7, policy: RolloutPolicy, signed: SignedManifest? = nil, weights: IdleWeights? = nil,
-                      downgrade: SignedDowngrade? = nil, announce: Bool = true) {
+                      downgrade: SignedDowngrade? = nil, announce: Bool = true, recorded: [String: AgentProgress] = [:]) {
         let signed = signed ?? release.signed
         if announce { expect(expectation(id: id, signed: signed, downgrade: downgrade)) }
         let (order, leaderID, epoch) = state.withLock { state -> (ClusterRolloutOrder, String, UInt64) in
             let order = ClusterRolloutOrder(
                 rolloutID: id, releaseVersion: release.manifest.version, signedManifest: signed,
-                policy: policy, members: memberStatuses(state), weights: weights)
+                policy: policy, members: memberStatuses(state).map { status in
+                    var status = status
+                    if let progress = recorded[status.agentID] { status.progress = progress }
+                    return status
+                }, weights: weights)
             state.rollout = order
             return (order, state.leaderID, state.epoch)
         }

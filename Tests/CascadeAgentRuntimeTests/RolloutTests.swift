@@ -160,4 +160,26 @@ struct RolloutTests {
         #expect(fleet.coordinator.state.value.bytesServed == ["lead": fleet.size])
         await fleet.stopAll()
     }
+
+    @Test("A member the coordinator ended (its deadline passed) frees its slot: the next member starts")
+    func timedOutMemberFreesItsSlot() async throws {
+        let fleet = try Fleet(subnet: "127.0.56", members: ["lead", "m1", "m2"], leader: "lead")
+        let leader = try fleet.start("lead", host: 1)
+        try fleet.start("m1", host: 2, installerOpen: false)
+        try fleet.start("m2", host: 3)
+        for id in ["lead", "m1", "m2"] { try await fleet.waitForSession(id) }
+        _ = try await waitUntil(within: .seconds(10), "both members to join") { leader.leader.value.sessions.count == 2 ? true : nil }
+        fleet.coordinator.startRollout(policy: RolloutPolicy(maxUnavailable: 1))
+        // m1 goes first (id order) and hangs in its install: m2 waits for the slot.
+        try await fleet.waitForState("m1", .installing)
+        #expect(leader.status.leader?.memberStates["m2"] == .pending)
+        // The coordinator's deadline for installing passes: it records m1 failed and says so.
+        fleet.coordinator.startRollout(policy: RolloutPolicy(maxUnavailable: 1), recorded: [
+            "m1": AgentProgress(rolloutID: 7, state: .failed, releaseVersion: "1.1.0", error: "installing timed out"),
+        ])
+        try await fleet.waitForState("m2", .healthy)
+        #expect(fleet.installs.installs(of: "m2").count == 1)
+        fleet.installer("m1").setOpen(true)
+        await fleet.stopAll()
+    }
 }
