@@ -294,6 +294,10 @@ extension AgentRuntime {
                         if state.rollout?.pacer.rolloutID == rolloutID { state.rollout?.bytesReceived += UInt64(bytes) }
                     }
                 }
+            } catch let error as RuntimeError where error.code == .noSpace {
+                log("giving up fetching \(artifact.manifest.version): \(error.message)")
+                artifact.abandon(error.message)
+                return
             } catch {
                 if Task.isCancelled { return }
                 log("fetching \(artifact.manifest.version) from the coordinator failed: \(error)")

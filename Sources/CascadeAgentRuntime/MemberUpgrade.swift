@@ -132,6 +132,7 @@ extension AgentRuntime {
         do {
             guard let signed = order.signedManifest else { throw RuntimeError(.refusedRelease, "the order carries no signed manifest") }
             let artifact = try staging.artifact(for: signed, manifest: manifest)
+            try Self.checkSpace(for: artifact)
             progress.state = .downloading
             progress.bytesTotal = manifest.size
             progress.bytesDone = artifact.verifiedBytes
@@ -191,6 +192,15 @@ extension AgentRuntime {
         }
     }
 
+    /// Fails at once, with the sizes, when the rest of the release cannot fit where it is staged.
+    static func checkSpace(for artifact: StagedArtifact) throws(RuntimeError) {
+        let needed = artifact.manifest.size - artifact.verifiedBytes
+        let free = freeBytes(artifact.path)
+        guard needed <= free else {
+            throw RuntimeError(.noSpace, "no space for release \(artifact.manifest.version) in \(artifact.path): \(needed) more bytes needed, \(free) bytes free")
+        }
+    }
+
     /// Fetch attempts in a row without a verified chunk before a member's attempt fails.
     static let downloadAttemptsWithoutProgress = 12
 
@@ -213,6 +223,8 @@ extension AgentRuntime {
                     }
                     self.setDownloadBytes(artifact.verifiedBytes, rolloutID: order.rolloutID)
                 }
+            } catch let error as RuntimeError where error.code == .noSpace {
+                throw error  // retrying cannot help: the attempt fails with the sizes
             } catch let fault as ChunkFault {
                 try await reportBadChunk(fault, rolloutID: order.rolloutID, version: artifact.manifest.version)
                 continue

@@ -43,6 +43,9 @@ func writeFully(_ fd: Int32, _ bytes: [UInt8], at offset: UInt64, path: String) 
         }
         if n < 0 {
             if errno == EINTR { continue }
+            if errno == ENOSPC {
+                throw RuntimeError(.noSpace, "no space left on the device of \(path): \(bytes.count) more bytes needed at offset \(offset), \(freeBytes(path)) bytes free")
+            }
             throw RuntimeError(.io, "writing \(bytes.count) bytes at offset \(offset) of \(path) failed: \(errnoText())")
         }
         done += n
@@ -66,6 +69,13 @@ func readFully(_ fd: Int32, count: Int, at offset: UInt64, path: String) throws(
     }
     buffer.removeLast(count - done)
     return buffer
+}
+
+/// Bytes available to this user on the file system holding `path` (0 if it cannot be read).
+func freeBytes(_ path: String) -> UInt64 {
+    var info = statvfs()
+    guard statvfs(path, &info) == 0 else { return 0 }
+    return UInt64(info.f_bavail) * UInt64(info.f_frsize)
 }
 
 func syncData(_ fd: Int32, path: String) throws(RuntimeError) {

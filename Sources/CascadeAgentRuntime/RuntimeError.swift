@@ -14,6 +14,8 @@ public struct RuntimeError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let badChunk = Code(name: "bad-chunk")
         /// The peer is not who the assignment says (a leader with another id).
         public static let wrongPeer = Code(name: "wrong-peer")
+        /// The disk holding the staged download is full (the message gives the sizes).
+        public static let noSpace = Code(name: "no-space")
         /// The runtime is shutting down or the role changed under the operation.
         public static let stopped = Code(name: "stopped")
     }

@@ -1,4 +1,5 @@
 import CascadeAPI
+import Foundation
 import CascadeCrypto
 import CascadeNet
 import CascadeRPC
@@ -206,5 +207,41 @@ struct FaultTests {
             }
             await fleet.stopAll()
         }
+    }
+
+    @Test("A member whose staging disk is too small fails its attempt at once, with the sizes; the others finish")
+    func stagingDiskFull() async throws {
+        guard getuid() == 0 else {
+            print("skipped: mounting a small tmpfs needs root (CI runs as root)")
+            return
+        }
+        let fleet = try Fleet(subnet: "127.0.57", members: ["lead", "m1", "m2"], leader: "lead")
+        let small = fleet.root.file("m1")
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        try run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small])
+        defer { try? run("/bin/umount", ["-l", small]) }
+        try fleet.start("lead", host: 1)
+        try fleet.start("m1", host: 2)
+        try fleet.start("m2", host: 3)
+        for id in ["lead", "m1", "m2"] { try await fleet.waitForSession(id) }
+        _ = try await waitUntil(within: .seconds(10), "both members to join") { fleet.runtime("lead").leader.value.sessions.count == 2 ? true : nil }
+        fleet.coordinator.startRollout(policy: RolloutPolicy(maxUnavailable: 2))
+        try await fleet.waitForState("m1", .failed)
+        let error = fleet.runtime("m1").status.progress?.error ?? ""
+        #expect(error.contains("no-space: no space for release 1.1.0") && error.contains("\(fleet.size) more bytes needed"), "\(error)")
+        try await fleet.waitForState("m2", .healthy)
+        #expect(fleet.installs.installs(of: "m1").isEmpty)
+        // It failed without pulling the release over and over.
+        #expect(fleet.runtime("m1").status.bytesFromLeader + fleet.runtime("m1").status.bytesFromCoordinator == 0)
+        await fleet.stopAll()
+    }
+
+    private func run(_ tool: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestFailure("\(tool) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)") }
     }
 }
