@@ -154,8 +154,42 @@ extension Coordinator {
                 mainVersion: heartbeat.mainVersion.isEmpty ? nil : heartbeat.mainVersion,
                 upgraderVersion: heartbeat.upgraderVersion.isEmpty ? nil : heartbeat.upgraderVersion))
         }
-        if let progress = report.progress { await apply(progress, from: id, reportedBy: id) }
+        if let progress = report.progress {
+            // "Healthy on V" counts only from an agent that says, in the same report, it runs V.
+            if progress.state == .healthy, let running = report.heartbeat?.mainVersion, !running.isEmpty,
+               running != progress.releaseVersion {
+                log("\(id) reported healthy on \(progress.releaseVersion) in rollout \(progress.rolloutID) while it runs \(running); not recorded")
+            } else {
+                await apply(progress, from: id, reportedBy: id)
+            }
+        }
+        if let running = report.heartbeat?.mainVersion, !running.isEmpty, versions.changed(id, to: running) {
+            await reconcileRecord(of: id, runs: running)
+        }
         if let cluster = report.cluster { await applyClusterReport(cluster, from: id) }
+    }
+
+    /// The record follows what an agent runs: when an agent reports running a version below the
+    /// release it was last recorded healthy on, its upgrader rolled it back after it had said
+    /// healthy, and the row is corrected (with an event). Checked only when a version changes.
+    func reconcileRecord(of agentID: String, runs running: String) async {
+        do {
+            let corrected = try await store.run { store throws(StoreError) -> [Int64] in
+                // Only the latest rollout the agent was healthy in speaks for what it runs now.
+                for rollout in try store.rollouts().suffix(5).reversed() {
+                    guard let row = try store.rolloutAgent(rolloutID: rollout.id, agentID: agentID), row.state == .healthy else { continue }
+                    // Below the release it was healthy on: rolled back. (Above it: it moved on.)
+                    guard let now = try? ReleaseVersion(running), let target = try? ReleaseVersion(rollout.releaseVersion), now < target,
+                          try store.correctHealthy(rolloutID: rollout.id, agentID: agentID, runs: running, actor: .agent(agentID)) != nil
+                    else { return [] }
+                    return [rollout.id]
+                }
+                return []
+            }
+            for id in corrected { log("rollout \(id): \(agentID) runs \(running); its healthy record is corrected to rolled-back") }
+        } catch {
+            log("cannot reconcile the record of \(agentID): \(error.message)")
+        }
     }
 
     /// A leader's batch: its members' progress. A leader speaks only for members of its own

@@ -26,6 +26,8 @@ public final class Coordinator: Sendable {
     let batcher = HeartbeatBatcher()
     let registrations: RegistrationBatcher
     let faults = FaultLedger()
+    /// The main version each agent last reported, to notice when it changes.
+    let versions = VersionWatch()
     /// Releases whose stored blob is being checked after a chunk failed at serve time.
     let verifying = Mutex<Set<String>>([])
     /// Held for this coordinator's life: one coordinator per data directory.
@@ -191,5 +193,19 @@ final class ManifestCache: Sendable {
 
     func forget(_ version: String) {
         _ = entries.withLock { $0.removeValue(forKey: version) }
+    }
+}
+
+/// The main version each agent last reported: the record is reconciled only when one changes.
+final class VersionWatch: Sendable {
+    private let seen = Mutex<[String: String]>([:])
+
+    /// Records `version` for `agentID`; true when it differs from the one seen before (or is
+    /// the first one seen since this coordinator started).
+    func changed(_ agentID: String, to version: String) -> Bool {
+        seen.withLock { seen in
+            defer { seen[agentID] = version }
+            return seen[agentID] != version
+        }
     }
 }

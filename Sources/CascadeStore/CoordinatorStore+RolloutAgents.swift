@@ -174,6 +174,26 @@ extension CoordinatorStore {
 }
 
 extension CoordinatorStore {
+    /// Corrects an agent's recorded healthy state when the agent itself shows it runs another
+    /// version (its upgrader rolled it back after it had reported healthy): the record becomes
+    /// `rolled-back`, with an event. The one move out of a terminal state: the record follows
+    /// what the agent runs. Returns nil when the row is not `healthy`.
+    @discardableResult
+    public func correctHealthy(rolloutID: Int64, agentID: String, runs version: String, actor: EventActor) throws(StoreError) -> RolloutAgentRecord? {
+        try database.transaction { () throws(StoreError) -> RolloutAgentRecord? in
+            let rollout = try requireRollout(rolloutID)
+            guard let row = try rolloutAgent(rolloutID: rolloutID, agentID: agentID), row.state == .healthy else { return nil }
+            let why = "recorded healthy on \(rollout.releaseVersion), but it runs \(version)"
+            try database.execute(
+                "UPDATE rollout_agents SET state = ?, entered_ms = ?, deadline_ms = NULL, error = ? WHERE rollout_id = ? AND agent_id = ?",
+                [.text(RolloutAgentState.rolledBack.rawValue), .time(clock()), .text(why), .integer(rolloutID), .text(agentID)])
+            try appendEvent(
+                actor: actor, kind: "rollout.record-corrected", subject: EventSubject.rollout(rolloutID),
+                detail: "agent \(agentID): healthy → rolled-back: \(why)")
+            return try requireRolloutAgent(rolloutID, agentID)
+        }
+    }
+
     /// The patent's sixth server: among the cluster's live members (not its leader) that are
     /// healthy in this rollout, the one with the highest idle weight (ties by smallest id). It
     /// sends the leader the second instruction. Nil when no member qualifies.

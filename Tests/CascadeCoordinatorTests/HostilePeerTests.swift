@@ -369,12 +369,17 @@ struct HostilePeerTests {
 
     @Test("a leader that never upgrades after its members are done fails, and the cluster with it")
     func leaderThatNeverUpgrades() async throws {
-        let fixture = try CoordinatorFixture(stall: .seconds(1))
+        let fixture = try CoordinatorFixture(stall: .seconds(3))
         try await fixture.push(try fixture.release("1.1"))
         let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5)])
         let rollout = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(releaseVersion: "1.1")).rolloutID
+        // The member reports once its cluster runs (before, "instructed" is refused).
+        _ = try await waitUntilAsync(within: .seconds(10), "the cluster to start") {
+            try await rolloutStatus(fixture, rollout).clusterProgress.first?.phase == .members ? true : nil
+        }
         agents["a1-02"]!.report(.instructed, rollout: rollout)
         agents["a1-02"]!.report(.healthy, rollout: rollout)
+        try await waitForAgent(fixture, rollout, "a1-02", .healthy)
         _ = try await waitForRollout(fixture, rollout, .failed)
         let rows = Dictionary(uniqueKeysWithValues: try await rolloutStatus(fixture, rollout).agents.map { ($0.agentID, $0.progress) })
         #expect(rows["a1-02"]?.state == .healthy)

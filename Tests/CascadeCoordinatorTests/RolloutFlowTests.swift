@@ -229,3 +229,40 @@ struct RolloutFlowTests {
         #expect(order.expectation?.manifestSHA256 == order.upgrade?.signedManifest?.manifestDigest)
     }
 }
+
+@Suite("The rollout record follows what agents run")
+struct RecordTruthTests {
+    func row(_ fixture: CoordinatorFixture, _ rollout: UInt64, _ agent: String) async throws -> AgentProgress? {
+        try await rolloutStatus(fixture, rollout).agents.first { $0.agentID == agent }?.progress
+    }
+
+    @Test("a healthy report from an agent that says it runs another version is not recorded; one rolled back after it said healthy is corrected, with an event")
+    func recordFollowsWhatAgentsRun() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let rollout = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(releaseVersion: "1.1")).rolloutID
+        let member = agents["a1-02"]!
+        member.report(.instructed, rollout: rollout)
+        // "Healthy on 1.1" while saying it runs 1.0: not recorded.
+        member.send(AgentReport(
+            heartbeat: Heartbeat(idle: IdleRatios(cpu: 0.5, memory: 0.5), mainVersion: "1.0", upgraderVersion: "1.0"),
+            progress: AgentProgress(rolloutID: rollout, state: .healthy, releaseVersion: "1.1")))
+        member.report(.downloading, rollout: rollout)
+        try await waitForAgent(fixture, rollout, "a1-02", .downloading)
+        // Healthy, saying it runs 1.1: recorded.
+        member.send(AgentReport(
+            heartbeat: Heartbeat(idle: IdleRatios(cpu: 0.5, memory: 0.5), mainVersion: "1.1", upgraderVersion: "1.1"),
+            progress: AgentProgress(rolloutID: rollout, state: .healthy, releaseVersion: "1.1")))
+        try await waitForAgent(fixture, rollout, "a1-02", .healthy)
+        // Then its upgrader rolls it back (killed during the health check, repaired at restart):
+        // its heartbeats say 1.0, and the record follows.
+        member.heartbeat(cpu: 0.5, version: "1.0")
+        try await waitForAgent(fixture, rollout, "a1-02", .rolledBack)
+        #expect(try await row(fixture, rollout, "a1-02")?.error == "recorded healthy on 1.1, but it runs 1.0")
+        let events = try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000)).events
+        #expect(events.contains { $0.kind == "rollout.record-corrected" && $0.detail.contains("agent a1-02: healthy → rolled-back") })
+    }
+}
