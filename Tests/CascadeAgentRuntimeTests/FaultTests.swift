@@ -129,11 +129,7 @@ struct FaultTests {
     func boundedRetries() async throws {
         let fleet = try Fleet(subnet: "127.0.51", members: ["lead", "m1"], leader: "lead")
         fleet.coordinator.state.withLock { $0.failFetches = true }
-        try fleet.start("lead", host: 1)
-        try fleet.start("m1", host: 2)
-        try await fleet.waitForSession("lead")
-        try await fleet.waitForSession("m1")
-        _ = try await waitUntil(within: .seconds(10), "m1 to join") { fleet.runtime("lead").leader.value.sessions.count == 1 ? true : nil }
+        try await fleet.startJoined(["lead", "m1"])
         fleet.coordinator.startRollout(policy: RolloutPolicy())
         let report = try await waitUntil(within: .seconds(20), "the leader to report its failing source") {
             fleet.coordinator.state.value.faults.first { $0.sourceID.isEmpty && $0.releaseVersion == "1.1.0" }
@@ -220,11 +216,7 @@ struct FaultTests {
         try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
         try run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small])
         defer { try? run("/bin/umount", ["-l", small]) }
-        try fleet.start("lead", host: 1)
-        try fleet.start("m1", host: 2)
-        try fleet.start("m2", host: 3)
-        for id in ["lead", "m1", "m2"] { try await fleet.waitForSession(id) }
-        _ = try await waitUntil(within: .seconds(10), "both members to join") { fleet.runtime("lead").leader.value.sessions.count == 2 ? true : nil }
+        try await fleet.startJoined(["lead", "m1", "m2"])
         fleet.coordinator.startRollout(policy: RolloutPolicy(maxUnavailable: 2))
         try await fleet.waitForState("m1", .failed)
         let error = fleet.runtime("m1").status.progress?.error ?? ""

@@ -167,6 +167,17 @@ final class Fleet: Sendable {
         await coordinator.stop()
     }
 
+    /// Starts `ids` on hosts 1, 2, ... (the first leads), waits for their sessions and for every
+    /// member to have joined the leader.
+    func startJoined(_ ids: [String]) async throws {
+        for (index, id) in ids.enumerated() { try start(id, host: index + 1) }
+        for id in ids { try await waitForSession(id) }
+        let leader = ids[0], members = ids.count - 1
+        _ = try await waitUntil(within: .seconds(10), "\(members) members to join \(leader)") {
+            runtime(leader).leader.value.sessions.count == members ? true : nil
+        }
+    }
+
     /// Waits until `id` holds its coordinator session (and so has its assignment).
     func waitForSession(_ id: String) async throws {
         _ = try await waitUntil(within: .seconds(10), "\(id) to hold its coordinator session") {

@@ -39,11 +39,7 @@ struct TrustTests {
     @Test("A leader's order that arrives before the coordinator's expectation waits for it, then runs")
     func orderWaitsForExpectation() async throws {
         let fleet = try Fleet(subnet: "127.0.46", members: ["lead", "m1"], leader: "lead")
-        try fleet.start("lead", host: 1)
-        try fleet.start("m1", host: 2)
-        try await fleet.waitForSession("lead")
-        try await fleet.waitForSession("m1")
-        _ = try await waitUntil(within: .seconds(10), "m1 to join") { fleet.runtime("lead").leader.value.sessions.count == 1 ? true : nil }
+        try await fleet.startJoined(["lead", "m1"])
         fleet.coordinator.startRollout(policy: RolloutPolicy(), announce: false)
         // The leader instructs m1; m1 has not heard from the coordinator and does nothing.
         _ = try await waitUntil(within: .seconds(10), "the leader to instruct m1") {
@@ -131,11 +127,7 @@ struct TrustTests {
     @Test("The leader upgrades itself only to what the coordinator named: without its own expectation, the second instruction installs nothing")
     func leaderNeedsExpectation() async throws {
         let fleet = try Fleet(subnet: "127.0.50", members: ["lead", "m1"], leader: "lead")
-        try fleet.start("lead", host: 1)
-        try fleet.start("m1", host: 2)
-        try await fleet.waitForSession("lead")
-        try await fleet.waitForSession("m1")
-        _ = try await waitUntil(within: .seconds(10), "m1 to join") { fleet.runtime("lead").leader.value.sessions.count == 1 ? true : nil }
+        try await fleet.startJoined(["lead", "m1"])
         fleet.coordinator.startRollout(policy: RolloutPolicy(), announce: false)
         // Only the member hears what rollout 7 installs.
         fleet.coordinator.send(Instruction(leaderEpoch: 1, expectation: fleet.coordinator.expectation(id: 7)), to: "m1")
@@ -153,11 +145,7 @@ struct TrustTests {
     @Test("The rollout's health timeout reaches the installer of every member and of the leader")
     func healthTimeoutReachesInstaller() async throws {
         let fleet = try Fleet(subnet: "127.0.55", members: ["lead", "m1"], leader: "lead")
-        try fleet.start("lead", host: 1)
-        try fleet.start("m1", host: 2)
-        try await fleet.waitForSession("lead")
-        try await fleet.waitForSession("m1")
-        _ = try await waitUntil(within: .seconds(10), "m1 to join") { fleet.runtime("lead").leader.value.sessions.count == 1 ? true : nil }
+        try await fleet.startJoined(["lead", "m1"])
         fleet.coordinator.startRollout(policy: RolloutPolicy(healthTimeoutSeconds: 45))
         try await fleet.waitForState("lead", .healthy)
         #expect(fleet.installs.installs(of: "m1").map(\.healthTimeout) == [.seconds(45)])
