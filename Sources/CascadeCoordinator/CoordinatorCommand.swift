@@ -39,6 +39,7 @@ public enum CoordinatorCommand {
                 .value("report-interval", valueName: "DURATION", help: "How often agents report.", default: "5s"),
                 .value("liveness-timeout", valueName: "DURATION", help: "Silence after which an agent is lost (a lost leader is replaced).", default: "30s"),
                 .value("engine-interval", valueName: "DURATION", help: "How often the rollout engine re-evaluates rollouts.", default: "1s"),
+                .value("stall-timeout", valueName: "DURATION", help: "A running cluster with nothing in flight and no change for this long fails the agents it waits on (gone, or never instructed by their leader).", default: "10m"),
                 .value("placement", valueName: "SOURCE", help: "What places an agent in its cluster: source (its connection's address, which must be one of its certificate's IP SANs if it has any) or certificate (its certificate's IP SAN).", default: "source"),
             ],
             run: run),
@@ -63,7 +64,7 @@ public enum CoordinatorCommand {
         guard let placement = CoordinatorConfiguration.Placement(rawValue: try arguments.string("placement")) else {
             throw context.usageError("--placement: \"\(try arguments.string("placement"))\" is not source or certificate")
         }
-        let configuration = CoordinatorConfiguration(
+        var configuration = CoordinatorConfiguration(
             dataDirectory: try arguments.string("data"),
             tls: TLSConfiguration(
                 trustRootsFile: try arguments.string("ca"), certificateChainFile: try arguments.string("cert"),
@@ -72,6 +73,7 @@ public enum CoordinatorCommand {
             store: StoreConfiguration(prefixLengths: prefixes, weights: weights, livenessTimeout: try arguments.duration("liveness-timeout")),
             reportInterval: try arguments.duration("report-interval"), engineInterval: try arguments.duration("engine-interval"),
             placement: placement)
+        configuration.stallTimeout = try arguments.duration("stall-timeout")
         // Before anything opens descriptors: every agent session holds one. Logged once the
         // coordinator runs (a refusal to start stays the only line).
         let descriptors = DescriptorLimit.raiseToHard()

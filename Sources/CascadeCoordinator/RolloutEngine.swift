@@ -193,7 +193,11 @@ struct RolloutStepper {
                     // The leader upgrades only to what the coordinator named (an acting leader
                     // may have missed the expectation while it was a member).
                     if connected.contains(leaderID), let release = try store.release(version: rollout.releaseVersion) {
-                        outcome.sends.append((leaderID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), expectation: rollout.expectation(release))))
+                        // With the members' recorded outcomes: a member the coordinator ended (lost,
+                        // timed out) is done for the leader too, or it would wait for it forever.
+                        outcome.sends.append((leaderID, Instruction(
+                            leaderEpoch: UInt64(record.leaderEpoch), clusterRollout: try clusterOrder(rollout, rows),
+                            expectation: rollout.expectation(release))))
                     }
                     outcome.sends.append((sixth, Instruction(
                         leaderEpoch: UInt64(record.leaderEpoch),
@@ -236,11 +240,20 @@ struct RolloutStepper {
         _ rollout: RolloutRecord, _ cluster: RolloutClusterRecord, _ rows: [RolloutAgentRecord], leaderID: String
     ) throws(StoreError) -> Bool {
         let waiting = rows.filter { !$0.state.isTerminal }
-        guard !waiting.isEmpty, !waiting.contains(where: { $0.state.isInFlight }) else { return false }
+        let members = waiting.filter { $0.agentID != leaderID }
+        let stuck: [RolloutAgentRecord]
+        if !members.isEmpty {
+            // Members' turn. (An acting leader's own row may still say instructed or
+            // downloading from before it was promoted: that is no work in progress.)
+            guard !members.contains(where: { $0.state.isInFlight }) else { return false }
+            stuck = members
+        } else {
+            // The leader's turn: only its install is work in progress.
+            guard let leaderRow = waiting.first, leaderRow.state != .installing else { return false }
+            stuck = [leaderRow]
+        }
         let lastChange = ([cluster.startedAt].compactMap { $0 } + rows.map(\.enteredAt)).max() ?? now
         guard now.since(lastChange) >= stall else { return false }
-        let members = waiting.filter { $0.agentID != leaderID }
-        let stuck = members.isEmpty ? waiting : members
         let quiet = "for \(Int(stall.components.seconds)) s"
         for row in stuck {
             let why: String

@@ -186,6 +186,38 @@ extension FaultTests {
 }
 
 extension FaultTests {
+    @Test("a leader killed for good mid-download: the acting leader finishes its cluster, the old leader is counted lost, and the rollout ends within its budget")
+    func leaderNeverReturns() async throws {
+        let fleet = try Fleet()
+        defer { fleet.stop() }
+        try await fleet.startCoordinator(["--stall-timeout", "5s"])
+        let bundles = try await Bundles.shared()
+        let total = try Bundles.chunkCount(bundles.good)
+        let subnets = try await fleet.makeAgents(perSubnet: 3)
+        let cluster = "127.0.1.0/24"
+        let (oldLeader, acting, other) = (subnets[0][0], subnets[0][1], subnets[0][2])
+        #expect(try await fleet.cluster(cluster)?.leaderID == oldLeader.id)
+        try await fleet.push(bundles.good, version: "1.1")
+        // One of the six may be lost: 1 × 100 ≤ 20 × 6.
+        let id = try await fleet.startRollout("1.1", RolloutPolicy(
+            maxUnavailable: 1, maxParallelClusters: 2, failureBudgetPercent: 20, healthTimeoutSeconds: 30))
+        _ = try await fleet.waitFast("a member of \(cluster) mid-download") {
+            [acting, other].lazy.compactMap { node in node.stagedChunks().flatMap { $0 > 0 && $0 < total ? node.id : nil } }.first
+        }
+        oldLeader.kill()  // both processes, and it never comes back
+        _ = try await fleet.wait("\(acting.id) to lead \(cluster)") {
+            try await fleet.cluster(cluster).flatMap { $0.leaderID == acting.id ? $0 : nil }
+        }
+        let done = try await fleet.waitRollout(id, "ended") { $0.state == .succeeded || $0.state == .failed }
+        let status = try await fleet.rollout(id)
+        #expect(done.state == .succeeded, "\(done.message): \(status.agents.map { "\($0.agentID) \($0.progress.state) \($0.progress.error)" })")
+        #expect(done.totals.healthy == 5 && done.totals.failed == 1)
+        let lost = try #require(status.agents.first { $0.agentID == oldLeader.id })
+        #expect(lost.progress.state == .failed && lost.progress.error.hasPrefix("lost: \(oldLeader.id)"), "\(lost.progress.error)")
+        let live = subnets.flatMap { $0 }.filter { $0.id != oldLeader.id }
+        _ = try await fleet.wait("every live agent on 1.1") { live.allSatisfy { $0.settled(on: "1.1") } ? true : nil }
+    }
+
     @Test("kill -9 a member's main program mid-download: its upgrader restarts it, it resumes from its last verified chunk and re-downloads less than the release")
     func memberKilled() async throws {
         let fleet = try Fleet()

@@ -65,14 +65,14 @@ final class Fleet: Sendable {
 
     /// Starts `cascade-coordinator` (port 0 the first time, the same address afterwards).
     @discardableResult
-    func startCoordinator() async throws -> SocketAddress {
+    func startCoordinator(_ extra: [String] = []) async throws -> SocketAddress {
         let listen = coordinatorState.withLock { $0.address.map { "\($0)" } } ?? "127.0.0.1:0"
         let process = try ChildProcess(try builtProduct("cascade-coordinator"), [
             "--data", dataDirectory, "--listen", listen, "--ca", coordinatorTLS.trustRootsFile,
             "--cert", coordinatorTLS.certificateChainFile, "--key", coordinatorTLS.privateKeyFile,
             "--trusted-key", releaseKeyFile, "--trusted-key", coordinatorOnlyKeyFile,
             "--engine-interval", "100ms", "--report-interval", "1s", "--liveness-timeout", "3s",
-        ])
+        ] + extra)
         coordinatorState.withLock { $0.process = process }
         let prefix = "cascade-coordinator: listening on "
         let line = try await process.line(startingWith: prefix, within: .seconds(60))
