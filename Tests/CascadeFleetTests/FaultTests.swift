@@ -67,6 +67,11 @@ struct FaultTests {
             #expect(try await fleet.transitions(node.id, rollout: id).isEmpty)
         }
         #expect(status.clusterProgress.map(\.phase).contains(.aborted) || status.clusterProgress.contains { $0.phase == .failed })
+        // Stop means stop: once the rollout failed, no agent was instructed or began installing.
+        let events = try await fleet.events().filter { $0.rolloutID == id }
+        let failedAt = try #require(events.first { $0.kind == "rollout.state" && $0.detail.contains("→ failed") }).id
+        let later = events.filter { $0.id > failedAt && $0.kind == "rollout.agent-state" && ($0.detail.hasSuffix("→ instructed") || $0.detail.hasSuffix("→ installing")) }
+        #expect(later.isEmpty, "\(later.map(\.detail))")
     }
 }
 
