@@ -326,6 +326,12 @@ extension Coordinator {
                 let reporterRecord = try store.agent(id: reporter)
                 let counts = !source.isEmpty && source != reporter && cluster?.leaderID == source
                     && reporterRecord?.clusterID == accused?.clusterID
+                if source.isEmpty && !report.orderRefused {
+                    _ = try store.appendEvent(
+                        actor: .agent(reporter), kind: "rollout.bad-chunk", subject: EventSubject.release(String(report.releaseVersion.prefix(64))),
+                        detail: "chunk \(report.chunkIndex) of \(report.releaseVersion.prefix(64)) from the coordinator failed at \(reporter): \(detail); the coordinator checked what it holds")
+                    return .recorded
+                }
                 if report.orderRefused {
                     _ = try store.appendEvent(
                         actor: .agent(reporter), kind: "security.order-refused", subject: EventSubject.agent(source),
@@ -338,10 +344,10 @@ extension Coordinator {
                         detail: "a fault report from \(reporter) against \(source.isEmpty ? "the coordinator" : source) was not counted: only members of a leader's own cluster report its chunks")
                     return .ignored
                 }
-                return .counted(clusterID: cluster.id, prefix: cluster.prefix)
+                return .counted(clusterID: cluster.id)
             }
         }
-        guard case .counted(let clusterID, _) = verdict else { return hint }
+        guard case .counted(let clusterID) = verdict else { return hint }
         let (fresh, reporters) = faults.record(
             leader: source, rolloutID: rolloutID, reporter: reporter, chunk: report.chunkIndex,
             now: .now, window: configuration.faultWindow)
@@ -374,7 +380,7 @@ extension Coordinator {
 
 enum FaultVerdict: Sendable {
     case recorded, ignored
-    case counted(clusterID: Int64, prefix: String)
+    case counted(clusterID: Int64)
 }
 
 /// Recent bad-chunk reports per (leader, rollout): who reported which chunks, and when. Kept
