@@ -220,6 +220,7 @@ final class PairInstaller: ReleaseInstaller {
         let handoff = context.handoff
         let rollout = latest.withLock { $0?.rolloutID ?? 0 }
         let pending = self.pending
+        let since = Date().timeIntervalSince1970
         // Unpacking and the upgrader's reply (after the new binary's self-test) block: keep
         // them off the cooperative threads.
         let version = try await Self.blocking { () throws -> String in
@@ -243,9 +244,16 @@ final class PairInstaller: ReleaseInstaller {
             }
         }
         Log.info("handed \(version) to the upgrader; it will restart this program")
-        // The upgrader stops this process now; if it somehow does not, the deadline of the
-        // installing state fails the agent at the coordinator.
-        while true { try await Task.sleep(for: .seconds(3600)) }
+        // The upgrader stops this process now. If it does not — it died, and its repair rolled
+        // the switch back — its recorded result says so, and that is this install's outcome.
+        let records = AgentRecords(layout: context.layout)
+        while true {
+            if let result = records.lastResult(.main), result.version == version, result.time >= since, result.outcome != .upgraded {
+                unlink(pending.path)
+                return .rolledBack(reason: result.reason)
+            }
+            try await Task.sleep(for: .milliseconds(500))  // polling the result file, until this process is stopped
+        }
     }
 
     private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {

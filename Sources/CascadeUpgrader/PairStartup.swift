@@ -46,7 +46,14 @@ public enum PairStartup {
         var owned = [program.peer]
         if !FileLock.isHeld(layout.lockFile(program.peer)) { owned.append(program) }
         for target in owned {
-            if let outcome = try journal.repair(target) { Log.info("repaired: \(outcome)") }
+            guard let outcome = try journal.repair(target) else { continue }
+            Log.info("repaired: \(outcome)")
+            // An interrupted switch that went back is an outcome like any rollback: recorded, so
+            // whoever waits for that upgrade (the fleet runtime) hears how it ended.
+            if case .rolledBack(let program, _, let to) = outcome {
+                try? AgentRecords(layout: layout).recordResult(
+                    UpgradeResult(program: program, version: to, outcome: .rolledBack, reason: "\(outcome)"))
+            }
         }
     }
 

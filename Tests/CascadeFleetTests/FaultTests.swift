@@ -191,6 +191,45 @@ extension FaultTests {
 }
 
 extension FaultTests {
+    @Test("kill -9 a member's upgrader at each step of its switch of the main program: the rollout's record ends equal to what the member runs", arguments: ["main-after-record", "main-after-stop", "main-after-switch", "main-after-start", "main-after-confirm"])
+    func upgraderKilledMidSwitch(_ point: String) async throws {
+        let fleet = try Fleet()
+        defer { fleet.stop() }
+        try await fleet.startCoordinator()
+        let bundles = try await Bundles.shared()
+        let subnets = try await fleet.makeAgents(subnets: [1], perSubnet: 2)
+        let member = subnets[0][1]
+        // The member again, now with its upgrader set to die at that step of the switch.
+        member.kill()
+        try member.start(environment: ["CASCADE_FAULT_POINT": point])
+        _ = try await fleet.wait("\(member.id) to be back") { try await fleet.agentInfo(member.id).flatMap { $0.connected ? $0 : nil } }
+        try await fleet.push(bundles.good, version: "1.1")
+        let id = try await fleet.startRollout("1.1", RolloutPolicy(failureBudgetPercent: 50, healthTimeoutSeconds: 30))
+        // Killed after it stopped the main program, the upgrader leaves nothing running: the
+        // service manager starts the unit again, as systemd's Restart= does.
+        let serviceManager = Task {
+            while !Task.isCancelled {
+                let running = ["main", "upgrader"].contains { member.pid($0).map(member.isOurs) ?? false }
+                if !running {
+                    member.reap()
+                    try member.start()
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(50))  // the watch's pace
+            }
+        }
+        defer { serviceManager.cancel() }
+        _ = try await fleet.waitRollout(id, "ended") { $0.state == .succeeded || $0.state == .failed }
+        // Whatever the repair chose, the record says it.
+        let agreed = try await fleet.wait("the record of \(member.id) to match what it runs") { () async throws -> String? in
+            let row = try await fleet.rollout(id).agents.first { $0.agentID == member.id }?.progress
+            if member.settled(on: "1.1"), row?.state == .healthy { return "1.1, healthy" }
+            if member.settled(on: "1.0"), row?.state == .rolledBack || row?.state == .failed { return "1.0, \(row?.state.description ?? "")" }
+            return nil
+        }
+        print("\(point): \(member.id) ends on \(agreed)")
+    }
+
     @Test("a leader killed for good mid-download: the acting leader finishes its cluster, the old leader is counted lost, and the rollout ends within its budget")
     func leaderNeverReturns() async throws {
         let fleet = try Fleet()

@@ -310,8 +310,8 @@ final class FleetNode: Sendable {
     }
 
     /// Starts the upgrader as systemd would (it starts the main program) in a new process group.
-    func start() throws {
-        let pid = try spawnInOwnGroup("\(root)/upgrader/current/bin/cascade-upgrader", ["--root", root], logFile: logFile)
+    func start(environment: [String: String] = [:]) throws {
+        let pid = try spawnInOwnGroup("\(root)/upgrader/current/bin/cascade-upgrader", ["--root", root], logFile: logFile, environment: environment)
         groups.withLock { $0.append(pid) }
     }
 
