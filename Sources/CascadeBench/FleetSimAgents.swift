@@ -14,10 +14,17 @@ import Glibc
 /// default) at once; nothing reads it after the install.
 final class SimInstaller: ReleaseInstaller {
     let count = Atomic<Int>(0)
+    /// What a real upgrader would run after the install (the simulation upgrades both at once).
+    let upgraderVersion: Mutex<String>
+
+    init(version: String) {
+        upgraderVersion = Mutex(version)
+    }
 
     func install(artifact path: String, manifest: Manifest) async throws -> InstallOutcome {
         _ = truncate(path, 0)
         count.add(1, ordering: .relaxed)
+        upgraderVersion.withLock { $0 = manifest.version }
         return .running(version: manifest.version)
     }
 }
@@ -66,12 +73,13 @@ final class SimFleet: Sendable {
         stateRoot: String, version: String
     ) throws {
         for spec in specs {
-            let configuration = AgentRuntimeConfiguration(
+            let installer = SimInstaller(version: version)
+            var configuration = AgentRuntimeConfiguration(
                 coordinatorAddress: coordinator, bindAddress: spec.ip, tls: tls[spec.id]!, releaseKeys: [releaseKey],
                 stateDirectory: "\(stateRoot)/\(spec.id)", mainVersion: version, upgraderVersion: version,
                 hostname: spec.id, idleOverride: spec.idle,
                 log: { [weak self] line in self?.record("\(spec.id): \(line)") })
-            let installer = SimInstaller()
+            configuration.currentUpgraderVersion = { installer.upgraderVersion.withLock { $0 } }
             let runtime = try AgentRuntime(configuration: configuration, installer: installer)
             let task = Task { try await runtime.run() }
             members.withLock { $0.append(Member(spec: spec, runtime: runtime, installer: installer, task: task)) }

@@ -174,6 +174,9 @@ struct RolloutStepper {
         if members.allSatisfy(\.state.isTerminal) {
             switch leaderRow?.state {
             case .healthy?, nil:
+                // Done only when every agent healthy in it runs the release on both programs
+                // (its upgrader follows its main program a moment later).
+                guard try bothProgramsOnRelease(rollout, cluster, rows) else { return .running }
                 return try finish(rollout, cluster, .succeeded, "every agent is healthy on \(rollout.releaseVersion)")
             case .failed?, .rolledBack?:
                 return try finish(rollout, cluster, .failed, "the leader \(leaderID) did not upgrade: \(leaderRow?.error ?? "")")
@@ -268,6 +271,29 @@ struct RolloutStepper {
             log("rollout \(rollout.id), \(cluster.prefix): \(why)")
         }
         return true
+    }
+
+    /// True when every healthy agent of the cluster reports both programs on the release. An
+    /// agent still behind after the stall timeout is recorded failed with what it runs.
+    private mutating func bothProgramsOnRelease(
+        _ rollout: RolloutRecord, _ cluster: RolloutClusterRecord, _ rows: [RolloutAgentRecord]
+    ) throws(StoreError) -> Bool {
+        var behind: [(String, String, String)] = []
+        for row in rows where row.state == .healthy {
+            guard let agent = try store.agent(id: row.agentID) else { continue }
+            if agent.mainVersion != rollout.releaseVersion || agent.upgraderVersion != rollout.releaseVersion {
+                behind.append((agent.id, agent.mainVersion, agent.upgraderVersion))
+            }
+        }
+        guard !behind.isEmpty else { return true }
+        let lastChange = rows.map(\.enteredAt).max() ?? now
+        guard now.since(lastChange) >= stall else { return false }
+        for (id, main, upgrader) in behind {
+            let why = "healthy, but after \(Int(stall.components.seconds)) s it still runs main \(main) and upgrader \(upgrader), not \(rollout.releaseVersion) on both"
+            _ = try store.correctHealthy(rolloutID: rollout.id, agentID: id, to: .failed, why: why, actor: actor)
+            log("rollout \(rollout.id), \(cluster.prefix): \(id): \(why)")
+        }
+        return false
     }
 
     private mutating func finish(

@@ -180,16 +180,25 @@ extension CoordinatorStore {
     /// what the agent runs. Returns nil when the row is not `healthy`.
     @discardableResult
     public func correctHealthy(rolloutID: Int64, agentID: String, runs version: String, actor: EventActor) throws(StoreError) -> RolloutAgentRecord? {
+        let rollout = try requireRollout(rolloutID)
+        return try correctHealthy(
+            rolloutID: rolloutID, agentID: agentID, to: .rolledBack,
+            why: "recorded healthy on \(rollout.releaseVersion), but it runs \(version)", actor: actor)
+    }
+
+    /// Moves a `healthy` row to `state` (rolled-back or failed) with `why`, and an event.
+    @discardableResult
+    public func correctHealthy(
+        rolloutID: Int64, agentID: String, to state: RolloutAgentState, why: String, actor: EventActor
+    ) throws(StoreError) -> RolloutAgentRecord? {
         try database.transaction { () throws(StoreError) -> RolloutAgentRecord? in
-            let rollout = try requireRollout(rolloutID)
             guard let row = try rolloutAgent(rolloutID: rolloutID, agentID: agentID), row.state == .healthy else { return nil }
-            let why = "recorded healthy on \(rollout.releaseVersion), but it runs \(version)"
             try database.execute(
                 "UPDATE rollout_agents SET state = ?, entered_ms = ?, deadline_ms = NULL, error = ? WHERE rollout_id = ? AND agent_id = ?",
-                [.text(RolloutAgentState.rolledBack.rawValue), .time(clock()), .text(why), .integer(rolloutID), .text(agentID)])
+                [.text(state.rawValue), .time(clock()), .text(why), .integer(rolloutID), .text(agentID)])
             try appendEvent(
                 actor: actor, kind: "rollout.record-corrected", subject: EventSubject.rollout(rolloutID),
-                detail: "agent \(agentID): healthy → rolled-back: \(why)")
+                detail: "agent \(agentID): healthy → \(state.rawValue): \(why)")
             return try requireRolloutAgent(rolloutID, agentID)
         }
     }

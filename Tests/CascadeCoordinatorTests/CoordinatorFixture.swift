@@ -99,6 +99,8 @@ final class FakeAgent: Sendable {
     private let outgoing: AsyncStream<AgentReport>.Continuation
     private let reports: AsyncStream<AgentReport>
     private let task = Mutex<Task<Void, any Error>?>(nil)
+    /// The idle ratios it registered with (its healthy reports carry them again).
+    private let idle = Mutex(IdleRatios(cpu: 0.5, memory: 0.5))
 
     convenience init(_ fixture: CoordinatorFixture, id: String, address: String) throws {
         try self.init(pki: fixture.pki, coordinator: fixture.address, id: id, address: address)
@@ -112,7 +114,8 @@ final class FakeAgent: Sendable {
     }
 
     func register(version: String = "1.0", cpu: Double, memory: Double = 0.5) async throws -> Assignment {
-        try await client.unary(CoordinatorService.register, RegisterRequest(
+        idle.withLock { $0 = IdleRatios(cpu: cpu, memory: memory) }
+        return try await client.unary(CoordinatorService.register, RegisterRequest(
             address: address, memberPort: 7401, mainVersion: version, upgraderVersion: version,
             idle: IdleRatios(cpu: cpu, memory: memory)))
     }
@@ -134,9 +137,12 @@ final class FakeAgent: Sendable {
         task.withLock { $0 = session }
     }
 
+    /// A progress report; `healthy` comes with a heartbeat running `version` on both programs,
+    /// as a real agent's does once its upgrader followed.
     func report(_ state: AgentRolloutState, rollout: UInt64, version: String = "1.1", bytes: UInt64 = 0, error: String = "") {
-        outgoing.yield(AgentReport(progress: AgentProgress(
-            rolloutID: rollout, state: state, releaseVersion: version, bytesDone: bytes, error: error)))
+        outgoing.yield(AgentReport(
+            heartbeat: state == .healthy ? Heartbeat(idle: idle.withLock { $0 }, mainVersion: version, upgraderVersion: version) : nil,
+            progress: AgentProgress(rolloutID: rollout, state: state, releaseVersion: version, bytesDone: bytes, error: error)))
     }
 
     /// Sends any report as it is (a scripted lie, say).

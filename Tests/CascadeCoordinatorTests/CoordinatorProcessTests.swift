@@ -81,7 +81,8 @@ struct CoordinatorProcessTests {
         var again: [FakeAgent] = []
         for (index, old) in agents.enumerated() {
             let agent = try FakeAgent(pki: fixture.pki, coordinator: coordinator.address, id: old.id, address: old.address)
-            _ = try await agent.register(cpu: [0.9, 0.5, 0.7][index])
+            // a1-02 upgraded before the crash: it comes back running 1.1.
+            _ = try await agent.register(version: old.id == "a1-02" ? "1.1" : "1.0", cpu: [0.9, 0.5, 0.7][index])
             try await agent.connect()
             again.append(agent)
         }

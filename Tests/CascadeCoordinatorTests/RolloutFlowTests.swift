@@ -266,3 +266,43 @@ struct RecordTruthTests {
         #expect(events.contains { $0.kind == "rollout.record-corrected" && $0.detail.contains("agent a1-02: healthy → rolled-back") })
     }
 }
+
+extension RecordTruthTests {
+    func bothPrograms(_ main: String, _ upgrader: String) -> Heartbeat {
+        Heartbeat(idle: IdleRatios(cpu: 0.5, memory: 0.5), mainVersion: main, upgraderVersion: upgrader)
+    }
+
+    @Test("a rollout succeeds only once every healthy agent runs the release on both programs; one whose upgrader stays behind past the stall timeout is failed")
+    func bothProgramsOnTheRelease() async throws {
+        for upgraderFollows in [true, false] {
+            let fixture = try CoordinatorFixture(stall: .seconds(2))
+            try await fixture.push(try fixture.release("1.1"))
+            let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5)])
+            let rollout = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(releaseVersion: "1.1")).rolloutID
+            _ = try await waitUntilAsync(within: .seconds(10), "the cluster to start") {
+                try await rolloutStatus(fixture, rollout).clusterProgress.first?.phase == .members ? true : nil
+            }
+            let (leader, member) = (agents["a1-01"]!, agents["a1-02"]!)
+            member.report(.instructed, rollout: rollout)
+            // Its new main program is healthy; its upgrader has not followed yet.
+            member.send(AgentReport(heartbeat: bothPrograms("1.1", "1.0"), progress: AgentProgress(rolloutID: rollout, state: .healthy, releaseVersion: "1.1")))
+            try await waitForAgent(fixture, rollout, "a1-02", .healthy)
+            leader.report(.installing, rollout: rollout)
+            leader.report(.healthy, rollout: rollout)
+            try await waitForAgent(fixture, rollout, "a1-01", .healthy)
+            #expect(try await rolloutStatus(fixture, rollout).state == .running)
+            if upgraderFollows {
+                member.send(AgentReport(heartbeat: bothPrograms("1.1", "1.1")))
+                let done = try await waitForRollout(fixture, rollout, .succeeded)
+                #expect(done.totals.healthy == 2)
+            } else {
+                let done = try await waitForRollout(fixture, rollout, .failed)
+                let row = try #require(done.agents.first { $0.agentID == "a1-02" }?.progress)
+                #expect(row.state == .failed)
+                #expect(row.error.contains("still runs main 1.1 and upgrader 1.0, not 1.1 on both"), "\(row.error)")
+            }
+            for agent in agents.values { agent.disconnect() }
+            await fixture.shutdown()
+        }
+    }
+}
