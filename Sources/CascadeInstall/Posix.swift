@@ -122,7 +122,7 @@ public enum Posix {
 
     /// The names in `directory` in no order, from readdir (a refused bundle's tree is removed
     /// with this; FileManager costs several times more per entry).
-    private static func names(_ directory: String) -> [String] {
+    static func names(_ directory: String) -> [String] {
         guard let handle = opendir(directory) else { return [] }
         defer { closedir(handle) }
         var names: [String] = []

@@ -1,4 +1,4 @@
-import CascadeInstall
+@testable import CascadeInstall
 import CascadeTestSupport
 import Foundation
 #if canImport(Glibc)
@@ -41,24 +41,10 @@ struct BundleSandbox {
 
     /// Whatever exists outside the release that the layout did not put there.
     func strayPaths() -> [String] {
-        var stray = Self.names(sentinel).map { "\(sentinel)/\($0)" }
-        stray += Self.names(sandbox).filter { $0 != "release" && $0 != "sentinel" }.map { "\(sandbox)/\($0)" }
-        stray += Self.names(directory.path).filter { $0 != "bundle.tar" && $0 != "sandbox" }.map { "\(directory.path)/\($0)" }
+        var stray = Posix.names(sentinel).map { "\(sentinel)/\($0)" }
+        stray += Posix.names(sandbox).filter { $0 != "release" && $0 != "sentinel" }.map { "\(sandbox)/\($0)" }
+        stray += Posix.names(directory.path).filter { $0 != "bundle.tar" && $0 != "sandbox" }.map { "\(directory.path)/\($0)" }
         return stray
-    }
-
-    /// The names in `directory` (readdir, without "." and ".."); empty when it does not exist.
-    static func names(_ directory: String) -> [String] {
-        guard let handle = opendir(directory) else { return [] }
-        defer { closedir(handle) }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 
     /// Every problem with the unpacked tree under `root`: a link that resolves outside it (read
@@ -72,7 +58,7 @@ struct BundleSandbox {
             guard lstat(path, &info) == 0 else { return problems.append("\(path) vanished") }
             switch info.st_mode & S_IFMT {
             case S_IFDIR:
-                for name in names(path) { walk(relative + [name]) }
+                for name in Posix.names(path) { walk(relative + [name]) }
             case S_IFREG:
                 if info.st_mode & 0o7000 != 0 { problems.append("\(path) has mode \(String(info.st_mode, radix: 8))") }
             case S_IFLNK:
