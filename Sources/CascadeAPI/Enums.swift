@@ -101,7 +101,9 @@ public enum AgentRolloutState: WireEnum, CaseIterable {
     }
 }
 
-/// A rollout's state (services.md §3.4): requested → running ⇄ paused → succeeded | failed | aborted.
+/// A rollout's state (services.md §3.4): requested → running ⇄ paused → succeeded | partial | failed | aborted.
+/// `partial` (7) came with services.md 1.2: every cluster finished, but some agents failed or
+/// rolled back within the failure budget. Older clients decode it as `unknown(7)`.
 public enum RolloutState: WireEnum, CaseIterable {
     case unspecified
     case requested
@@ -110,9 +112,10 @@ public enum RolloutState: WireEnum, CaseIterable {
     case succeeded
     case failed
     case aborted
+    case partial
     case unknown(UInt32)
 
-    public static let allCases: [RolloutState] = [.requested, .running, .paused, .succeeded, .failed, .aborted]
+    public static let allCases: [RolloutState] = [.requested, .running, .paused, .succeeded, .failed, .aborted, .partial]
 
     public init(wireValue: UInt32) {
         switch wireValue {
@@ -123,6 +126,7 @@ public enum RolloutState: WireEnum, CaseIterable {
         case 4: self = .succeeded
         case 5: self = .failed
         case 6: self = .aborted
+        case 7: self = .partial
         default: self = .unknown(wireValue)
         }
     }
@@ -136,6 +140,7 @@ public enum RolloutState: WireEnum, CaseIterable {
         case .succeeded: 4
         case .failed: 5
         case .aborted: 6
+        case .partial: 7
         case .unknown(let value): value
         }
     }
@@ -149,13 +154,14 @@ public enum RolloutState: WireEnum, CaseIterable {
         case .succeeded: "succeeded"
         case .failed: "failed"
         case .aborted: "aborted"
+        case .partial: "partial"
         case .unknown(let value): "unknown(\(value))"
         }
     }
 
     public var isTerminal: Bool {
         switch self {
-        case .succeeded, .failed, .aborted: true
+        case .succeeded, .partial, .failed, .aborted: true
         default: false
         }
     }

@@ -111,10 +111,7 @@ struct FleetOperator: Sendable {
         while true {
             let status = try await client.unary(OperatorService.getRollout, RolloutQuery(rolloutID: id))
             onPoll(status)
-            switch status.state {
-            case .succeeded, .failed, .aborted: return status
-            default: break
-            }
+            if status.state.isTerminal { return status }
             guard ContinuousClock.now < deadline else { return status }
             try await Task.sleep(for: .milliseconds(50))  // poll interval, bounded by the deadline
         }

@@ -81,6 +81,7 @@ extension CascadeAPI.RolloutState {
         case .running: self = .running
         case .paused: self = .paused
         case .succeeded: self = .succeeded
+        case .partial: self = .partial
         case .failed: self = .failed
         case .aborted: self = .aborted
         }

@@ -118,9 +118,20 @@ struct RolloutStepper {
 
         if states.values.allSatisfy(\.isTerminal) {
             let failed = states.values.filter { $0 == .failed }.count
-            if failed == 0 {
-                _ = try store.transitionRollout(id: rollout.id, to: .succeeded, reason: "every cluster succeeded", actor: actor)
+            let finalRows = try store.rolloutAgents(rolloutID: rollout.id)
+            let rolledBack = finalRows.filter { $0.state == .rolledBack }.count
+            let failedAgents = finalRows.filter { $0.state == .failed }.count
+            if failed == 0, rolledBack + failedAgents == 0 {
+                let reason = "every cluster succeeded: all \(finalRows.count) agents run \(rollout.releaseVersion)"
+                _ = try store.transitionRollout(id: rollout.id, to: .succeeded, reason: reason, actor: actor)
                 log("rollout \(rollout.id) succeeded")
+            } else if failed == 0 {
+                // Within the failure budget (checked above), but not every agent runs the
+                // release: a different outcome from `succeeded`, with the count in the reason.
+                let reason = "succeeded with \(rolledBack) rolled back and \(failedAgents) failed of \(finalRows.count) agents "
+                    + "(within the failure budget of \(rollout.policy.failureBudgetPercent)%)"
+                _ = try store.transitionRollout(id: rollout.id, to: .partial, reason: reason, actor: actor)
+                log("rollout \(rollout.id) partial: \(reason)")
             } else {
                 let reason = "\(failed) of \(states.count) clusters failed"
                 _ = try store.transitionRollout(id: rollout.id, to: .failed, reason: reason, actor: actor)

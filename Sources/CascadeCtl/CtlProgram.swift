@@ -12,7 +12,8 @@ public enum CascadeCtl {
         (key = value lines named like the options, e.g. `coordinator = 10.0.0.5:7400`).
         --timeout is the deadline of the whole command, connecting included.
         Exit status: 0 done, 1 failed, 2 the command line was wrong ('rollout watch' adds 3:
-        it stopped before the rollout ended; see 'cascadectl rollout watch --help').
+        it stopped before the rollout ended, and 4: the rollout ended partial; see
+        'cascadectl rollout watch --help').
         """,
         options: globalOptions,
         subcommands: [keyCommand, releaseCommand, rolloutCommand, agentsCommand, clustersCommand, eventsCommand])

@@ -45,7 +45,7 @@ extension CascadeCtl {
             Command("list", summary: "List rollouts, newest first.",
                     options: [.value("limit", valueName: "N", help: "At most this many.", default: "20")], run: listRollouts),
             Command(
-                "watch", summary: "Follow a rollout live until it ends (exit 0 succeeded, 1 failed or aborted, 3 gave up).",
+                "watch", summary: "Follow a rollout live until it ends (exit 0 succeeded, 1 failed or aborted, 3 gave up, 4 partial).",
                 discussion: """
                 On a terminal the view is redrawn in place: a progress bar per cluster, agents per state,
                 bytes moved and an ETA. Otherwise (a pipe, a log) it prints a line whenever progress changes.
@@ -59,7 +59,8 @@ extension CascadeCtl {
                 2 the command line was wrong; 3 the watch ended before the rollout did: the coordinator
                 could not be reached within --timeout at the start or for --give-up-after later, it
                 refused the watch (an unknown rollout, a certificate that is not an operator's), or the
-                connection settings were not usable.
+                connection settings were not usable; 4 the rollout ended partial: every cluster finished,
+                but some agents failed or rolled back within the failure budget (the count is printed).
                 """,
                 options: [
                     .value("give-up-after", valueName: "DURATION",
@@ -159,6 +160,9 @@ extension CascadeCtl {
     /// `rollout watch`'s exit status when it stops before the rollout ends, so that 1 always
     /// means the rollout itself failed or was aborted.
     static let watchGaveUpExit: Int32 = 3
+    /// `rollout watch`'s exit status for a rollout that ended partial: not a failure (the
+    /// budget allowed it), but a script must not read it as every agent upgraded.
+    static let watchPartialExit: Int32 = 4
 
     static func watchRollout(_ context: CommandContext) async throws {
         let giveUpAfter = try context.arguments.optionalDuration("give-up-after")
@@ -174,6 +178,8 @@ extension CascadeCtl {
         switch final.state {
         case .succeeded:
             return
+        case .partial:
+            throw CLIError.failure("rollout \(final.rolloutID) ended partial: \(final.message)", exitCode: watchPartialExit)
         case .aborted:
             throw CLIError.failure("rollout \(final.rolloutID) was aborted" + (final.message.isEmpty ? "" : ": \(final.message)"))
         default:

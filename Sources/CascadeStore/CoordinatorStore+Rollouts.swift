@@ -153,7 +153,7 @@ extension CoordinatorStore {
                         ? "rollout \(id) is already \(next.rawValue)"
                         : "rollout \(id) is \(rollout.state.rawValue) and cannot become \(next.rawValue)")
             }
-            if next == .succeeded {
+            if next == .succeeded || next == .partial {
                 let open = try database.queryOne(
                     "SELECT count(*) FROM rollout_clusters WHERE rollout_id = ? AND state IN ('pending', 'running')",
                     [.integer(id)]) { $0.int(0) } ?? 0

@@ -3,6 +3,9 @@
 struct Migration: Sendable {
     let version: Int
     let summary: String
+    /// The migration edits `sqlite_schema` directly: the schema cookie must then be bumped by
+    /// hand so that other connections reload their copy of the schema.
+    var rewritesSchema = false
     let sql: String
 }
 
@@ -41,6 +44,10 @@ enum Migrator {
                 // Another process may have migrated between our read and our write lock.
                 guard try version(of: database) < migration.version else { return }
                 try database.executeScript(migration.sql)
+                if migration.rewritesSchema {
+                    let cookie = try database.queryOne("PRAGMA schema_version") { $0.int(0) } ?? 0
+                    try database.executeScript("PRAGMA schema_version = \(cookie + 1)")
+                }
                 try database.executeScript("PRAGMA user_version = \(migration.version)")
             }
         }

@@ -1,20 +1,22 @@
-/// A rollout's life: `requested → running ⇄ paused → succeeded | failed | aborted`.
+/// A rollout's life: `requested → running ⇄ paused → succeeded | partial | failed | aborted`.
 ///
 /// - requested → running (the engine started it), failed (it cannot start), aborted (operator).
-/// - running → paused, succeeded, failed, aborted.
+/// - running → paused, succeeded, partial, failed, aborted. `partial` is "succeeded with some
+///   agents failed or rolled back, within the failure budget": every cluster finished, but not
+///   every agent runs the release, so it must not read as `succeeded`.
 /// - paused → running (resume), failed, aborted. Not succeeded: a paused rollout does no
 ///   work, so it is resumed and then finishes.
-/// - succeeded, failed, aborted are final. A transition to the current state is illegal too
+/// - succeeded, partial, failed, aborted are final. A transition to the current state is illegal too
 ///   (an operator pausing a paused rollout gets told so).
 public enum RolloutState: String, Hashable, Sendable, CaseIterable {
-    case requested, running, paused, succeeded, failed, aborted
+    case requested, running, paused, succeeded, partial, failed, aborted
 
-    public var isTerminal: Bool { self == .succeeded || self == .failed || self == .aborted }
+    public var isTerminal: Bool { self == .succeeded || self == .partial || self == .failed || self == .aborted }
 
     public func canTransition(to next: RolloutState) -> Bool {
         switch (self, next) {
         case (.requested, .running), (.requested, .failed), (.requested, .aborted): true
-        case (.running, .paused), (.running, .succeeded), (.running, .failed), (.running, .aborted): true
+        case (.running, .paused), (.running, .succeeded), (.running, .partial), (.running, .failed), (.running, .aborted): true
         case (.paused, .running), (.paused, .failed), (.paused, .aborted): true
         default: false
         }

@@ -1,7 +1,7 @@
 /// The coordinator's schema, as migrations. Tables are STRICT (SQLite ≥ 3.37): a column holds
 /// its declared type or the write fails. Times are `*_ms` integers, milliseconds since 1970 UTC.
 enum Schema {
-    static let migrations: [Migration] = [version1, version2, version3, version4, version5]
+    static let migrations: [Migration] = [version1, version2, version3, version4, version5, version6]
 
     static var latestVersion: Int { migrations.count }
 
@@ -143,5 +143,20 @@ enum Schema {
     static let version5 = Migration(version: 5, summary: "damaged and deleted releases", sql: """
         ALTER TABLE releases ADD COLUMN damage TEXT NOT NULL DEFAULT '';
         ALTER TABLE releases ADD COLUMN deleted_ms INTEGER;
+        """)
+
+    /// Version 6: a rollout may end `partial` (succeeded with agents failed or rolled back
+    /// within its failure budget). SQLite cannot alter a CHECK constraint, and rebuilding
+    /// `rollouts` would cascade-delete its clusters and agents, so the table's definition is
+    /// widened in place: every existing row satisfies the wider CHECK, which is the case the
+    /// SQLite manual allows for a direct schema edit. `RESET` reloads the schema on this
+    /// connection; the migrator bumps the schema cookie for any other.
+    static let version6 = Migration(version: 6, summary: "rollouts may end partial", rewritesSchema: true, sql: """
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_schema
+            SET sql = replace(sql, '''paused'', ''succeeded'', ''failed'', ''aborted'')',
+                                   '''paused'', ''succeeded'', ''partial'', ''failed'', ''aborted'')')
+            WHERE type = 'table' AND name = 'rollouts';
+        PRAGMA writable_schema = RESET;
         """)
 }

@@ -122,7 +122,7 @@ struct SpecConsistencyTests {
         let rows = ServicesSpec.enumRows
         #expect(rows["AgentRole"] == render(AgentRole.self, 3))
         #expect(rows["AgentRolloutState"] == render(AgentRolloutState.self, 8))
-        #expect(rows["RolloutState"] == render(RolloutState.self, 7))
+        #expect(rows["RolloutState"] == render(RolloutState.self, 8))
         #expect(rows["ClusterPhase"] == render(ClusterPhase.self, 7))
         #expect(rows["RolloutAction"] == render(RolloutAction.self, 4))
         #expect(rows["FetchSource"]?.hasPrefix("0 unspecified") == true)

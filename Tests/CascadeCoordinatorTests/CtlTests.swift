@@ -431,4 +431,26 @@ struct CtlTests {
         }
         #expect(message == "cascadectl: rollout 2 was aborted: bad canary\n")
     }
+
+    @Test("rollout watch exits 4 when the rollout ends partial, and says how many agents did not upgrade")
+    func watchPartial() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5), ("a1-03", 0.7)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let ctl = try Ctl(fixture: fixture)
+        #expect(try await ctl.run(["rollout", "start", "--release", "1.1", "--failure-budget", "40%"]).status == 0)
+        let watcher = try ctl.start(["rollout", "watch"])
+        _ = try await watcher.line(startingWith: "rollout 1 (release 1.1): running", within: .seconds(10))
+        agents["a1-02"]!.report(.instructed, rollout: 1)
+        agents["a1-02"]!.report(.failed, rollout: 1, error: "no space left on the staging disk")
+        upgrade(agents["a1-03"]!, rollout: 1)
+        _ = try await agents["a1-03"]!.instruction("the second-instruction cue") { $0.secondInstructionCue?.rolloutID == 1 }
+        upgrade(agents["a1-01"]!, rollout: 1)
+        #expect(try await watcher.exitStatus(within: .seconds(15)) == 4, "\(watcher.lines) \(watcher.standardError)")
+        #expect(watcher.standardError == "cascadectl: rollout 1 ended partial: succeeded with 0 rolled back and 1 failed of 3 agents (within the failure budget of 40%)\n")
+        let status = try await ctl.run(["rollout", "status", "1"])
+        #expect(status.output.contains("partial"), "\(status.output)")
+    }
 }

@@ -144,6 +144,32 @@ struct RolloutFlowTests {
         #expect(agents.values.allSatisfy { agent in agent.instructions.allSatisfy { $0.secondInstructionCue == nil } })
     }
 
+    @Test("a member rolled back within the failure budget ends the rollout partial, never succeeded, with the count in the reason")
+    func partialWithinBudget() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5), ("a1-03", 0.7)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let id = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(
+            releaseVersion: "1.1", policy: RolloutPolicy(failureBudgetPercent: 34))).rolloutID
+        _ = try await agents["a1-01"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        agents["a1-02"]!.report(.instructed, rollout: id)
+        agents["a1-02"]!.report(.installing, rollout: id)
+        agents["a1-02"]!.report(.rolledBack, rollout: id, error: "the new main program did not report healthy within 120 s")
+        upgrade(agents["a1-03"]!, rollout: id)
+        _ = try await agents["a1-03"]!.instruction("the second-instruction cue") { $0.secondInstructionCue?.rolloutID == id }
+        upgrade(agents["a1-01"]!, rollout: id)
+
+        let done = try await waitForRollout(fixture, id, .partial)
+        #expect(done.message == "succeeded with 1 rolled back and 0 failed of 3 agents (within the failure budget of 34%)")
+        #expect(done.totals.healthy == 2 && done.totals.rolledBack == 1)
+        #expect(done.clusterProgress.map(\.phase) == [.succeeded])
+        let events = try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000, rolloutID: id))
+        #expect(events.events.contains { $0.kind == "rollout.state" && $0.detail.contains("running → partial: succeeded with 1 rolled back") })
+        #expect(!events.events.contains { $0.kind == "rollout.state" && $0.detail.contains("→ succeeded") })
+    }
+
     @Test("pause, resume and abort follow the state machine; illegal moves are FAILED_PRECONDITION")
     func transitions() async throws {
         let fixture = try CoordinatorFixture()

@@ -17,8 +17,8 @@ struct MigrationTests {
         #expect(try Migrator.version(of: database) == 0)
         let result = try Migrator.migrate(database)
         #expect(result.from == 0)
-        #expect(result.to == 5)
-        #expect(Schema.latestVersion == 5)
+        #expect(result.to == 6)
+        #expect(Schema.latestVersion == 6)
         #expect(try names(database, type: "table") == [
             "agents", "clusters", "events", "release_chunks", "releases", "rollout_agents", "rollout_clusters", "rollouts",
         ])
@@ -27,7 +27,7 @@ struct MigrationTests {
             "rollout_agents_deadline", "rollouts_state",
         ])
         // Migrating again is a no-op.
-        #expect(try Migrator.migrate(database) == (5, 5))
+        #expect(try Migrator.migrate(database) == (6, 6))
     }
 
     @Test("a version 1 database with rows migrates to the newest version and keeps its rows")
@@ -53,7 +53,7 @@ struct MigrationTests {
                 """)
         }
         let store = try CoordinatorStore(path: path)
-        #expect(try store.schemaVersion == 5)
+        #expect(try store.schemaVersion == 6)
         #expect(try names(store.database, type: "index").contains("rollout_agents_deadline"))
         let agent = try #require(try store.agent(id: "a1"))
         #expect(agent.clusterPrefix == "10.0.0.0/24")
@@ -69,6 +69,48 @@ struct MigrationTests {
         #expect(plan.contains { $0.contains("rollout_agents_deadline") })
     }
 
+    @Test("version 6 widens the rollout states in place: a version 5 rollout keeps its clusters and agents and may then end partial")
+    func partialState() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("db")
+        do {
+            let database = try Database(path: path)
+            #expect(try Migrator.migrate(database, to: 5) == (0, 5))
+            try database.executeScript("""
+                INSERT INTO clusters (prefix, created_ms, updated_ms) VALUES ('10.0.0.0/24', 1, 1);
+                INSERT INTO agents (id, address, port, cluster_id, main_version, upgrader_version, role, cpu_idle, mem_idle,
+                                    last_seen_ms, state, registered_ms)
+                    VALUES ('a1', '10.0.0.5', 7000, 1, '1.0', '1.0', 'member', 0.5, 0.25, 10, 'online', 10);
+                INSERT INTO releases (version, name, manifest, signature, key_id, blob_digest, size, chunk_size, chunk_count,
+                                      created_ms, stored_ms, complete)
+                    VALUES ('1.1', 'cascade-agent', x'00', x'00', 'k', '\(String(repeating: "ab", count: 32))', 1, 1, 1, 1, 1, 1);
+                INSERT INTO rollouts (id, release_version, clusters_json, max_unavailable, max_parallel_clusters, canary_clusters,
+                                      failure_budget_percent, health_timeout_s, rollback, state, created_by_role, created_by_id,
+                                      created_ms, updated_ms)
+                    VALUES (1, '1.1', '[]', 1, 1, 0, 50, 120, 0, 'running', 'operator', 'alice', 1, 1);
+                INSERT INTO rollout_clusters (rollout_id, cluster_id, position, wave, state, updated_ms)
+                    VALUES (1, 1, 0, 0, 'succeeded', 1);
+                INSERT INTO rollout_agents (rollout_id, agent_id, cluster_id, state, entered_ms) VALUES (1, 'a1', 1, 'rolled-back', 1);
+                """)
+            // Version 5 knows no partial state.
+            #expect(throws: StoreError.self) { try database.execute("UPDATE rollouts SET state = 'partial' WHERE id = 1") }
+        }
+        let store = try CoordinatorStore(path: path)
+        #expect(try store.schemaVersion == 6)
+        #expect(try store.rolloutClusters(rolloutID: 1).map(\.state) == [.succeeded])
+        #expect(try store.rolloutAgents(rolloutID: 1).map(\.state) == [.rolledBack])
+        let ended = try store.transitionRollout(id: 1, to: .partial, reason: "succeeded with 1 rolled back", actor: .coordinator())
+        #expect(ended.state == .partial)
+        #expect(try store.rollout(id: 1)?.state == .partial)
+        #expect(try store.database.queryOne("PRAGMA integrity_check") { $0.text(0) } == "ok")
+        // The CHECK still refuses a state nobody defined.
+        #expect(throws: StoreError.self) { try store.database.execute("UPDATE rollouts SET state = 'bogus' WHERE id = 1") }
+        // A second connection (another coordinator start) sees the widened table too.
+        let again = try Database(path: path)
+        #expect(try again.queryOne("SELECT state FROM rollouts WHERE id = 1") { $0.text(0) } == "partial")
+        try again.execute("UPDATE rollouts SET state = 'partial' WHERE id = 1")
+    }
+
     @Test("a database from a newer schema is refused")
     func tooNew() throws {
         let directory = try TemporaryDirectory()
@@ -79,7 +121,7 @@ struct MigrationTests {
         }
         let error = #expect(throws: StoreError.self) { try CoordinatorStore(path: path) }
         #expect(error?.code == .schemaTooNew)
-        #expect(error?.message == "the database \(path) has schema version 99; this build knows versions up to 5")
+        #expect(error?.message == "the database \(path) has schema version 99; this build knows versions up to 6")
     }
 
     @Test("a failing migration leaves the previous version and no partial tables")

@@ -5,7 +5,7 @@ import Testing
 /// from the code under test).
 private let legalRolloutMoves: Set<String> = [
     "requested→running", "requested→failed", "requested→aborted",
-    "running→paused", "running→succeeded", "running→failed", "running→aborted",
+    "running→paused", "running→succeeded", "running→partial", "running→failed", "running→aborted",
     "paused→running", "paused→failed", "paused→aborted",
 ]
 
@@ -33,7 +33,7 @@ struct RolloutTransitionTests {
         switch state {
         case .requested: break
         case .failed, .aborted: try move(state)
-        case .running, .paused, .succeeded:
+        case .running, .paused, .succeeded, .partial:
             try move(.running)
             _ = try store.transitionRolloutCluster(rolloutID: id, clusterID: 1, to: .running, reason: nil, actor: .coordinator())
             _ = try store.transitionRolloutCluster(rolloutID: id, clusterID: 1, to: .succeeded, reason: nil, actor: .coordinator())
