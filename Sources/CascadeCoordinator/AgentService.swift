@@ -225,14 +225,20 @@ extension Coordinator {
         let bytes = Int64(clamping: progress.bytesDone)
         let error = progress.error.isEmpty ? nil : progress.error
         do {
-            try await store.run { store throws(StoreError) in
-                guard let row = try store.rolloutAgent(rolloutID: rolloutID, agentID: agentID) else { return }
+            let failed = try await store.run { store throws(StoreError) -> Bool in
+                guard let row = try store.rolloutAgent(rolloutID: rolloutID, agentID: agentID) else { return false }
+                var failed = false
                 if row.state != state && row.state.canTransition(to: state) {
                     _ = try store.transitionRolloutAgent(
                         rolloutID: rolloutID, agentID: agentID, to: state, error: error, actor: .agent(reporter))
+                    failed = state == .failed || state == .rolledBack
                 }
                 if state == .downloading { try store.recordDownloadProgress(rolloutID: rolloutID, agentID: agentID, bytes: bytes) }
+                return failed
             }
+            // A failure may spend the budget: decide now, not at the next engine tick, so the
+            // abort goes out before more installs start.
+            if failed { await step() }
         } catch {
             log("progress of \(agentID) in rollout \(rolloutID) (\(state.rawValue)) not recorded: \(error.message)")
         }

@@ -106,6 +106,14 @@ struct RolloutStepper {
             let reason = "the failure budget of \(rollout.policy.failureBudgetPercent)% is spent: \(bad) of \(agents.count) agents failed"
             _ = try store.transitionRollout(id: rollout.id, to: .failed, reason: reason, actor: actor)
             control(rollout, .abort, reason, clusters: clusters)
+            // Members downloading hear it from the coordinator too, not only through their
+            // leader: every hop the abort saves is an install that does not start.
+            for row in agents where row.state == .instructed || row.state == .downloading {
+                guard connected.contains(row.agentID), let record = try store.cluster(id: row.clusterID) else { continue }
+                outcome.sends.append((row.agentID, Instruction(
+                    leaderEpoch: UInt64(record.leaderEpoch),
+                    control: RolloutControl(rolloutID: UInt64(rollout.id), action: .abort, reason: reason))))
+            }
             log("rollout \(rollout.id) failed: \(reason)")
             return
         }
@@ -185,11 +193,13 @@ struct RolloutStepper {
         if members.allSatisfy(\.state.isTerminal) {
             switch leaderRow?.state {
             case .healthy?, nil:
-                // Done only when every agent healthy in it runs the release on both programs
-                // (its upgrader follows its main program a moment later).
-                guard try bothProgramsOnRelease(rollout, cluster, rows) else { return .running }
-                return try finish(rollout, cluster, .succeeded, "every agent is healthy on \(rollout.releaseVersion)")
+                return try finishUpgraded(rollout, cluster, rows)
             case .failed?, .rolledBack?:
+                // The leader named now may be a member that failed earlier (the old leader
+                // restarts into the release it upgraded to, and a failover may pick anyone):
+                // with every agent done, the cluster upgraded if anyone in it did, and the
+                // failure budget judges the rest.
+                if rows.contains(where: { $0.state == .healthy }) { return try finishUpgraded(rollout, cluster, rows) }
                 return try finish(rollout, cluster, .failed, "the leader \(leaderID) did not upgrade: \(leaderRow?.error ?? "")")
             default:
                 break
@@ -305,6 +315,21 @@ struct RolloutStepper {
             log("rollout \(rollout.id), \(cluster.prefix): \(id): \(why)")
         }
         return false
+    }
+
+    /// Every agent of the cluster is done and some run the release: done once every healthy
+    /// one runs it on both programs (its upgrader follows its main program a moment later).
+    private mutating func finishUpgraded(
+        _ rollout: RolloutRecord, _ cluster: RolloutClusterRecord, _ rows: [RolloutAgentRecord]
+    ) throws(StoreError) -> RolloutClusterState {
+        guard try bothProgramsOnRelease(rollout, cluster, rows) else { return .running }
+        let healthy = rows.filter { $0.state == .healthy }.count
+        if healthy == rows.count {
+            return try finish(rollout, cluster, .succeeded, "every agent is healthy on \(rollout.releaseVersion)")
+        }
+        let rolledBack = rows.filter { $0.state == .rolledBack }.count
+        return try finish(rollout, cluster, .succeeded,
+            "\(healthy) of \(rows.count) agents are healthy on \(rollout.releaseVersion); \(rolledBack) rolled back, \(rows.count - healthy - rolledBack) failed")
     }
 
     private mutating func finish(

@@ -134,15 +134,21 @@ extension Coordinator {
     }
 
     /// An aborted rollout is no longer active, so the engine does not see it: tell the
-    /// leaders of its clusters here.
+    /// leaders of its clusters here, and the members still downloading (directly, so their
+    /// downloads stop without waiting for the leader's relay).
     func announceAbort(_ id: Int64, reason: String) async {
         let sends = (try? await store.run { store throws(StoreError) -> [(String, Instruction)] in
             var sends: [(String, Instruction)] = []
+            let control = RolloutControl(rolloutID: UInt64(id), action: .abort, reason: reason.isEmpty ? "aborted by an operator" : reason)
             for cluster in try store.rolloutClusters(rolloutID: id) {
-                guard let record = try store.cluster(id: cluster.clusterID), let leader = record.leaderID else { continue }
-                sends.append((leader, Instruction(
-                    leaderEpoch: UInt64(record.leaderEpoch),
-                    control: RolloutControl(rolloutID: UInt64(id), action: .abort, reason: reason.isEmpty ? "aborted by an operator" : reason))))
+                guard let record = try store.cluster(id: cluster.clusterID) else { continue }
+                if let leader = record.leaderID {
+                    sends.append((leader, Instruction(leaderEpoch: UInt64(record.leaderEpoch), control: control)))
+                }
+                for row in try store.rolloutAgents(rolloutID: id, clusterID: cluster.clusterID)
+                where row.agentID != record.leaderID && (row.state == .instructed || row.state == .downloading) {
+                    sends.append((row.agentID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), control: control)))
+                }
             }
             return sends
         }) ?? []

@@ -453,6 +453,10 @@ final class Bundles: Sendable {
     let base: String
     let good: String
     let neverHealthy: String
+    /// 1.1 whose main program passes its health check only 6 s after it starts.
+    let slowHealthy: String
+    /// 1.1 whose main program exits as soon as it starts.
+    let exitAtStart: String
     /// SHA-256 (hex) of the padding file in the 1.1 bundles.
     let padSHA256: String
 
@@ -492,6 +496,8 @@ final class Bundles: Sendable {
         base = try Self.make("1.0", in: directory, pad: [])
         good = try Self.make("1.1", in: directory, pad: pad)
         neverHealthy = try Self.make("1.1", in: directory, pad: pad, behavior: ["main=never-healthy"])
+        slowHealthy = try Self.make("1.1", in: directory, pad: pad, behavior: ["main=healthy-after-6s"])
+        exitAtStart = try Self.make("1.1", in: directory, pad: pad, behavior: ["main=exit-at-start"])
     }
 
     /// The number of chunks a pushed bundle has.
