@@ -40,6 +40,8 @@ public final class AgentRuntime: Sendable {
         var expectations: [UInt64: RolloutExpectation] = [:]
         /// A leader's order that came before the coordinator's expectation for its rollout.
         var parkedOrder: (UpgradeOrder, OrderOrigin)?
+        /// Rollouts the coordinator paused: a finished download waits here before installing.
+        var pausedRollouts: Set<UInt64> = []
         var lastBytesReport = ContinuousClock.now
         var stopped = false
     }
@@ -52,6 +54,8 @@ public final class AgentRuntime: Sendable {
     /// As a leader: a member's state changed (a cluster batch goes out).
     let clusterChanged = ChangeSignal()
     let stopSignal = ChangeSignal()
+    /// A rollout was paused or resumed (a held install looks again).
+    let pauseChanged = ChangeSignal()
     /// Tasks shutdown() cancels and awaits, by a serial number (each removes itself when done).
     let background = Locked<(next: Int, tasks: [Int: Task<Void, Never>])>((0, [:]))
     let memberLink = Locked<(target: LeaderTarget, task: Task<Void, Never>)?>(nil)

@@ -107,7 +107,7 @@ extension AgentRuntime {
         if let order = instruction.clusterRollout { startClusterRollout(order) }
         if let control = instruction.control {
             controlRollout(control)
-            controlOwnUpgrade(control)
+            controlOwnUpgrade(control, fromCoordinator: true)
         }
         if let hint = instruction.fetchHint { adoptFetchHint(hint) }
         if let cue = instruction.secondInstructionCue { sendSecondInstruction(cue) }

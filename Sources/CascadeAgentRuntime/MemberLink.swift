@@ -91,7 +91,7 @@ extension AgentRuntime {
             refuse("assignments, cluster rollouts and expectations come from the coordinator, not from leader \(target.leaderID)")
             return
         }
-        if let control = instruction.control { controlOwnUpgrade(control) }
+        if let control = instruction.control { controlOwnUpgrade(control, fromCoordinator: false) }
         if let hint = instruction.fetchHint { adoptFetchHint(hint) }
         if let cue = instruction.secondInstructionCue { sendSecondInstruction(cue) }
         if let order = instruction.upgrade { startUpgrade(order, origin: .leader(target)) }

@@ -59,6 +59,7 @@ extension AgentRuntime {
     func adoptExpectation(_ expectation: RolloutExpectation) {
         let parked = core.withLock { state -> (UpgradeOrder, OrderOrigin)? in
             state.expectations[expectation.rolloutID] = expectation
+            state.pausedRollouts.remove(expectation.rolloutID)
             // Only the latest few rollouts matter; older ones are finished.
             while state.expectations.count > 4, let oldest = state.expectations.keys.min() {
                 state.expectations[oldest] = nil
@@ -67,6 +68,7 @@ extension AgentRuntime {
             state.parkedOrder = nil
             return parked
         }
+        pauseChanged.notify()
         if let (order, origin) = parked { startUpgrade(order, origin: origin) }
     }
 
@@ -87,7 +89,14 @@ extension AgentRuntime {
 
     /// An abort stops a download; an install in flight completes or rolls back, never stops
     /// half-way (cancelling it would record as failed an agent that ends on the new release).
-    func controlOwnUpgrade(_ control: RolloutControl) {
+    /// A pause from the coordinator holds a download, once finished, before its install until
+    /// the resume. Only the coordinator's pause holds: a leader could otherwise stall its
+    /// members for ever (it can abort them, which ends their part visibly).
+    func controlOwnUpgrade(_ control: RolloutControl, fromCoordinator: Bool) {
+        if fromCoordinator && (control.action == .pause || control.action == .resume) {
+            setPaused(control.rolloutID, control.action == .pause)
+            return
+        }
         guard control.action == .abort else { return }
         let task = core.withLock { state -> Task<Void, Never>? in
             guard state.upgrade?.rolloutID == control.rolloutID, state.progress?.state != .installing else { return nil }
@@ -139,6 +148,8 @@ extension AgentRuntime {
             setProgress(progress)
             try await download(artifact, order: order, origin: origin)
             try Task.checkCancellation()
+            await holdWhilePaused(order.rolloutID)
+            try Task.checkCancellation()
             try await installStaged(artifact, progress: progress, healthTimeout: .seconds(Int(order.effectiveHealthTimeoutSeconds)))
         } catch {
             // A stopping agent leaves its progress as it was: the staged chunks resume next time.
@@ -149,6 +160,29 @@ extension AgentRuntime {
             progress.error = Task.isCancelled ? "aborted before it was installed" : "\(error)"
             log("rollout \(order.rolloutID): \(progress.error)")
             setProgress(progress)
+        }
+    }
+
+    func setPaused(_ rolloutID: UInt64, _ paused: Bool) {
+        core.withLock { state in
+            if paused { state.pausedRollouts.insert(rolloutID) } else { state.pausedRollouts.remove(rolloutID) }
+        }
+        pauseChanged.notify()
+    }
+
+    /// Stop means stop: while the coordinator has the rollout paused, a downloaded release is
+    /// not installed. Its resume, an expectation for the rollout (the coordinator sends those
+    /// only while it runs, so a lost resume cannot hold it for ever) or an abort ends the wait.
+    private func holdWhilePaused(_ rolloutID: UInt64) async {
+        var logged = false
+        while !Task.isCancelled {
+            let seen = pauseChanged.generation
+            guard core.value.pausedRollouts.contains(rolloutID) else { return }
+            if !logged {
+                log("rollout \(rolloutID) is paused: the downloaded release is installed when it resumes")
+                logged = true
+            }
+            await pauseChanged.wait(after: seen)
         }
     }
 

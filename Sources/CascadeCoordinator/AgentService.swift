@@ -101,8 +101,13 @@ extension Coordinator {
         if let current = try? await assignmentView(id) {
             hub.send(Instruction(leaderEpoch: current.leaderEpoch, assignment: current), to: id)
             // And what its active rollout installs, so its leader's orders can be checked.
-            if let expectation = try? await activeExpectation(for: id) {
+            if let (expectation, paused) = try? await activeExpectation(for: id) {
                 hub.send(Instruction(leaderEpoch: current.leaderEpoch, expectation: expectation), to: id)
+                // After it: an expectation alone reads as "running" on the agent.
+                if paused {
+                    hub.send(Instruction(leaderEpoch: current.leaderEpoch, control: RolloutControl(
+                        rolloutID: expectation.rolloutID, action: .pause, reason: "paused by an operator")), to: id)
+                }
             }
         }
         do {
@@ -117,13 +122,14 @@ extension Coordinator {
         await sessionEnded(id, token: token, reason: "it closed its session")
     }
 
-    /// The expectation of the active rollout `agentID` still has work in, if any.
-    func activeExpectation(for agentID: String) async throws -> RolloutExpectation? {
-        try await store.run { store throws(StoreError) -> RolloutExpectation? in
+    /// The expectation of the active rollout `agentID` still has work in, if any, and whether
+    /// that rollout is paused.
+    func activeExpectation(for agentID: String) async throws -> (RolloutExpectation, paused: Bool)? {
+        try await store.run { store throws(StoreError) -> (RolloutExpectation, paused: Bool)? in
             for rollout in try store.activeRollouts() {
                 guard let row = try store.rolloutAgent(rolloutID: rollout.id, agentID: agentID), !row.state.isTerminal,
                       let release = try store.release(version: rollout.releaseVersion) else { continue }
-                return rollout.expectation(release)
+                return (rollout.expectation(release), rollout.state == .paused)
             }
             return nil
         }

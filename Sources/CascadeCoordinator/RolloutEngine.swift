@@ -106,14 +106,6 @@ struct RolloutStepper {
             let reason = "the failure budget of \(rollout.policy.failureBudgetPercent)% is spent: \(bad) of \(agents.count) agents failed"
             _ = try store.transitionRollout(id: rollout.id, to: .failed, reason: reason, actor: actor)
             control(rollout, .abort, reason, clusters: clusters)
-            // Members downloading hear it from the coordinator too, not only through their
-            // leader: every hop the abort saves is an install that does not start.
-            for row in agents where row.state == .instructed || row.state == .downloading {
-                guard connected.contains(row.agentID), let record = try store.cluster(id: row.clusterID) else { continue }
-                outcome.sends.append((row.agentID, Instruction(
-                    leaderEpoch: UInt64(record.leaderEpoch),
-                    control: RolloutControl(rolloutID: UInt64(rollout.id), action: .abort, reason: reason))))
-            }
             log("rollout \(rollout.id) failed: \(reason)")
             return
         }
@@ -379,13 +371,22 @@ struct RolloutStepper {
         outcome.memory.cues[key] = (leaderID, now)
     }
 
-    /// Tells the leaders of the rollout's running clusters to pause, resume or abort.
+    /// Tells the leaders of the rollout's running clusters to pause, resume or abort, and the
+    /// members still downloading too: they hear it from the coordinator itself, so a pause
+    /// holds a finished download before its install and an abort stops it, without waiting
+    /// for the leader's relay (every hop saved is an install that does not start).
     private mutating func control(_ rollout: RolloutRecord, _ action: RolloutAction, _ reason: String, clusters: [RolloutClusterRecord]) {
+        let control = RolloutControl(rolloutID: UInt64(rollout.id), action: action, reason: reason)
         for cluster in clusters where cluster.state == .running {
-            guard let record = try? store.cluster(id: cluster.clusterID), let leaderID = record.leaderID else { continue }
-            outcome.sends.append((leaderID, Instruction(
-                leaderEpoch: UInt64(record.leaderEpoch),
-                control: RolloutControl(rolloutID: UInt64(rollout.id), action: action, reason: reason))))
+            guard let record = try? store.cluster(id: cluster.clusterID) else { continue }
+            if let leaderID = record.leaderID {
+                outcome.sends.append((leaderID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), control: control)))
+            }
+            let rows = (try? store.rolloutAgents(rolloutID: rollout.id, clusterID: cluster.clusterID)) ?? []
+            for row in rows where row.agentID != record.leaderID && (row.state == .instructed || row.state == .downloading)
+            && connected.contains(row.agentID) {
+                outcome.sends.append((row.agentID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), control: control)))
+            }
         }
     }
 }

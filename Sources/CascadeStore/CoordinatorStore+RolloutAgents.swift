@@ -29,7 +29,13 @@ extension CoordinatorStore {
     /// (default: the store's clock), earliest deadline first.
     public func expiredRolloutAgents(at now: Timestamp? = nil) throws(StoreError) -> [RolloutAgentRecord] {
         try database.query(
-            "SELECT \(Self.rolloutAgentColumns) WHERE deadline_ms IS NOT NULL AND deadline_ms <= ? ORDER BY deadline_ms, rollout_id, agent_id",
+            // A paused rollout's clocks stand still: a member holding a downloaded release
+            // until the resume is not late (resuming moves its deadline by the pause).
+            """
+            SELECT \(Self.rolloutAgentColumns) WHERE deadline_ms IS NOT NULL AND deadline_ms <= ?
+                AND rollout_id NOT IN (SELECT id FROM rollouts WHERE state = 'paused')
+            ORDER BY deadline_ms, rollout_id, agent_id
+            """,
             [.time(now ?? clock())], Self.rolloutAgentRecord)
     }
 

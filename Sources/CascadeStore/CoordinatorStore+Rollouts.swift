@@ -162,6 +162,12 @@ extension CoordinatorStore {
                 }
             }
             let now = clock()
+            if rollout.state == .paused && next == .running {
+                // The agents' deadlines did not run while paused (updated_ms is when it paused).
+                try database.execute(
+                    "UPDATE rollout_agents SET deadline_ms = deadline_ms + ? WHERE rollout_id = ? AND deadline_ms IS NOT NULL",
+                    [.integer(max(0, now.milliseconds - rollout.updatedAt.milliseconds)), .integer(id)])
+            }
             try database.execute(
                 """
                 UPDATE rollouts SET state = ?, state_reason = ?, updated_ms = ?,

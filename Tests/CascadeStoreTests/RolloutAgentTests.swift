@@ -118,6 +118,28 @@ struct RolloutAgentTests {
         #expect(try fixture.store.events(kind: .rolloutAgentState).last?.actor == .coordinator())
     }
 
+    @Test("a paused rollout's deadlines stand still: nothing expires while paused, and the resume moves each deadline by the pause")
+    func deadlinesPause() throws {
+        let (fixture, id) = try Self.running()
+        let store = fixture.store
+        let t0 = fixture.clock.timestamp
+        _ = try store.transitionRolloutAgent(rolloutID: id, agentID: "a1", to: .instructed, actor: .coordinator())
+        _ = try store.transitionRolloutAgent(rolloutID: id, agentID: "a1", to: .downloading, actor: .agent("a1"))
+        fixture.clock.advance(.seconds(100))
+        _ = try store.transitionRollout(id: id, to: .paused, reason: nil, actor: .operator("alice"))
+        // An hour paused: far past the 30 min download deadline, and still not late.
+        fixture.clock.advance(.seconds(3600))
+        #expect(try store.failExpiredRolloutAgents().isEmpty)
+        #expect(try store.rolloutAgent(rolloutID: id, agentID: "a1")?.state == .downloading)
+        _ = try store.transitionRollout(id: id, to: .running, reason: nil, actor: .operator("alice"))
+        #expect(try store.rolloutAgent(rolloutID: id, agentID: "a1")?.deadline == t0 + .seconds(1800) + .seconds(3600))
+        // It has what was left of its 30 minutes (1700 s) after the resume, not a second more.
+        fixture.clock.advance(.seconds(1699))
+        #expect(try store.failExpiredRolloutAgents().isEmpty)
+        fixture.clock.advance(.seconds(1))
+        #expect(try store.failExpiredRolloutAgents().map(\.agentID) == ["a1"])
+    }
+
     @Test("instructions need a running rollout and cluster; a batch is all or nothing")
     func instructionPreconditions() throws {
         let (fixture, id) = try Self.running()
