@@ -371,10 +371,11 @@ struct RolloutStepper {
         outcome.memory.cues[key] = (leaderID, now)
     }
 
-    /// Tells the leaders of the rollout's running clusters to pause, resume or abort, and the
-    /// members still downloading too: they hear it from the coordinator itself, so a pause
-    /// holds a finished download before its install and an abort stops it, without waiting
-    /// for the leader's relay (every hop saved is an install that does not start).
+    /// Tells the leaders of the rollout's running clusters to pause, resume or abort, and every
+    /// member not done yet too: they hear it from the coordinator itself, so a pause holds a
+    /// finished download before its install and an abort stops it, without waiting for the
+    /// leader's relay (every hop saved is an install that does not start). Pending members are
+    /// included: the leader may have instructed one whose report has not arrived yet.
     private mutating func control(_ rollout: RolloutRecord, _ action: RolloutAction, _ reason: String, clusters: [RolloutClusterRecord]) {
         let control = RolloutControl(rolloutID: UInt64(rollout.id), action: action, reason: reason)
         for cluster in clusters where cluster.state == .running {
@@ -383,7 +384,7 @@ struct RolloutStepper {
                 outcome.sends.append((leaderID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), control: control)))
             }
             let rows = (try? store.rolloutAgents(rolloutID: rollout.id, clusterID: cluster.clusterID)) ?? []
-            for row in rows where row.agentID != record.leaderID && (row.state == .instructed || row.state == .downloading)
+            for row in rows where row.agentID != record.leaderID && !row.state.isTerminal && row.state != .installing
             && connected.contains(row.agentID) {
                 outcome.sends.append((row.agentID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), control: control)))
             }

@@ -408,11 +408,14 @@ extension FaultTests {
         }
         _ = try await fleet.ops.unary(OperatorService.pauseRollout, RolloutControlRequest(rolloutID: id, reason: "fault suite"))
 
-        // Installs already handed to an upgrader finish; downloads finish and then wait.
+        // Installs already handed to an upgrader finish; downloads finish and then wait, each
+        // member saying so in its log.
         let held = try await fleet.waitRollout(id, "no install in flight while paused") { status in
             status.state == .paused && !status.agents.contains { $0.progress.state == .installing }
                 && status.agents.filter { $0.progress.state == .downloading }.allSatisfy { row in
-                    members.first { $0.id == row.agentID }.map { $0.stagedChunks() == total } ?? false
+                    members.first { $0.id == row.agentID }.map {
+                        $0.stagedChunks() == total && $0.log.contains("rollout \(id) is paused: the downloaded release is installed when it resumes")
+                    } ?? false
                 }
         }
         let upgraded = Set(held.agents.filter { $0.progress.state == .healthy }.map(\.agentID))
