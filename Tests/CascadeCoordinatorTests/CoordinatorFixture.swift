@@ -19,7 +19,8 @@ final class CoordinatorFixture: Sendable {
     let operatorClient: RPCClient
 
     init(livenessTimeout: Duration = .seconds(30), resend: Duration = .seconds(1),
-         placement: CoordinatorConfiguration.Placement = .source, stall: Duration = .seconds(600)) throws {
+         placement: CoordinatorConfiguration.Placement = .source, stall: Duration = .seconds(600),
+         installingMargin: Duration = .seconds(120)) throws {
         pki = try TestPKI()
         data = try TemporaryDirectory(prefix: "cascade-coordinator")
         signingKey = try Ed25519PrivateKey.generate()
@@ -28,7 +29,7 @@ final class CoordinatorFixture: Sendable {
         let configuration = CoordinatorConfiguration(
             dataDirectory: data.file("coordinator"), tls: try pki.configuration(uri: "cascade://coordinator/main"),
             trustedKeyFiles: [keyFile], listenAddress: try SocketAddress(ip: "127.0.0.1", port: 0),
-            store: StoreConfiguration(livenessTimeout: livenessTimeout),
+            store: StoreConfiguration(livenessTimeout: livenessTimeout, agentTimeouts: AgentStateTimeouts(installingMargin: installingMargin)),
             reportInterval: .seconds(1), engineInterval: .milliseconds(50), resendInterval: resend, placement: placement)
         var configured = configuration
         configured.stallTimeout = stall

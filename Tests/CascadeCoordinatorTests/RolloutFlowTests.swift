@@ -170,6 +170,31 @@ struct RolloutFlowTests {
         #expect(!events.events.contains { $0.kind == "rollout.state" && $0.detail.contains("→ succeeded") })
     }
 
+    @Test("a member that dies mid-install and never returns is failed at its installing deadline, counted against the budget, and the rollout ends")
+    func memberDiesMidInstall() async throws {
+        // Installing may last the health timeout (1 s) plus a 1 s margin here.
+        let fixture = try CoordinatorFixture(installingMargin: .seconds(1))
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5), ("a1-03", 0.7)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let id = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(
+            releaseVersion: "1.1", policy: RolloutPolicy(maxUnavailable: 2, failureBudgetPercent: 40, healthTimeoutSeconds: 1))).rolloutID
+        _ = try await agents["a1-01"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        agents["a1-02"]!.report(.instructed, rollout: id)
+        agents["a1-02"]!.report(.installing, rollout: id)
+        try await waitForAgent(fixture, id, "a1-02", .installing)
+        agents["a1-02"]!.disconnect()  // its machine is gone for good
+        upgrade(agents["a1-03"]!, rollout: id)
+        _ = try await agents["a1-03"]!.instruction("the second-instruction cue") { $0.secondInstructionCue?.rolloutID == id }
+        upgrade(agents["a1-01"]!, rollout: id)
+        let done = try await waitForRollout(fixture, id, .partial)
+        #expect(done.message == "succeeded with 0 rolled back and 1 failed of 3 agents (within the failure budget of 40%)")
+        let lost = try #require(done.agents.first { $0.agentID == "a1-02" })
+        #expect(lost.progress.state == .failed)
+        #expect(lost.progress.error == "timed out: installing for longer than 2 s", "\(lost.progress.error)")
+    }
+
     @Test("pause, resume and abort follow the state machine; illegal moves are FAILED_PRECONDITION")
     func transitions() async throws {
         let fixture = try CoordinatorFixture()
