@@ -231,10 +231,14 @@ public struct ClusterRolloutOrder: WireMessage, Hashable, Sendable {
     /// coordinator) means the default 3 and 2.
     public var cpuWeight: UInt32
     public var memWeight: UInt32
+    /// The leader instructs no member (and cues no second instruction) once this many agents
+    /// of its cluster have ended failed or rolled back: with them the rollout's failure budget
+    /// is spent (services.md §3.4). 0: no limit given (an older coordinator).
+    public var failureLimit: UInt32
 
     public init(rolloutID: UInt64 = 0, releaseVersion: String = "", signedManifest: SignedManifest? = nil,
                 policy: RolloutPolicy = RolloutPolicy(), members: [MemberStatus] = [],
-                weights: IdleWeights? = nil) {
+                weights: IdleWeights? = nil, failureLimit: UInt32 = 0) {
         self.rolloutID = rolloutID
         self.releaseVersion = releaseVersion
         self.signedManifest = signedManifest
@@ -242,6 +246,7 @@ public struct ClusterRolloutOrder: WireMessage, Hashable, Sendable {
         self.members = members
         self.cpuWeight = weights?.cpu ?? 0
         self.memWeight = weights?.memory ?? 0
+        self.failureLimit = failureLimit
     }
 
     /// The weights the leader ranks members with (the sixth server's choice).
@@ -260,6 +265,7 @@ public struct ClusterRolloutOrder: WireMessage, Hashable, Sendable {
             case 5: try appendBounded(field.message(), to: &members, field: field)
             case 6: cpuWeight = try field.uint32()
             case 7: memWeight = try field.uint32()
+            case 8: failureLimit = try field.uint32()
             default: continue
             }
         }
@@ -273,6 +279,7 @@ public struct ClusterRolloutOrder: WireMessage, Hashable, Sendable {
         writer.put(5, members)
         writer.put(6, cpuWeight)
         writer.put(7, memWeight)
+        writer.put(8, failureLimit)
     }
 }
 

@@ -179,6 +179,7 @@ extension AgentRuntime {
             // A refresh. A member the coordinator ended (its state's deadline passed) frees its
             // slot here, so the next member starts instead of waiting on it for good.
             leader.withLock { state in
+                state.rollout?.pacer.failureLimit = Int(order.failureLimit)
                 for member in order.members {
                     guard let progress = member.progress, progress.rolloutID == order.rolloutID, progress.state.isTerminal,
                           state.rollout?.pacer.states[member.agentID].map({ !$0.isTerminal }) == true else { continue }
@@ -384,8 +385,9 @@ extension AgentRuntime {
             }
             if rollout.secondInstructionFrom != nil { return .repeated }
             // Stop means stop: a paused or aborted rollout starts no install, the leader's included.
-            if rollout.pacer.aborted || rollout.pacer.paused {
-                return .refused(RPCError(.failedPrecondition, "rollout \(request.rolloutID) is \(rollout.pacer.aborted ? "aborted" : "paused"); the leader does not upgrade now"))
+            if rollout.pacer.aborted || rollout.pacer.paused || rollout.pacer.budgetSpent {
+                let why = rollout.pacer.aborted ? "is aborted" : rollout.pacer.paused ? "is paused" : "has spent its failure budget"
+                return .refused(RPCError(.failedPrecondition, "rollout \(request.rolloutID) \(why); the leader does not upgrade now"))
             }
             guard request.releaseVersion == rollout.order.releaseVersion else {
                 return .refused(RPCError(.failedPrecondition, "rollout \(request.rolloutID) installs \(rollout.order.releaseVersion), not \(request.releaseVersion)"))

@@ -7,6 +7,9 @@ struct RolloutPacer: Sendable {
     let rolloutID: UInt64
     let targetVersion: String
     let maxUnavailable: Int
+    /// Failed or rolled-back members at which the rollout's budget is spent (0: none given).
+    /// The coordinator lowers it on re-sends as other clusters fail.
+    var failureLimit: Int
     private(set) var states: [String: AgentRolloutState]
     private(set) var paused = false
     private(set) var aborted = false
@@ -20,6 +23,7 @@ struct RolloutPacer: Sendable {
         rolloutID = order.rolloutID
         targetVersion = order.releaseVersion
         maxUnavailable = Int(order.policy.effectiveMaxUnavailable)
+        failureLimit = Int(order.failureLimit)
         var states: [String: AgentRolloutState] = [:]
         for id in memberIDs { states[id] = .pending }
         for member in order.members where states[member.agentID] != nil {
@@ -40,6 +44,11 @@ struct RolloutPacer: Sendable {
     }
 
     var inFlight: Int { states.values.filter(Self.isInFlight).count }
+    /// The failures this leader has seen spend the rollout's budget: it starts nothing more,
+    /// without waiting for the coordinator's abort (services.md §3.4, the budget's bound).
+    var budgetSpent: Bool {
+        failureLimit > 0 && states.values.filter { $0 == .failed || $0 == .rolledBack }.count >= failureLimit
+    }
     var allTerminal: Bool { states.values.allSatisfy(\.isTerminal) }
 
     /// A member's own report. When a member (re)joins saying nothing of this rollout while we
@@ -60,7 +69,7 @@ struct RolloutPacer: Sendable {
     /// Members to send the first instruction to now, marked instructed: pending, connected,
     /// in id order, up to the free slots.
     mutating func nextToInstruct(connected: Set<String>) -> [String] {
-        guard !paused && !aborted else { return [] }
+        guard !paused && !aborted && !budgetSpent else { return [] }
         let free = maxUnavailable - inFlight
         guard free > 0 else { return [] }
         let chosen = states.filter { $0.value == .pending && connected.contains($0.key) }.keys.sorted().prefix(free)
@@ -72,7 +81,7 @@ struct RolloutPacer: Sendable {
     /// Every member is done and none was cued yet: the healthy, connected member with the
     /// highest idle weight (the sixth server), or nil if there is none (yet).
     mutating func memberToCue(idle: [String: IdleRatios], connected: Set<String>, weights: IdleWeights) -> String? {
-        guard !aborted, !paused, cuedMember == nil, allTerminal else { return nil }
+        guard !aborted, !paused, !budgetSpent, cuedMember == nil, allTerminal else { return nil }
         let candidates = states.filter { $0.value == .healthy && connected.contains($0.key) }.keys
             .map { (id: $0, idle: idle[$0] ?? IdleRatios()) }
         guard let best = weights.best(of: candidates) else { return nil }

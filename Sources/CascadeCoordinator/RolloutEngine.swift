@@ -7,7 +7,7 @@ import Synchronization
 /// database alone decides what happens.
 struct EngineMemory: Sendable {
     /// (rollout, cluster) → the leader and epoch that got the cluster order, and when.
-    var orders: [ClusterKey: (leader: String, epoch: Int64, at: Timestamp)] = [:]
+    var orders: [ClusterKey: (leader: String, epoch: Int64, at: Timestamp, failureLimit: UInt32)] = [:]
     /// (rollout, cluster) → the member cued to send the second instruction, and when.
     var cues: [ClusterKey: (member: String, at: Timestamp)] = [:]
     /// Rollouts whose pause was announced to their leaders.
@@ -232,7 +232,11 @@ struct RolloutStepper {
         }
         // Members still at work: make sure the current leader has the cluster's order.
         let sent = outcome.memory.orders[key]
-        let stale = sent.map { $0.leader != leaderID || $0.epoch != record.leaderEpoch || now.since($0.at) >= resend } ?? true
+        let limit = try failureLimit(rollout, clusterID: cluster.clusterID)
+        // A failure elsewhere lowers this cluster's limit: the leader hears of it at once.
+        let stale = sent.map {
+            $0.leader != leaderID || $0.epoch != record.leaderEpoch || now.since($0.at) >= resend || $0.failureLimit != limit
+        } ?? true
         if stale, connected.contains(leaderID), let order = try clusterOrder(rollout, rows) {
             // Every agent of the cluster first hears from the coordinator itself what the
             // rollout installs: the leader only relays, and its orders are checked against this.
@@ -243,7 +247,7 @@ struct RolloutStepper {
                 }
             }
             outcome.sends.append((leaderID, Instruction(leaderEpoch: UInt64(record.leaderEpoch), clusterRollout: order)))
-            outcome.memory.orders[key] = (leaderID, record.leaderEpoch, now)
+            outcome.memory.orders[key] = (leaderID, record.leaderEpoch, now, order.failureLimit)
         }
         return .running
     }
@@ -355,7 +359,18 @@ struct RolloutStepper {
         return ClusterRolloutOrder(
             rolloutID: UInt64(rollout.id), releaseVersion: rollout.releaseVersion, signedManifest: release.signedManifest,
             policy: CascadeAPI.RolloutPolicy(rollout.policy), members: members,
-            weights: CascadeAPI.IdleWeights(store.configuration.weights))
+            weights: CascadeAPI.IdleWeights(store.configuration.weights),
+            failureLimit: try failureLimit(rollout, clusterID: rows.first?.clusterID))
+    }
+
+    /// How many failed or rolled-back agents of one cluster spend the rollout's budget, given
+    /// the failures of the other clusters (services.md §6 `failure_limit`): the leader stops
+    /// at that count itself, before the coordinator's abort can reach it.
+    private func failureLimit(_ rollout: RolloutRecord, clusterID: Int64?) throws(StoreError) -> UInt32 {
+        let all = try store.rolloutAgents(rolloutID: rollout.id)
+        let allowance = all.count * rollout.policy.failureBudgetPercent / 100
+        let elsewhere = all.filter { $0.clusterID != clusterID && ($0.state == .failed || $0.state == .rolledBack) }.count
+        return UInt32(max(1, allowance - elsewhere + 1))
     }
 
     private mutating func orderLeaderDirectly(

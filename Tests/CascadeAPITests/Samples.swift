@@ -68,7 +68,8 @@ enum Samples {
     static let manifest = Manifest(name: "cascade-agent", version: "1.1.0", size: 15, chunkSize: 6,
                                    chunkHashes: [digest, digest, digest], sha256: digest, createdAt: 1_767_225_600, keyID: "k")
     static let clusterOrder = ClusterRolloutOrder(rolloutID: 7, releaseVersion: "1.1.0", signedManifest: signed,
-                                                  policy: policy, members: [member, member], weights: IdleWeights(cpu: 1, memory: 4))
+                                                  policy: policy, members: [member, member], weights: IdleWeights(cpu: 1, memory: 4),
+                                                  failureLimit: 2)
     static let upgrade = UpgradeOrder(rolloutID: 7, releaseVersion: "1.1.0", signedManifest: signed, healthTimeoutSeconds: 60,
                                       rollback: true, fetch: hint)
 

@@ -72,6 +72,8 @@ struct RolloutFlowTests {
         #expect(order.clusterRollout?.signedManifest != nil)
         // The coordinator's default weights, 0.6 and 0.4, reach the leader as 3 and 2.
         #expect(order.clusterRollout.map { [$0.cpuWeight, $0.memWeight] } == [3, 2])
+        // With no failure budget the first failure in the cluster is the limit.
+        #expect(order.clusterRollout?.failureLimit == 1)
         #expect(agents["a2-02"]!.instructions.allSatisfy { $0.clusterRollout == nil })
 
         upgrade(agents["a1-02"]!, rollout: id)
@@ -153,7 +155,9 @@ struct RolloutFlowTests {
         defer { for agent in agents.values { agent.disconnect() } }
         let id = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(
             releaseVersion: "1.1", policy: RolloutPolicy(failureBudgetPercent: 34))).rolloutID
-        _ = try await agents["a1-01"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        // One of three may fail (floor(3 × 34 / 100) = 1): the leader stops at the second.
+        let order = try await agents["a1-01"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        #expect(order.clusterRollout?.failureLimit == 2)
         agents["a1-02"]!.report(.instructed, rollout: id)
         agents["a1-02"]!.report(.installing, rollout: id)
         agents["a1-02"]!.report(.rolledBack, rollout: id, error: "the new main program did not report healthy within 120 s")
@@ -168,6 +172,26 @@ struct RolloutFlowTests {
         let events = try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000, rolloutID: id))
         #expect(events.events.contains { $0.kind == "rollout.state" && $0.detail.contains("running → partial: succeeded with 1 rolled back") })
         #expect(!events.events.contains { $0.kind == "rollout.state" && $0.detail.contains("→ succeeded") })
+    }
+
+    @Test("a failure in one cluster lowers the other running clusters' failure limit, and their leaders hear it at once")
+    func failureLimitFollowsOtherClusters() async throws {
+        let fixture = try CoordinatorFixture(resend: .seconds(600))
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5), ("a1-03", 0.7), ("a2-01", 0.9), ("a2-02", 0.5), ("a2-03", 0.7)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        // floor(6 × 34 / 100) = 2 may fail: each cluster alone may see 2, the third spends it.
+        let id = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(
+            releaseVersion: "1.1", policy: RolloutPolicy(maxParallelClusters: 2, failureBudgetPercent: 34))).rolloutID
+        let first = try await agents["a1-01"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        #expect(first.clusterRollout?.failureLimit == 3)
+        _ = try await agents["a2-01"]!.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        agents["a2-02"]!.report(.instructed, rollout: id)
+        agents["a2-02"]!.report(.rolledBack, rollout: id, error: "exited before reporting healthy")
+        // Not at the next re-send (10 minutes away here): at once.
+        let lowered = try await agents["a1-01"]!.instruction("the lowered limit") { $0.clusterRollout?.failureLimit == 2 }
+        #expect(lowered.clusterRollout?.rolloutID == id)
     }
 
     @Test("a member that dies mid-install and never returns is failed at its installing deadline, counted against the budget, and the rollout ends")
