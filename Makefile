@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 
-.PHONY: all deps build release test bench demo clean help
+.PHONY: all deps build release test bench demo install clean help
 
 all: build
 
@@ -13,6 +13,7 @@ help:
 	@echo "make bench    release build + benchmarks against their baselines (Benchmarks/README.md)"
 	@echo "make demo     coordinator + fleet of agents on loopback, a full signed rollout"
 	@echo "make fleet-sim release build + 1,000-agent rollout and 10,000 idle sessions (Benchmarks/run-fleet.sh)"
+	@echo "make install  release build + programs, systemd units, example config (PREFIX=/usr/local DESTDIR=...)"
 	@echo "make clean    remove build output"
 
 deps:
@@ -47,6 +48,19 @@ demo: deps
 	@echo "make demo: building release binaries (the first build takes a few minutes)"
 	$(SWIFT) build -c release
 	@scripts/demo.sh
+
+# The paths the units and the example configuration are written with (scripts/install.sh).
+PREFIX ?= /usr/local
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+STATEDIR ?= /var/lib/cascade
+AGENT_ROOT ?= /opt/cascade
+CASCADE_USER ?= cascade
+
+install: deps
+	$(SWIFT) build -c release
+	@PREFIX="$(PREFIX)" UNITDIR="$(UNITDIR)" SYSCONFDIR="$(SYSCONFDIR)" STATEDIR="$(STATEDIR)" \
+		AGENT_ROOT="$(AGENT_ROOT)" USER_NAME="$(CASCADE_USER)" DESTDIR="$(DESTDIR)" scripts/install.sh
 
 clean:
 	rm -rf .build Benchmarks/.out

@@ -3,9 +3,11 @@
 # loopback — 3 subnets × 4 on 127.0.1.x, 127.0.2.x, 127.0.3.x — install 1.0 everywhere, then
 # build, sign and push 1.1 and roll it out, showing `cascadectl rollout watch`.
 #
-# usage: scripts/demo.sh [--keep]     (--keep leaves the work directory for inspection)
+# usage: scripts/demo.sh [--keep]
+#   --keep leaves the coordinator and the 12 agents running after the rollout and prints the
+#   export lines that reach them with cascadectl and the command that stops them.
 # Expects release binaries in .build/release (the Makefile builds them first).
-# Stops every process it started, also on Ctrl-C.
+# Otherwise it stops every process it started, also on Ctrl-C or a failure.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,7 +15,7 @@ BIN=${CASCADE_BIN:-$REPO/.build/release}
 KEEP=0
 case ${1:-} in
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     "") ;;
     *) echo "usage: scripts/demo.sh [--keep]" >&2; exit 2 ;;
 esac
@@ -35,24 +37,45 @@ START=$(date +%s)
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 elapsed() { echo "$(( $(date +%s) - START )) s"; }
 
+# Stops the fleet: each agent pair with its own stop command, then the coordinator. Written
+# out as stop.sh, so that a fleet left running by --keep can be stopped later.
+write_stop_script() {
+    cat >"$WORK/stop.sh" <<EOF
+#!/usr/bin/env bash
+# Stops the demo fleet in $WORK (each agent pair, then the coordinator).
+for root in "$WORK"/agents/*; do
+    [ -d "\$root/state" ] && "\$root/main/current/bin/cascade-agent" stop --root "\$root" >/dev/null 2>&1 || true
+done
+if [ -n "${COORDINATOR_PID}" ] && kill -0 "${COORDINATOR_PID}" 2>/dev/null; then
+    kill -TERM "${COORDINATOR_PID}"
+    for _ in \$(seq 50); do kill -0 "${COORDINATOR_PID}" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "${COORDINATOR_PID}" 2>/dev/null || true
+fi
+# Anything left under the work directory (a pair that was mid-restart) goes too.
+pkill -KILL -f "$WORK/agents/" 2>/dev/null || true
+echo "stopped the demo fleet in $WORK"
+EOF
+    chmod +x "$WORK/stop.sh"
+}
+
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
     echo
-    say "stopping every process the demo started"
-    for id in "${AGENTS[@]}"; do
-        local root=$WORK/agents/$id
-        [ -d "$root/state" ] && "$root/main/current/bin/cascade-agent" stop --root "$root" >/dev/null 2>&1 || true
-    done
-    if [ -n "$COORDINATOR_PID" ]; then
-        kill -TERM "$COORDINATOR_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$COORDINATOR_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$COORDINATOR_PID" 2>/dev/null || true
+    write_stop_script
+    if [ $KEEP -eq 1 ] && [ $status -eq 0 ]; then
+        say "the fleet keeps running (--keep)"
+        echo "reach it with cascadectl:"
+        echo "  export CASCADE_COORDINATOR=${CASCADE_COORDINATOR:-} CASCADE_CA=$CASCADE_CA CASCADE_CERT=$CASCADE_CERT CASCADE_KEY=$CASCADE_KEY"
+        echo "  $BIN/cascadectl agents list"
+        echo "logs: $LOGS"
+        echo "stop it with: $WORK/stop.sh"
+        exit 0
     fi
-    # Anything left under the work directory (a pair that was mid-restart) goes too.
-    pkill -KILL -f "$WORK/agents/" 2>/dev/null || true
+    say "stopping every process the demo started"
+    "$WORK/stop.sh" >/dev/null
     echo "logs: $LOGS (coordinator.log, one <agent>.log per agent)"
-    if [ $KEEP -eq 0 ] && [ $status -eq 0 ]; then
+    if [ $status -eq 0 ]; then
         rm -rf "$WORK/agents" "$WORK/bundles" "$WORK/coordinator/blobs"
     fi
     exit $status

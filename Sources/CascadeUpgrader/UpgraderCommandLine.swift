@@ -13,7 +13,7 @@ public enum UpgraderCommandLine {
         the agent installed in ROOT, restarts it when it dies, and switches it to a new release
         when the main program hands one over, rolling back a release that does not come up healthy.
           --standby    if another upgrader runs for ROOT, wait and take over when it exits
-                       (for systemd, see scripts/systemd/cascade-agent.service)
+                       (for systemd, see scripts/systemd/cascade-agent.service.in; make install fills it in)
           --self-test  check this binary's release and print "ok VERSION"
         Exit status: 0 stopped, 1 failure, 2 usage, 3 another upgrader already runs.
         """
