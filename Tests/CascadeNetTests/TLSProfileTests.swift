@@ -266,6 +266,46 @@ struct TLSProfileTests {
         #expect(serverSide.message.contains("alert bad certificate"), "\(serverSide)")
     }
 
+    @Test("the alert a refused client certificate gets: none sent, expired, not yet valid, from another CA",
+          arguments: ["none", "expired", "not yet valid", "other CA"])
+    func refusedClientCertificate(_ kind: String) async throws {
+        let pki = try TestPKI()
+        let other = try TestPKI(name: "another CA")  // held: its files go with it
+        let server = try ProfileServer(pki.configuration(uri: "cascade://coordinator/main"))
+        defer { server.stop() }
+        let identity: TLSConfiguration?
+        let alert: String
+        switch kind {
+        case "none":
+            (identity, alert) = (nil, "alert certificate required")
+        case "expired":
+            let now = Int64(Date().timeIntervalSince1970)
+            (identity, alert) = (try pki.configuration(uri: "cascade://agent/old", validFrom: now - 7200, validUntil: now - 3600), "alert certificate expired")
+        case "not yet valid":
+            let now = Int64(Date().timeIntervalSince1970)
+            (identity, alert) = (try pki.configuration(uri: "cascade://agent/new", validFrom: now + 3600, validUntil: now + 7200), "alert bad certificate")
+        default:
+            (identity, alert) = (try other.configuration(uri: "cascade://agent/stranger"), "alert unknown ca")
+        }
+        let client = try sClient(server.address, ca: pki.caFile, identity: identity)
+        #expect(try await server.outcome(1).failure != nil)
+        _ = try await client.exitStatus()
+        #expect(client.lines.contains { $0.contains(alert) }, "\(client.lines)")
+    }
+
+    @Test("a Cascade client refuses a server certificate from another CA with an unknown-CA alert")
+    func refusedServerCertificate() async throws {
+        let pki = try TestPKI()
+        let other = try TestPKI(name: "another CA")
+        let server = try ProfileServer(other.configuration(uri: "cascade://coordinator/main"))
+        defer { server.stop() }
+        let client = try TLSContext(configuration: pki.configuration(uri: "cascade://agent/a1-01"), side: .client)
+        let error = await #expect(throws: TLSError.self) { _ = try await client.connect(to: server.address) }
+        #expect(error?.code == .peerCertificate)
+        let serverSide = try #require(try await server.outcome(1).failure as? TLSError)
+        #expect(serverSide.message.contains("alert unknown ca"), "\(serverSide)")
+    }
+
     @Test("a session resumes (no certificate exchanged) with the identity it was made with")
     func resumption() async throws {
         let pki = try TestPKI()
