@@ -298,7 +298,7 @@ public struct Event: WireMessage, Hashable, Sendable {
     public var atMs: UInt64
     /// Who did it: a peer identity such as "operator alice" or "agent a7", or "coordinator".
     public var actor: String
-    /// Dotted kind, e.g. "rollout.started", "leader.changed", "chunk.rejected".
+    /// One of the kinds services.md §3.9 lists, e.g. "rollout.state", "cluster.leader-changed".
     public var kind: String
     public var rolloutID: UInt64
     public var clusterID: String

@@ -46,7 +46,7 @@ extension Coordinator {
             // A registration from the wrong place is a security event, not just a failed call.
             log("refused the registration of agent \(id): \(error.message)")
             _ = try? await store.run { store throws(StoreError) in
-                try store.appendEvent(actor: .agent(id), kind: "security.registration-refused", subject: EventSubject.agent(id), detail: error.message)
+                try store.appendEvent(actor: .agent(id), kind: .securityRegistrationRefused, subject: EventSubject.agent(id), detail: error.message)
             }
             throw error
         }
@@ -201,15 +201,21 @@ extension Coordinator {
     /// A leader's batch: its members' progress. A leader speaks only for members of its own
     /// cluster; other ids in the batch are ignored and logged.
     private func applyClusterReport(_ report: ClusterReport, from leaderID: String) async {
-        let members = try? await store.run { store throws(StoreError) -> Set<String>? in
+        let rolloutID = Int64(clamping: report.rolloutID)
+        let found = try? await store.run { store throws(StoreError) -> (members: Set<String>, prefix: String, inRollout: Bool)? in
             guard let leader = try store.agent(id: leaderID),
                   let cluster = try store.cluster(id: leader.clusterID), cluster.leaderID == leaderID else { return nil }
-            return Set(try store.agents(inCluster: cluster.id).map(\.id))
+            var inRollout = false
+            if rolloutID > 0 { inRollout = try store.rolloutAgent(rolloutID: rolloutID, agentID: leaderID) != nil }
+            return (Set(try store.agents(inCluster: cluster.id).map(\.id)), cluster.prefix, inRollout)
         }
-        guard let members = members ?? nil else {
+        guard let (members, prefix, inRollout) = found ?? nil else {
             log("ignored a cluster report from \(leaderID), which does not lead a cluster")
             return
         }
+        // What the leader says it served is the leader's own count: the coordinator sees no
+        // leader-to-member traffic (services.md §3.4).
+        if inRollout { rolloutBytes.leaderServed(report.bytesServed, rollout: rolloutID, cluster: prefix, leader: leaderID) }
         for status in report.members {
             guard let progress = status.progress, status.agentID != leaderID else { continue }
             guard members.contains(status.agentID) else {
@@ -269,9 +275,18 @@ extension Coordinator {
     }
 
     private func fetchChunks(_ request: FetchChunksRequest, _ writer: StreamWriter<Chunk>, caller: String) async throws {
-        let (record, cluster) = try await mapped {
-            try await store.run { store throws(StoreError) in
-                (try store.release(version: request.version), try store.agent(id: caller)?.clusterPrefix ?? "")
+        // The bytes count for the cluster, in the active rollout of this release the caller is
+        // part of (services.md §3.4); a fetch outside any rollout counts for none.
+        let (record, booking) = try await mapped {
+            try await store.run { store throws(StoreError) -> (ReleaseRecord?, (rollout: Int64, cluster: String)?) in
+                let record = try store.release(version: request.version)
+                guard let agent = try store.agent(id: caller) else { return (record, nil) }
+                for rollout in try store.activeRollouts() where rollout.releaseVersion == request.version {
+                    if try store.rolloutAgent(rolloutID: rollout.id, agentID: caller) != nil {
+                        return (record, (rollout.id, agent.clusterPrefix))
+                    }
+                }
+                return (record, nil)
             }
         }
         guard let record, record.isComplete, !record.isDeleted else {
@@ -311,7 +326,7 @@ extension Coordinator {
             }
             try await writer.write(Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index]))
             metrics.chunkBytesServed.add(UInt64(data.count), ordering: .relaxed)
-            metrics.addClusterBytes(UInt64(data.count), version: request.version, cluster: cluster)
+            if let booking { rolloutBytes.addFromCoordinator(UInt64(data.count), rollout: booking.rollout, cluster: booking.cluster) }
         }
     }
 
@@ -340,19 +355,20 @@ extension Coordinator {
                     && reporterRecord?.clusterID == accused?.clusterID
                 if source.isEmpty && !report.orderRefused {
                     _ = try store.appendEvent(
-                        actor: .agent(reporter), kind: "rollout.bad-chunk", subject: EventSubject.release(String(report.releaseVersion.prefix(64))),
+                        actor: .agent(reporter), kind: .rolloutBadChunk, subject: EventSubject.release(String(report.releaseVersion.prefix(64))),
+                        refs: EventRefs(rollout: rolloutID),
                         detail: "chunk \(report.chunkIndex) of \(report.releaseVersion.prefix(64)) from the coordinator failed at \(reporter): \(detail); the coordinator checked what it holds")
                     return .recorded
                 }
                 if report.orderRefused {
                     _ = try store.appendEvent(
-                        actor: .agent(reporter), kind: "security.order-refused", subject: EventSubject.agent(source),
+                        actor: .agent(reporter), kind: .securityOrderRefused, subject: EventSubject.agent(source), refs: EventRefs(rollout: rolloutID),
                         detail: "\(reporter) refused an order from leader \(source.isEmpty ? "(none named)" : source) in rollout \(report.rolloutID) for release \(report.releaseVersion.prefix(64)): \(detail)")
                     return .recorded
                 }
                 guard counts, let cluster else {
                     _ = try store.appendEvent(
-                        actor: .agent(reporter), kind: "rollout.fault-ignored", subject: EventSubject.agent(source),
+                        actor: .agent(reporter), kind: .rolloutFaultIgnored, subject: EventSubject.agent(source), refs: EventRefs(rollout: rolloutID),
                         detail: "a fault report from \(reporter) against \(source.isEmpty ? "the coordinator" : source) was not counted: only members of a leader's own cluster report its chunks")
                     return .ignored
                 }
@@ -370,7 +386,7 @@ extension Coordinator {
             try await store.run { store throws(StoreError) -> LeaderChange? in
                 if fresh {
                     _ = try store.appendEvent(
-                        actor: .agent(reporter), kind: "rollout.bad-chunk", subject: EventSubject.agent(source),
+                        actor: .agent(reporter), kind: .rolloutBadChunk, subject: EventSubject.agent(source), refs: EventRefs(rollout: rolloutID),
                         detail: "chunk \(report.chunkIndex) of \(report.releaseVersion.prefix(64)) from \(source) failed its check at \(reporter): \(detail) (\(reporters) distinct reporters in rollout \(rolloutID))")
                 }
                 guard confirmed, let cluster = try store.cluster(id: clusterID), cluster.leaderID == source else { return nil }

@@ -26,6 +26,7 @@ public final class Coordinator: Sendable {
     let batcher = HeartbeatBatcher()
     let registrations: RegistrationBatcher
     let faults = FaultLedger()
+    let rolloutBytes = RolloutBytes()
     /// The main version each agent last reported, to notice when it changes.
     let versions = VersionWatch()
     /// Releases whose stored blob is being checked after a chunk failed at serve time.
@@ -152,27 +153,57 @@ public final class CoordinatorMetrics: Sendable {
     let registrations = Atomic<UInt64>(0)
     let registrationBatches = Atomic<UInt64>(0)
 
-    /// (release version, cluster prefix) → artifact bytes sent to that cluster's agents, since
-    /// this coordinator started: what the rollout status shows as "from the coordinator".
-    private let clusterBytes = Mutex<[String: UInt64]>([:])
-
-    func addClusterBytes(_ count: UInt64, version: String, cluster: String) {
-        clusterBytes.withLock { $0["\(version) \(cluster)", default: 0] += count }
-    }
-
-    func clusterBytes(version: String) -> [String: UInt64] {
-        let prefix = "\(version) "
-        return clusterBytes.withLock { all in
-            Dictionary(uniqueKeysWithValues: all.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
-        }
-    }
-
     /// Artifact bytes sent to agents by FetchChunks (the coordinator's egress for releases).
     public var chunkBytes: UInt64 { chunkBytesServed.load(ordering: .relaxed) }
     public var reports: UInt64 { reportsHandled.load(ordering: .relaxed) }
     public var registered: UInt64 { registrations.load(ordering: .relaxed) }
     /// Transactions the registrations took (fewer than `registered` when agents register at once).
     public var registrationCommits: UInt64 { registrationBatches.load(ordering: .relaxed) }
+}
+
+/// The byte counters of each cluster in each rollout (services.md §3.4), in memory: a
+/// restarted coordinator counts its own bytes from zero and learns each leader's count from
+/// its next report.
+final class RolloutBytes: Sendable {
+    private struct Key: Hashable {
+        let rollout: Int64
+        let cluster: String
+    }
+
+    private struct Counts {
+        var fromCoordinator: [Key: UInt64] = [:]
+        /// The latest cumulative count each leader of the cluster reported for the rollout.
+        var served: [Key: [String: UInt64]] = [:]
+    }
+
+    private let counts = Mutex(Counts())
+
+    /// Artifact bytes the coordinator wrote to a FetchChunks call of an agent of `cluster` in
+    /// `rollout`.
+    func addFromCoordinator(_ bytes: UInt64, rollout: Int64, cluster: String) {
+        counts.withLock { $0.fromCoordinator[Key(rollout: rollout, cluster: cluster), default: 0] += bytes }
+    }
+
+    /// A leader's own cumulative count for the rollout (ClusterReport.bytes_served). Each
+    /// leader's latest report replaces its earlier ones; after a failover the cluster's count
+    /// is the sum over its leaders.
+    func leaderServed(_ bytes: UInt64, rollout: Int64, cluster: String, leader: String) {
+        counts.withLock { $0.served[Key(rollout: rollout, cluster: cluster), default: [:]][leader] = bytes }
+    }
+
+    /// Cluster prefix → (bytes from the coordinator, bytes its leaders served) in `rollout`.
+    func clusters(rollout: Int64) -> [String: (fromCoordinator: UInt64, served: UInt64)] {
+        counts.withLock { counts in
+            var result: [String: (fromCoordinator: UInt64, served: UInt64)] = [:]
+            for (key, bytes) in counts.fromCoordinator where key.rollout == rollout {
+                result[key.cluster, default: (0, 0)].fromCoordinator = bytes
+            }
+            for (key, leaders) in counts.served where key.rollout == rollout {
+                result[key.cluster, default: (0, 0)].served = leaders.values.reduce(0, +)
+            }
+            return result
+        }
+    }
 }
 
 /// Decoded manifests of stored releases, by version (they never change once stored).

@@ -25,7 +25,7 @@ public enum CoordinatorCommand {
             options: [
                 .value("config", valueName: "FILE", help: "Read options from FILE (key = value lines).",
                        environment: "CASCADE_COORDINATOR_CONFIG", configurable: false),
-                .value("data", valueName: "DIR", help: "Data directory: cascade.db (SQLite) and blobs/.", required: true),
+                .value("data", valueName: "DIR", help: "Data directory: \(CoordinatorStore.databaseFileName) (SQLite), blobs/ and tls-ticket-keys.", required: true),
                 .value("listen", valueName: "HOST:PORT", help: "Address to serve on (port 0 picks one).", default: "0.0.0.0:7400"),
                 .value("ca", valueName: "FILE", help: "Fleet CA certificate (PEM).", environment: "CASCADE_CA", required: true),
                 .value("cert", valueName: "FILE", help: "Coordinator certificate (PEM).", environment: "CASCADE_CERT", required: true),

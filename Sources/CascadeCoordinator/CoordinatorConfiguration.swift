@@ -3,7 +3,8 @@ public import CascadeStore
 
 /// Everything a coordinator needs to run. Every field but the paths has a default.
 public struct CoordinatorConfiguration: Sendable {
-    /// Holds `cascade.db` and `blobs/` (created if missing, 0700).
+    /// Holds `coordinator.sqlite3` (`CoordinatorStore.databaseFileName`), `blobs/` and
+    /// `tls-ticket-keys` (created if missing, 0700).
     public var dataDirectory: String
     /// Where agents and operators connect. Default 0.0.0.0:7400.
     public var listenAddress: SocketAddress

@@ -49,20 +49,18 @@ extension Coordinator {
             try await mapped {
                 try await self.store.run { store throws(StoreError) -> ListEventsResponse in
                     let limit = request.limit == 0 ? 100 : min(Int(request.limit), 1000)
-                    var subject: String?
-                    if request.rolloutID != 0 { subject = EventSubject.rollout(Int64(clamping: request.rolloutID)) }
-                    if !request.agentID.isEmpty { subject = EventSubject.agent(request.agentID) }
-                    if !request.clusterID.isEmpty { subject = EventSubject.cluster(request.clusterID) }
-                    let records = try store.events(afterID: Int64(clamping: request.afterID), subject: subject, limit: limit)
+                    // Each filter matches the event's own rollout, cluster or agent (services.md §3.9).
+                    let records = try store.events(
+                        afterID: Int64(clamping: request.afterID),
+                        rolloutID: request.rolloutID == 0 ? nil : Int64(clamping: request.rolloutID),
+                        cluster: request.clusterID.isEmpty ? nil : request.clusterID,
+                        agentID: request.agentID.isEmpty ? nil : request.agentID, limit: limit)
                     let since = Int64(clamping: request.sinceMs)
                     return ListEventsResponse(events: records.filter { $0.time.milliseconds >= since }.map { record in
-                        // The subject names what the event is about: "rollout:3", "agent:a1-01", "cluster:10.0.1.0/24".
-                        let (kind, name) = record.subject.split(separator: ":", maxSplits: 1).map(String.init).pair
-                        return Event(
+                        Event(
                             id: UInt64(record.id), atMs: record.time.unixMilliseconds, actor: record.actor.description,
-                            kind: record.kind.rawValue, rolloutID: kind == "rollout" ? UInt64(name) ?? 0 : 0,
-                            clusterID: kind == "cluster" ? name : "", agentID: kind == "agent" ? name : "",
-                            detail: record.detail)
+                            kind: record.kind.rawValue, rolloutID: UInt64(max(0, record.rolloutID)),
+                            clusterID: record.cluster, agentID: record.agentID, detail: record.detail)
                     })
                 }
             }
@@ -78,9 +76,4 @@ extension Coordinator {
             agentCount: UInt32(agents.count), connectedCount: UInt32(agents.filter { connected.contains($0.id) }.count),
             leaderSinceMs: cluster.updatedAt.unixMilliseconds)
     }
-}
-
-extension Array where Element == String {
-    /// The first two elements ("" when missing).
-    var pair: (String, String) { (first ?? "", count > 1 ? self[1] : "") }
 }

@@ -221,7 +221,8 @@ struct RolloutStepper {
                     outcome.memory.cues[key] = (sixth, now)
                     log("rollout \(rollout.id), \(cluster.prefix): \(sixth) is cued to tell the leader \(leaderID) to upgrade")
                     _ = try store.appendEvent(
-                        actor: actor, kind: "rollout.second-instruction-cue", subject: EventSubject.agent(sixth),
+                        actor: actor, kind: .rolloutSecondInstructionCue, subject: EventSubject.agent(sixth),
+                        refs: EventRefs(rollout: rollout.id, cluster: cluster.prefix),
                         detail: "rollout \(rollout.id): \(sixth), the upgraded member with the highest idle weight, is to tell the leader \(leaderID) to upgrade")
                 }
             } else if members.isEmpty, connected.contains(leaderID) {

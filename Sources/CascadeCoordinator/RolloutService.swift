@@ -97,7 +97,7 @@ extension Coordinator {
                     let rollout = try store.createRollout(release: request.releaseVersion, policy: policy, actor: actor)
                     // Which authorisation let it go down, in the audit log.
                     _ = try store.appendEvent(
-                        actor: actor, kind: "rollout.downgrade-authorized", subject: EventSubject.rollout(rollout.id),
+                        actor: actor, kind: .rolloutDowngradeAuthorized, subject: EventSubject.rollout(rollout.id),
                         detail: "rollout \(rollout.id) goes down to \(authorization.toVersion) (from \(highest.mainVersion) at most \(authorization.fromVersion)) under an authorisation signed by key \(authorization.keyID), valid until unix time \(authorization.expiresAt)")
                     return rollout.id
                 }
@@ -159,7 +159,7 @@ extension Coordinator {
     func status(_ rolloutID: UInt64, includeAgents: Bool) async throws -> RolloutStatus {
         let id = Int64(clamping: rolloutID)
         let connected = hub.connected
-        let metrics = self.metrics
+        let rolloutBytes = self.rolloutBytes
         return try await mapped {
             try await store.run { store throws(StoreError) -> RolloutStatus in
                 let found = id == 0 ? try store.rollouts().last : try store.rollout(id: id)
@@ -167,7 +167,7 @@ extension Coordinator {
                     throw StoreError(.notFound, id == 0 ? "there is no rollout yet" : "no rollout \(rolloutID)")
                 }
                 return try RolloutStatusBuilder(
-                    store: store, connected: connected, coordinatorBytes: metrics.clusterBytes(version: rollout.releaseVersion)
+                    store: store, connected: connected, bytes: rolloutBytes.clusters(rollout: rollout.id)
                 ).status(rollout, includeAgents: includeAgents)
             }
         }

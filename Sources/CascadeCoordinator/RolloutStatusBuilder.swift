@@ -6,8 +6,8 @@ import CascadeStore
 struct RolloutStatusBuilder {
     let store: CoordinatorStore
     let connected: Set<String>
-    /// Cluster prefix → artifact bytes the coordinator sent to its agents.
-    let coordinatorBytes: [String: UInt64]
+    /// Cluster prefix → its byte counters in the rollout (services.md §3.4).
+    let bytes: [String: (fromCoordinator: UInt64, served: UInt64)]
 
     func status(_ rollout: RolloutRecord, includeAgents: Bool) throws(StoreError) -> RolloutStatus {
         let rows = try store.rolloutAgents(rolloutID: rollout.id)
@@ -20,7 +20,8 @@ struct RolloutStatusBuilder {
             clusters.append(ClusterProgress(
                 clusterID: cluster.prefix, phase: ClusterPhase(cluster.state, leaderTurn: membersDone),
                 leaderID: leaderID, leaderEpoch: UInt64(record?.leaderEpoch ?? 0), counts: Self.counts(mine),
-                bytesFromCoordinator: coordinatorBytes[cluster.prefix] ?? 0, bytesServed: UInt64(mine.reduce(0) { $0 + max(0, $1.bytes) }), wave: UInt32(cluster.wave),
+                bytesFromCoordinator: bytes[cluster.prefix]?.fromCoordinator ?? 0, bytesServed: bytes[cluster.prefix]?.served ?? 0,
+                wave: UInt32(cluster.wave),
                 message: cluster.reason ?? ""))
         }
         var agents: [AgentRow] = []

@@ -10,10 +10,13 @@ public struct CertificateRequest: Sendable {
     /// Validity as Unix seconds.
     public var notBefore: Int64
     public var notAfter: Int64
+    /// The extended key usages, in OpenSSL's notation (tls.md §4: both, for every role that
+    /// serves; tests narrow it to show what a peer refuses).
+    public var extendedKeyUsage: String
 
     public init(
         commonName: String, uris: [String] = [], dnsNames: [String] = [], ipAddresses: [String] = [],
-        notBefore: Int64, notAfter: Int64
+        notBefore: Int64, notAfter: Int64, extendedKeyUsage: String = "serverAuth,clientAuth"
     ) {
         self.commonName = commonName
         self.uris = uris
@@ -21,6 +24,7 @@ public struct CertificateRequest: Sendable {
         self.ipAddresses = ipAddresses
         self.notBefore = notBefore
         self.notAfter = notAfter
+        self.extendedKeyUsage = extendedKeyUsage
     }
 }
 
@@ -65,7 +69,7 @@ public struct CertificateAuthority: Sendable {
         var extensions: [(Int32, String)] = [
             (NID_basic_constraints, "critical,CA:FALSE"),
             (NID_key_usage, "critical,digitalSignature,keyEncipherment"),
-            (NID_ext_key_usage, "serverAuth,clientAuth"),
+            (NID_ext_key_usage, request.extendedKeyUsage),
         ]
         if !names.isEmpty { extensions.append((NID_subject_alt_name, names.joined(separator: ","))) }
 

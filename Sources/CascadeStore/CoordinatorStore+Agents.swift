@@ -95,14 +95,14 @@ extension CoordinatorStore {
                 let moved = previous.clusterID != clusterID || previous.address != registration.address || previous.port != registration.port
                 if moved || previous.mainVersion != registration.mainVersion || previous.upgraderVersion != registration.upgraderVersion {
                     try appendEvent(
-                        actor: actor, kind: .agentChanged, subject: EventSubject.agent(registration.id),
+                        actor: actor, kind: .agentChanged, subject: EventSubject.agent(registration.id), refs: EventRefs(cluster: prefix),
                         detail: "re-registered at \(registration.address):\(registration.port) in \(prefix), "
                             + "main \(registration.mainVersion), upgrader \(registration.upgraderVersion)"
                             + (previous.clusterID != clusterID ? " (was in \(previous.clusterPrefix))" : ""))
                 }
             } else {
                 try appendEvent(
-                    actor: actor, kind: .agentRegistered, subject: EventSubject.agent(registration.id),
+                    actor: actor, kind: .agentRegistered, subject: EventSubject.agent(registration.id), refs: EventRefs(cluster: prefix),
                     detail: "registered at \(registration.address):\(registration.port) in \(prefix), "
                         + "main \(registration.mainVersion), upgrader \(registration.upgraderVersion)")
             }
@@ -181,6 +181,7 @@ extension CoordinatorStore {
                 if main != previous.mainVersion || upgrader != previous.upgraderVersion {
                     try appendEvent(
                         actor: actor, kind: .agentChanged, subject: EventSubject.agent(heartbeat.agentID),
+                        refs: EventRefs(cluster: previous.clusterPrefix),
                         detail: "now main \(main), upgrader \(upgrader) (was main \(previous.mainVersion), upgrader \(previous.upgraderVersion))")
                 }
                 if !clusters.contains(previous.clusterID) { clusters.append(previous.clusterID) }
@@ -201,7 +202,8 @@ extension CoordinatorStore {
             guard let agent = try agent(id: id) else { throw StoreError(.notFound, "no agent '\(id)' is registered") }
             guard agent.connection == .online else { return nil }
             try database.execute("UPDATE agents SET state = 'offline' WHERE id = ?", [.text(id)])
-            try appendEvent(actor: actor, kind: .agentOffline, subject: EventSubject.agent(id), detail: reason)
+            try appendEvent(
+                actor: actor, kind: .agentOffline, subject: EventSubject.agent(id), refs: EventRefs(cluster: agent.clusterPrefix), detail: reason)
             return try electIfLeaderLost(clusterID: agent.clusterID, actor: actor)
         }
     }

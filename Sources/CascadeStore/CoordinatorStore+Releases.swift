@@ -110,7 +110,7 @@ extension CoordinatorStore {
             try database.execute("DELETE FROM release_chunks WHERE release_version = ?", [.text(version)])
             try appendEvent(
                 actor: actor, kind: .releaseCompleted, subject: EventSubject.release(version),
-                detail: "stored and verified sha256 \(release.release.blobDigest.hex)")
+                detail: "\(version): stored and verified sha256 \(release.release.blobDigest.hex)")
             return try requireRelease(version)
         }
     }
@@ -138,7 +138,7 @@ extension CoordinatorStore {
                 try database.execute(
                     "UPDATE releases SET complete = 0, damage = '', deleted_ms = ? WHERE version = ?", [.time(clock()), .text(version)])
             }
-            try appendEvent(actor: actor, kind: .releaseDeleted, subject: EventSubject.release(version), detail: "deleted")
+            try appendEvent(actor: actor, kind: .releaseDeleted, subject: EventSubject.release(version), detail: "\(version) deleted")
         }
     }
 
@@ -158,7 +158,7 @@ extension CoordinatorStore {
                     "INSERT INTO release_chunks (release_version, chunk_index, received_ms) VALUES (?, ?, ?)",
                     [.text(version), .int(index), .time(now)])
             }
-            try appendEvent(actor: actor, kind: .releaseDamaged, subject: EventSubject.release(version), detail: reason)
+            try appendEvent(actor: actor, kind: .releaseDamaged, subject: EventSubject.release(version), detail: "\(version): \(reason)")
             return try requireRelease(version)
         }
     }

@@ -174,6 +174,7 @@ extension CoordinatorStore {
              .integer(rolloutID), .text(agentID)])
         try appendEvent(
             actor: actor, kind: .rolloutAgentState, subject: EventSubject.rollout(rolloutID),
+            refs: EventRefs(cluster: try cluster(id: current.clusterID)?.prefix, agent: agentID),
             detail: "agent \(agentID): \(current.state.rawValue) → \(next.rawValue)" + (error.map { ": \($0)" } ?? ""))
         return try requireRolloutAgent(rolloutID, agentID)
     }
@@ -203,7 +204,8 @@ extension CoordinatorStore {
                 "UPDATE rollout_agents SET state = ?, entered_ms = ?, deadline_ms = NULL, error = ? WHERE rollout_id = ? AND agent_id = ?",
                 [.text(state.rawValue), .time(clock()), .text(why), .integer(rolloutID), .text(agentID)])
             try appendEvent(
-                actor: actor, kind: "rollout.record-corrected", subject: EventSubject.rollout(rolloutID),
+                actor: actor, kind: .rolloutRecordCorrected, subject: EventSubject.rollout(rolloutID),
+                refs: EventRefs(cluster: try cluster(id: row.clusterID)?.prefix, agent: agentID),
                 detail: "agent \(agentID): healthy → \(state.rawValue): \(why)")
             return try requireRolloutAgent(rolloutID, agentID)
         }

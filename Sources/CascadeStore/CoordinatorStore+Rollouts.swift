@@ -223,7 +223,7 @@ extension CoordinatorStore {
                 [.text(next.rawValue), .optionalText(reason), .time(now), .bool(next == .running), .time(now),
                  .bool(next.isTerminal), .time(now), .integer(rolloutID), .integer(clusterID)])
             try appendEvent(
-                actor: actor, kind: .rolloutClusterState, subject: EventSubject.rollout(rolloutID),
+                actor: actor, kind: .rolloutClusterState, subject: EventSubject.rollout(rolloutID), refs: EventRefs(cluster: current.prefix),
                 detail: "cluster \(current.prefix): \(current.state.rawValue) → \(next.rawValue)" + (reason.map { ": \($0)" } ?? ""))
             guard let updated = try rolloutCluster(rolloutID: rolloutID, clusterID: clusterID) else {
                 throw StoreError(.sqlite, "cluster \(clusterID) of rollout \(rolloutID) vanished after its update")

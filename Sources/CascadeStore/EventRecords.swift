@@ -18,6 +18,27 @@ public struct EventKind: RawRepresentable, Hashable, Sendable, ExpressibleByStri
     public static let rolloutState: EventKind = "rollout.state"
     public static let rolloutClusterState: EventKind = "rollout.cluster-state"
     public static let rolloutAgentState: EventKind = "rollout.agent-state"
+    public static let rolloutRecordCorrected: EventKind = "rollout.record-corrected"
+    public static let rolloutSecondInstructionCue: EventKind = "rollout.second-instruction-cue"
+    public static let rolloutDowngradeAuthorized: EventKind = "rollout.downgrade-authorized"
+    public static let rolloutBadChunk: EventKind = "rollout.bad-chunk"
+    public static let rolloutFaultIgnored: EventKind = "rollout.fault-ignored"
+    public static let securityOrderRefused: EventKind = "security.order-refused"
+    public static let securityRegistrationRefused: EventKind = "security.registration-refused"
+}
+
+/// The ids an event is about besides its subject (the cluster of a cluster's rollout state, the
+/// rollout of a bad chunk), so a filter on any of them finds it (services.md §3.9).
+public struct EventRefs: Sendable, Hashable {
+    public var rolloutID: Int64?
+    public var cluster: String?
+    public var agentID: String?
+
+    public init(rollout: Int64? = nil, cluster: String? = nil, agent: String? = nil) {
+        self.rolloutID = rollout
+        self.cluster = cluster
+        self.agentID = agent
+    }
 }
 
 /// What an event is about, as text: "agent:<id>", "cluster:<prefix>", "release:<version>",
@@ -36,4 +57,9 @@ public struct EventRecord: Hashable, Sendable {
     public var kind: EventKind
     public var subject: String
     public var detail: String
+    /// The rollout, cluster (its prefix) and agent the event is about: from its subject and its
+    /// refs; 0 and "" when none.
+    public var rolloutID: Int64 = 0
+    public var cluster: String = ""
+    public var agentID: String = ""
 }

@@ -1,7 +1,7 @@
 /// The coordinator's schema, as migrations. Tables are STRICT (SQLite ≥ 3.37): a column holds
 /// its declared type or the write fails. Times are `*_ms` integers, milliseconds since 1970 UTC.
 enum Schema {
-    static let migrations: [Migration] = [version1, version2, version3, version4, version5, version6]
+    static let migrations: [Migration] = [version1, version2, version3, version4, version5, version6, version7]
 
     static var latestVersion: Int { migrations.count }
 
@@ -158,5 +158,25 @@ enum Schema {
                                    '''paused'', ''succeeded'', ''partial'', ''failed'', ''aborted'')')
             WHERE type = 'table' AND name = 'rollouts';
         PRAGMA writable_schema = RESET;
+        """)
+
+    /// Version 7: every event keeps the rollout, cluster and agent it is about in columns of
+    /// their own, so the audit log's filters find an event by any of them (a cluster's rollout
+    /// state is about the rollout and the cluster). Older rows get them from their subject, and
+    /// from their detail where that was the only place (see CoordinatorStore.appendEvent).
+    static let version7 = Migration(version: 7, summary: "the rollout, cluster and agent of each event", sql: """
+        ALTER TABLE events ADD COLUMN rollout_id INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE events ADD COLUMN cluster TEXT NOT NULL DEFAULT '';
+        ALTER TABLE events ADD COLUMN agent TEXT NOT NULL DEFAULT '';
+        UPDATE events SET rollout_id = CAST(substr(subject, 9) AS INTEGER) WHERE subject GLOB 'rollout:*';
+        UPDATE events SET cluster = substr(subject, 9) WHERE subject GLOB 'cluster:*';
+        UPDATE events SET agent = substr(subject, 7) WHERE subject GLOB 'agent:*';
+        UPDATE events SET cluster = substr(detail, 9, instr(detail, ': ') - 9)
+            WHERE kind = 'rollout.cluster-state' AND detail GLOB 'cluster *: *';
+        UPDATE events SET agent = substr(detail, 7, instr(detail, ': ') - 7)
+            WHERE kind IN ('rollout.agent-state', 'rollout.record-corrected') AND detail GLOB 'agent *: *';
+        CREATE INDEX events_rollout ON events(rollout_id, id);
+        CREATE INDEX events_cluster ON events(cluster, id);
+        CREATE INDEX events_agent ON events(agent, id);
         """)
 }

@@ -63,7 +63,7 @@ enum Samples {
         upgraderVersion: "1.0.0", idle: idle, lastSeenMs: 5, connected: true, hostname: "h", registeredAtMs: 4)
     static let cluster = ClusterInfo(clusterID: "c", prefix: "127.0.1.0/24", leaderID: "a1", leaderAddress: "127.0.1.1:7443",
                                      leaderEpoch: 3, agentCount: 4, connectedCount: 3, leaderSinceMs: 8)
-    static let event = Event(id: 1, atMs: 2, actor: "operator alice", kind: "rollout.started", rolloutID: 7,
+    static let event = Event(id: 1, atMs: 2, actor: "operator alice", kind: "rollout.created", rolloutID: 7,
                              clusterID: "c", agentID: "a", detail: "d")
     static let manifest = Manifest(name: "cascade-agent", version: "1.1.0", size: 15, chunkSize: 6,
                                    chunkHashes: [digest, digest, digest], sha256: digest, createdAt: 1_767_225_600, keyID: "k")

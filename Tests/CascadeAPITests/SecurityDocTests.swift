@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 
-/// Protocols/security.md names a test for every claim, as `Suite › test`. A renamed or removed
-/// test would leave a claim without proof, so every name it cites must exist under Tests/.
+/// Protocols/security.md and tls.md name a test for every claim, as `Suite › test`. A renamed or
+/// removed test would leave a claim without proof, so every name they cite must exist under Tests/.
 @Suite("security.md cites tests that exist")
 struct SecurityDocTests {
     /// Display names of every `@Suite("…")` and `@Test("…")` under Tests/.
@@ -27,9 +27,10 @@ struct SecurityDocTests {
         text.components(separatedBy: "…").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
-    @Test("every `Suite › test` in Protocols/security.md names an existing suite and test")
-    func citedTestsExist() throws {
-        let document = try String(contentsOf: ServiceVectors.root.appendingPathComponent("Protocols/security.md"), encoding: .utf8)
+    @Test("every `Suite › test` in Protocols/security.md and tls.md names an existing suite and test",
+          arguments: [("security.md", 40), ("tls.md", 20)])
+    func citedTestsExist(_ name: String, _ least: Int) throws {
+        let document = try String(contentsOf: ServiceVectors.root.appendingPathComponent("Protocols/\(name)"), encoding: .utf8)
         let (suites, tests) = try Self.titles()
         #expect(suites.count > 50 && tests.count > 300, "the scan found \(suites.count) suites and \(tests.count) tests")
         let spans = document.components(separatedBy: "`").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
@@ -38,14 +39,14 @@ struct SecurityDocTests {
             let parts = span.components(separatedBy: " › ")
             if parts.count == 2 {
                 let suite = parts[0].trimmingCharacters(in: .whitespaces)
-                #expect(suites.contains { $0.hasPrefix(suite) }, "security.md cites a suite that does not exist: \(suite)")
+                #expect(suites.contains { $0.hasPrefix(suite) }, "\(name) cites a suite that does not exist: \(suite)")
             }
             guard let test = parts.last, parts.count == 2 || span.hasPrefix("… ") else { continue }
             let needed = Self.fragments(test)
             #expect(!needed.isEmpty && tests.contains { title in needed.allSatisfy { title.contains($0) } },
-                    "security.md cites a test that does not exist: \(span)")
+                    "\(name) cites a test that does not exist: \(span)")
             cited += 1
         }
-        #expect(cited >= 40, "only \(cited) citations were found: is the notation still `Suite › test`?")
+        #expect(cited >= least, "only \(cited) citations were found in \(name): is the notation still `Suite › test`?")
     }
 }

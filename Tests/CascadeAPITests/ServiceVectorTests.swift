@@ -98,6 +98,15 @@ struct ServiceVectorTests {
         #expect(try ReleaseVerifier(trustedKeys: [key.publicKey]).verify(signed) == ServiceVectors.message("manifest", as: Manifest.self))
     }
 
+    @Test("manifest_sha256 is the SHA-256 of the manifest bytes as signed, not of the SignedManifest's encoding (services.md §4.2)")
+    func manifestDigest() throws {
+        let signed = try ServiceVectors.message("signed-manifest", as: SignedManifest.self)
+        let expected = "5aa096ab96ee14bbe63b2dda9b10215b1730e731288d6f972d8419878082c9eb"
+        #expect(signed.manifestDigest.hex == expected)
+        #expect(SHA256.hash(try ServiceVectors.named("manifest").hex(1)).hex == expected)
+        #expect(SHA256.hash(try ServiceVectors.named("signed-manifest").hex(1)).hex != expected)
+    }
+
     @Test("golden vectors decode to the values services.md describes")
     func typedValues() throws {
         let idle = IdleRatios(cpu: 0.75, memory: 0.5)

@@ -1,6 +1,7 @@
 import CascadeAPI
 import CascadeNet
 import CascadeRPC
+import CascadeStore
 import CascadeTestSupport
 import Foundation
 import Testing
@@ -122,6 +123,9 @@ struct CoordinatorProcessTests {
         let help = try ChildProcess(binary, ["--help"])
         #expect(try await help.exitStatus() == 0)
         #expect(help.lines.contains { $0.contains("--trusted-key FILE") })
+        // The database file the help names is the one the store opens (README agrees: SpecConsistency).
+        #expect(help.lines.contains { $0.contains("--data DIR") && $0.contains(CoordinatorStore.databaseFileName) })
+        #expect(!help.lines.contains { $0.contains("cascade.db") })
     }
 }
 

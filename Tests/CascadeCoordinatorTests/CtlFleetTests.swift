@@ -43,4 +43,26 @@ struct CtlFleetTests {
         #expect(latest.lines.count == 2, "\(latest)")
         #expect(latest.lines.first?.hasPrefix(" ID  TIME") == true || latest.lines.first?.hasPrefix("ID  TIME") == true, "\(latest)")
     }
+
+    @Test("events --cluster finds a rollout's cluster-state events, which carry the rollout and the cluster")
+    func clusterStateEvents() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5), ("a2-01", 0.7)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let id = try await fixture.operatorClient.unary(OperatorService.startRollout, StartRolloutRequest(releaseVersion: "1.1")).rolloutID
+        let leader = try #require(agents["a1-01"])
+        // The first cluster's order has gone out: its cluster started (wave 1, one at a time).
+        _ = try await leader.instruction("the cluster order") { $0.clusterRollout?.rolloutID == id }
+        let ctl = try Ctl(fixture: fixture)
+        let events = try await ctl.run(["events", "--cluster", "127.0.1.0/24", "--json"])
+        #expect(events.status == 0, "\(events)")
+        let list = try #require(try events.json() as? [[String: Any]], "\(events)")
+        let states = list.filter { $0["kind"] as? String == "rollout.cluster-state" }
+        #expect(!states.isEmpty, "\(events)")
+        #expect(states.allSatisfy { $0["cluster"] as? String == "127.0.1.0/24" && ($0["rollout"] as? NSNumber)?.uint64Value == id }, "\(events)")
+        // The other cluster's events are not among them.
+        #expect(list.allSatisfy { ($0["cluster"] as? String) == "127.0.1.0/24" }, "\(events)")
+    }
 }

@@ -17,6 +17,10 @@ struct ReleasePushTests {
         #expect(info.complete)
         #expect(info.chunkCount == 5)
         #expect(info.sha256 == SHA256.hash(release.bytes))
+        // manifest_sha256 covers the manifest bytes as signed, not the SignedManifest message
+        // (services.md §4.2): the digest agents compare an expectation with.
+        #expect(info.manifestSHA256 == SHA256.hash(release.signed.manifestBytes))
+        #expect(info.manifestSHA256 != SHA256.hash(release.signed.serializedBytes()))
         let blob = fixture.data.file("coordinator/blobs/sha256/\(SHA256.hash(release.bytes).hex)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: blob)) == Data(release.bytes))
         let list = try await fixture.operatorClient.unary(OperatorService.listReleases, ListReleasesRequest())

@@ -111,7 +111,7 @@ struct TLSTests {
         _ = try? await client.connect(to: server.address)
         let error = await #expect(throws: TLSError.self) { try await serverSide.value }
         #expect(error?.code == .identity)
-        #expect(error?.message.contains("no cascade://") == true)
+        #expect(error?.message.contains("cascade://<role>/<id>") == true)
     }
 
     @Test("a client that connects and says nothing is cut off at the handshake timeout")

@@ -158,11 +158,30 @@ struct AbuseTests {
         #expect(try await peer.goaway()?.code == .protocolError)
     }
 
-    @Test("a bad preface closes the connection without a reply frame")
+    @Test("a bad preface closes the connection without a reply frame: the peer gets only the server's own preface and SETTINGS, sent before it read anything")
     func badPreface() async throws {
         let peer = try RawPeer()
         try await peer.wire.write(Array("GET / HTTP/1.1\r\n\r\n".utf8))
-        #expect(try await peer.frame(where: { $0.type == .goaway }) == nil)
+        // Everything the server ever sends, up to its close (wire.md §3: bad-magic).
+        var decoder = FrameDecoder(maxFrameSize: 1 << 24, expectPreface: true)
+        var items: [DecodedItem] = []
+        while true {
+            let bytes = try await peer.wire.read(maxLength: 65536)
+            if bytes.isEmpty { break }
+            decoder.feed(bytes)
+            while let item = try decoder.next() { items.append(item) }
+        }
+        #expect(items.count == 2, "\(items)")
+        guard case .preface(let version)? = items.first else {
+            Issue.record("the server's first bytes are not its preface: \(items)")
+            return
+        }
+        #expect(version.major == 1)
+        guard case .frame(let settings)? = items.last else {
+            Issue.record("the server's preface is not followed by a frame: \(items)")
+            return
+        }
+        #expect(settings.type == .settings && !settings.flags.contains(.ack))
         #expect(await peer.finished.value.code == .unavailable)
     }
 

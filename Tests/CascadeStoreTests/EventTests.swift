@@ -26,6 +26,27 @@ struct EventTests {
         #expect(try store.recentEvents(limit: 2).map(\.detail) == ["two", "three"])
     }
 
+    @Test("an event keeps the rollout, cluster and agent it is about, from its subject and its refs, and each filter finds it; filters combine with AND")
+    func refs() throws {
+        let fixture = try StoreFixture()
+        let store = fixture.store
+        try store.appendEvent(actor: .coordinator(), kind: .rolloutClusterState, subject: EventSubject.rollout(3),
+                              refs: EventRefs(cluster: "fd00:1::/64"), detail: "cluster state")
+        try store.appendEvent(actor: .coordinator(), kind: .rolloutAgentState, subject: EventSubject.rollout(3),
+                              refs: EventRefs(cluster: "10.0.1.0/24", agent: "a1"), detail: "agent state")
+        try store.appendEvent(actor: .agent("a1"), kind: .agentOffline, subject: EventSubject.agent("a1"), detail: "offline")
+        try store.appendEvent(actor: .coordinator(), kind: .leaderChanged, subject: EventSubject.cluster("fd00:1::/64"), detail: "leader")
+        let all = try store.events()
+        #expect(all.map(\.rolloutID) == [3, 3, 0, 0])
+        #expect(all.map(\.cluster) == ["fd00:1::/64", "10.0.1.0/24", "", "fd00:1::/64"])
+        #expect(all.map(\.agentID) == ["", "a1", "a1", ""])
+        #expect(try store.events(cluster: "fd00:1::/64").map(\.detail) == ["cluster state", "leader"])
+        #expect(try store.events(rolloutID: 3).map(\.detail) == ["cluster state", "agent state"])
+        #expect(try store.events(agentID: "a1").map(\.detail) == ["agent state", "offline"])
+        #expect(try store.events(rolloutID: 3, cluster: "10.0.1.0/24", agentID: "a1").map(\.detail) == ["agent state"])
+        #expect(try store.events(rolloutID: 3, agentID: "a2").isEmpty)
+    }
+
     @Test("timestamps print as ISO 8601 in UTC")
     func timestampText() {
         #expect(Timestamp(milliseconds: 1_700_000_000_250).description == "2023-11-14T22:13:20.250Z")

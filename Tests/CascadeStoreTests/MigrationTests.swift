@@ -17,17 +17,18 @@ struct MigrationTests {
         #expect(try Migrator.version(of: database) == 0)
         let result = try Migrator.migrate(database)
         #expect(result.from == 0)
-        #expect(result.to == 6)
-        #expect(Schema.latestVersion == 6)
+        #expect(result.to == 7)
+        #expect(Schema.latestVersion == 7)
         #expect(try names(database, type: "table") == [
             "agents", "clusters", "events", "release_chunks", "releases", "rollout_agents", "rollout_clusters", "rollouts",
         ])
         #expect(try names(database, type: "index") == [
-            "agents_cluster", "events_kind", "events_subject", "rollout_agents_agent", "rollout_agents_cluster",
+            "agents_cluster", "events_agent", "events_cluster", "events_kind", "events_rollout", "events_subject",
+            "rollout_agents_agent", "rollout_agents_cluster",
             "rollout_agents_deadline", "rollouts_state",
         ])
         // Migrating again is a no-op.
-        #expect(try Migrator.migrate(database) == (6, 6))
+        #expect(try Migrator.migrate(database) == (7, 7))
     }
 
     @Test("a version 1 database with rows migrates to the newest version and keeps its rows")
@@ -53,7 +54,7 @@ struct MigrationTests {
                 """)
         }
         let store = try CoordinatorStore(path: path)
-        #expect(try store.schemaVersion == 6)
+        #expect(try store.schemaVersion == 7)
         #expect(try names(store.database, type: "index").contains("rollout_agents_deadline"))
         let agent = try #require(try store.agent(id: "a1"))
         #expect(agent.clusterPrefix == "10.0.0.0/24")
@@ -96,7 +97,7 @@ struct MigrationTests {
             #expect(throws: StoreError.self) { try database.execute("UPDATE rollouts SET state = 'partial' WHERE id = 1") }
         }
         let store = try CoordinatorStore(path: path)
-        #expect(try store.schemaVersion == 6)
+        #expect(try store.schemaVersion == Schema.latestVersion)
         #expect(try store.rolloutClusters(rolloutID: 1).map(\.state) == [.succeeded])
         #expect(try store.rolloutAgents(rolloutID: 1).map(\.state) == [.rolledBack])
         let ended = try store.transitionRollout(id: 1, to: .partial, reason: "succeeded with 1 rolled back", actor: .coordinator())
@@ -111,6 +112,32 @@ struct MigrationTests {
         try again.execute("UPDATE rollouts SET state = 'partial' WHERE id = 1")
     }
 
+    @Test("a version 5 audit log gets each event's rollout, cluster and agent from its subject, and a cluster's rollout state its cluster from the detail")
+    func eventRefsFromVersion5() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("db")
+        do {
+            let database = try Database(path: path)
+            #expect(try Migrator.migrate(database, to: 5) == (0, 5))
+            for (kind, subject, detail) in [
+                ("rollout.cluster-state", "rollout:7", "cluster fd00:1::/64: pending → running: started (wave 1)"),
+                ("rollout.agent-state", "rollout:7", "agent a1-01: pending → instructed"),
+                ("cluster.leader-changed", "cluster:127.0.1.0/24", "leader none → a1, epoch 1: elected"),
+                ("agent.offline", "agent:a1-02", "it closed its session"),
+                ("release.created", "release:1.1", "pushed"),
+            ] {
+                try database.execute(
+                    "INSERT INTO events (time_ms, actor_role, actor_id, kind, subject, detail) VALUES (1, 'coordinator', 'c', ?, ?, ?)",
+                    [.text(kind), .text(subject), .text(detail)])
+            }
+        }
+        let store = try CoordinatorStore(path: path)
+        let events = try store.events()
+        #expect(events.map(\.rolloutID) == [7, 7, 0, 0, 0])
+        #expect(events.map(\.cluster) == ["fd00:1::/64", "", "127.0.1.0/24", "", ""])
+        #expect(events.map(\.agentID) == ["", "a1-01", "", "a1-02", ""])
+    }
+
     @Test("a database from a newer schema is refused")
     func tooNew() throws {
         let directory = try TemporaryDirectory()
@@ -121,7 +148,7 @@ struct MigrationTests {
         }
         let error = #expect(throws: StoreError.self) { try CoordinatorStore(path: path) }
         #expect(error?.code == .schemaTooNew)
-        #expect(error?.message == "the database \(path) has schema version 99; this build knows versions up to 6")
+        #expect(error?.message == "the database \(path) has schema version 99; this build knows versions up to \(Schema.latestVersion)")
     }
 
     @Test("a failing migration leaves the previous version and no partial tables")

@@ -51,7 +51,7 @@ struct ReleaseTests {
         #expect(try fixture.eventDetails(.releaseCreated) == [
             "cascade-agent 1.2.0: 10 bytes in 3 chunks, sha256 \(release.blobDigest.hex), key a1b2c3d4e5f60718",
         ])
-        #expect(try fixture.eventDetails(.releaseCompleted) == ["stored and verified sha256 \(release.blobDigest.hex)"])
+        #expect(try fixture.eventDetails(.releaseCompleted) == ["\(release.version): stored and verified sha256 \(release.blobDigest.hex)"])
     }
 
     @Test("a different release under an existing version, bad chunk sizes and indices are refused")

@@ -23,12 +23,14 @@ public final class TestPKI: Sendable {
     public func configuration(
         uri: String?, name: String? = nil, ipAddresses: [String] = ["127.0.0.1"],
         validFrom: Int64? = nil, validUntil: Int64? = nil, trusting otherCA: String? = nil,
-        handshakeTimeout: Duration = .seconds(10)
+        handshakeTimeout: Duration = .seconds(10), extraURIs: [String] = [], dnsNames: [String] = [],
+        extendedKeyUsage: String = "serverAuth,clientAuth"
     ) throws -> TLSConfiguration {
         let label = name ?? uri.map { $0.split(separator: "/").suffix(2).joined(separator: "-") } ?? "anonymous"
         let issued = try authority.issue(CertificateRequest(
-            commonName: label, uris: uri.map { [$0] } ?? [], ipAddresses: ipAddresses,
-            notBefore: validFrom ?? Self.now - 3600, notAfter: validUntil ?? Self.now + 86_400))
+            commonName: label, uris: (uri.map { [$0] } ?? []) + extraURIs, dnsNames: dnsNames, ipAddresses: ipAddresses,
+            notBefore: validFrom ?? Self.now - 3600, notAfter: validUntil ?? Self.now + 86_400,
+            extendedKeyUsage: extendedKeyUsage))
         let certificateFile = directory.file("\(label).pem")
         let keyFile = directory.file("\(label).key")
         try issued.certificatePEM.write(toFile: certificateFile, atomically: true, encoding: .utf8)

@@ -20,6 +20,8 @@ long cascade_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
 int cascade_SSL_CTX_set_ticket_keys(SSL_CTX *ctx, unsigned char *keys, long length);
 int cascade_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 void cascade_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes);
+/// SSL_CTX_set1_groups_list (a macro): the key-exchange groups offered and accepted.
+int cascade_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
 
 /// Makes OpenSSL fail on an encrypted private key instead of prompting on the terminal.
 void cascade_SSL_CTX_refuse_passwords(SSL_CTX *ctx);

@@ -47,3 +47,19 @@ enum CertificateIdentity {
         return result
     }
 }
+
+/// OpenSSL's verify callback: after OpenSSL accepted the chain, the leaf must carry exactly one
+/// valid `cascade://<role>/<id>` URI; otherwise the chain is rejected with
+/// X509_V_ERR_CERT_REJECTED, which OpenSSL answers with a bad_certificate alert. (The identity
+/// is read again from the verified certificate after the handshake: this only refuses early.)
+let verifyIdentity: @convention(c) (Int32, OpaquePointer?) -> Int32 = { preverified, store in
+    guard preverified == 1 else { return 0 }
+    guard let store, X509_STORE_CTX_get_error_depth(store) == 0, let leaf = X509_STORE_CTX_get_current_cert(store) else { return 1 }
+    do {
+        _ = try CertificateIdentity.peerIdentity(of: leaf)
+        return 1
+    } catch {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED)
+        return 0
+    }
+}

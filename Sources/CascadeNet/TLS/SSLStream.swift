@@ -190,6 +190,10 @@ final class SSLStream: Sendable {
         default:
             let verify = SSL_get_verify_result(ssl)
             let queued = OpenSSLErrors.drain()
+            if verify == X509_V_ERR_CERT_REJECTED {
+                // Only verifyIdentity rejects a certificate this way.
+                return .failed(TLSError(.identity, "the peer's certificate has no usable identity: it must carry exactly one cascade://<role>/<id> URI (role coordinator, agent or operator; id 1-64 of A-Z a-z 0-9 . _ -)"))
+            }
             if verify != X509_V_OK {
                 let reason = String(cString: X509_verify_cert_error_string(verify))
                 return .failed(TLSError(.peerCertificate, "the peer's certificate was rejected: \(reason)"))

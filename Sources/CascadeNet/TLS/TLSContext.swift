@@ -32,6 +32,11 @@ public final class TLSContext: @unchecked Sendable {
         guard cascade_SSL_CTX_set_min_proto_version(context, TLS1_3_VERSION) == 1,
               cascade_SSL_CTX_set_max_proto_version(context, TLS1_3_VERSION) == 1
         else { throw fail("restricting the context to TLS 1.3 failed") }
+        // The profile of tls.md §2, fixed here rather than left to the host's OpenSSL build and
+        // configuration: the three AEAD suites and the groups every TLS 1.3 stack has.
+        guard SSL_CTX_set_ciphersuites(context, Self.cipherSuites) == 1,
+              cascade_SSL_CTX_set1_groups_list(context, Self.groups) == 1
+        else { throw fail("setting the TLS 1.3 cipher suites and groups failed") }
         _ = SSL_CTX_set_options(context, CASCADE_SSL_OP_NO_RENEGOTIATION | CASCADE_SSL_OP_NO_COMPRESSION)
         // Partial writes let a large write make progress record by record without blocking;
         // released buffers keep idle connections small (tens of thousands of idle agents).
@@ -42,7 +47,9 @@ public final class TLSContext: @unchecked Sendable {
         // to SSLStream.bulkReadBuffer only while a connection moves bulk data (see there).
         cascade_SSL_CTX_set_read_ahead(context, 1)
 
-        SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        // The identity is checked while the chain is verified, so a peer without one is refused
+        // in the handshake with an alert (tls.md §5), not dropped silently afterwards.
+        SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verifyIdentity)
         // A daemon must never stop at a terminal prompt for a key passphrase.
         cascade_SSL_CTX_refuse_passwords(context)
         guard SSL_CTX_load_verify_locations(context, configuration.trustRootsFile, nil) == 1 else {
@@ -89,6 +96,11 @@ public final class TLSContext: @unchecked Sendable {
             return try CertificateIdentity.peerIdentity(of: certificate, whose: "the certificate \(configuration.certificateChainFile)")
         }
     }
+
+    /// TLS 1.3 cipher suites, in order of preference (tls.md §2).
+    public static let cipherSuites = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
+    /// Key-exchange groups, in order of preference; a client sends a key share for the first.
+    public static let groups = "X25519:P-256:P-384"
 
     /// Session ticket keys: a 16-byte name, a 32-byte HMAC key and a 32-byte AES key.
     public static let ticketKeyLength = 80
