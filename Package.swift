@@ -72,7 +72,8 @@ let package = Package(
         ),
         .target(
             name: "CascadeCtl",
-            dependencies: ["CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeCLI"],
+            // CascadeInstall: `release create` checks a bundle with the agent's own unpacker.
+            dependencies: ["CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeCLI", "CascadeInstall"],
             swiftSettings: strict
         ),
         .executableTarget(name: "cascade-coordinator", dependencies: ["CascadeCoordinator"], swiftSettings: strict),
@@ -109,7 +110,7 @@ let package = Package(
         .testTarget(
             name: "CascadeCoordinatorTests",
             dependencies: [
-                "CascadeCoordinator", "CascadeCtl", "CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet",
+                "CascadeCoordinator", "CascadeCtl", "CascadeCLI", "CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet",
                 "CascadeCrypto", "CascadeWire", "CascadeTestSupport", "CascadeAgentRuntime", "cascade-coordinator", "cascadectl",
             ],
             swiftSettings: strict

@@ -157,7 +157,7 @@ done
 "$BIN/cascadectl" clusters list
 
 say "building, signing and pushing release 1.1"
-"$BIN/cascadectl" release create --key "$WORK/release.key" --name cascade-agent --version 1.1 \
+"$BIN/cascadectl" release create --signing-key "$WORK/release.key" --name cascade-agent --version 1.1 \
     --out "$WORK/bundles/cascade-1.1.manifest" "$BUNDLE_11"
 "$BIN/cascadectl" release push --manifest "$WORK/bundles/cascade-1.1.manifest" "$BUNDLE_11"
 

@@ -42,7 +42,11 @@ public enum AgentCommandLine {
         case "--self-test":
             return PairStartup.selfTest()
         case "install", "upgrade", "status", "run", "stop", "gc":
-            break
+            // `cascade-agent status --help` is a question, not a mistake.
+            if arguments.contains("--help") || arguments.contains("-h") {
+                print(usage)
+                return 0
+            }
         default:
             return usageError("unknown command \"\(command)\"")
         }

@@ -85,6 +85,11 @@ public struct Program: Sendable {
 
     /// Parses and runs; returns the exit code (0, 1 or 2) after printing help, output or the error.
     public func run(_ arguments: [String], environment: CLIEnvironment = .process) async -> Int32 {
+        // `--version` alone, as every program answers it.
+        if arguments == ["--version"] || arguments == ["version"] {
+            environment.console.writeOut(BuildInfo.line(program: name) + "\n")
+            return ExitCode.success
+        }
         let invocation: Invocation
         do {
             switch try parse(arguments, environment: environment) {

@@ -139,7 +139,15 @@ extension Coordinator {
             version: manifest.version, name: manifest.name, manifest: signed.manifestBytes, signature: signed.signature,
             keyID: signed.keyID, blobDigest: manifest.sha256, size: Int64(clamping: manifest.size), chunkSize: Int(manifest.chunkSize),
             chunkCount: manifest.chunkCount, createdAt: Timestamp(milliseconds: Int64(clamping: manifest.createdAt) * 1000))
+        let pushed = try? ReleaseVersion(manifest.version)
         try await store.run { store throws(StoreError) in
+            // 1.1 and 1.1.0 are one version to agents (services.md §4.4): a second spelling
+            // would be a second release of it, and which one a rollout means would be a guess.
+            if try store.release(version: release.version) == nil, let pushed,
+               let twin = try store.releases().first(where: { (try? ReleaseVersion($0.release.version)) == pushed }) {
+                throw StoreError(.alreadyExists,
+                    "release \(twin.release.version) already exists, and \(release.version) is the same version spelled differently; push it as \(twin.release.version) or choose a new version")
+            }
             if let existing = try store.release(version: release.version) {
                 guard existing.release.manifest == release.manifest, existing.release.signature == release.signature else {
                     throw StoreError(.alreadyExists, "release \(release.version) already exists with a different manifest")

@@ -84,7 +84,7 @@ struct RolloutStepper {
     private mutating func advance(_ initial: RolloutRecord) throws(StoreError) {
         var rollout = initial
         if rollout.state == .requested {
-            rollout = try store.transitionRollout(id: rollout.id, to: .running, reason: "started by the engine", actor: actor)
+            rollout = try store.transitionRollout(id: rollout.id, to: .running, reason: "started: the first wave's clusters are instructed", actor: actor)
         }
         let clusters = try store.rolloutClusters(rolloutID: rollout.id)
         if rollout.state == .paused {

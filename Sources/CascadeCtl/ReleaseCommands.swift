@@ -1,6 +1,7 @@
 import CascadeAPI
 import CascadeCLI
 import CascadeCrypto
+import CascadeInstall
 import CascadeRPC
 import CascadeWire
 #if canImport(Glibc)
@@ -8,6 +9,9 @@ import Glibc
 #endif
 
 extension CascadeCtl {
+    /// The one program agents install (their fleet runtime checks `manifest.name`).
+    static let agentProgramName = "cascade-agent"
+
     static let releaseCommand = Command(
         "release", summary: "Sign, push and inspect releases.",
         subcommands: [
@@ -17,12 +21,12 @@ extension CascadeCtl {
                 Hashes ARTIFACT chunk by chunk (SHA-256 of every chunk and of the whole) and signs the
                 manifest with the Ed25519 key. The manifest goes to --out (default ARTIFACT.manifest).
 
-                Example: cascadectl release create --key release.key --name cascade-agent --version 1.4.0 agent-1.4.0.tar.gz
+                Example: cascadectl release create --signing-key release.key --name cascade-agent --version 1.4.0 agent-1.4.0.tar.gz
                 """,
                 options: [
-                    .value("key", short: "k", valueName: "FILE", help: "Ed25519 private key (from 'key generate').",
+                    .value("signing-key", short: "k", valueName: "FILE", help: "Ed25519 release-signing private key (from 'key generate'); not the TLS --key.",
                            required: true, configurable: false),
-                    .value("name", valueName: "NAME", help: "Artifact name, e.g. cascade-agent.", required: true),
+                    .value("name", valueName: "NAME", help: "The program the release is of (agents install only cascade-agent).", default: "cascade-agent"),
                     .value("version", valueName: "VERSION", help: "Release version, e.g. 1.4.0 or 2.0-rc1.", required: true),
                     .value("chunk-size", valueName: "SIZE", help: "Chunk size (4KiB ... 2MiB).", default: "1MiB"),
                     .value("out", short: "o", valueName: "FILE", help: "Where to write the manifest (default: ARTIFACT.manifest)."),
@@ -49,10 +53,10 @@ extension CascadeCtl {
                 leave (--from) and the exact version to install (--to), valid until --expires from now.
                 Pass the file to 'rollout start --downgrade'. A failed health check's local rollback needs none.
 
-                Example: cascadectl release authorize-downgrade --key release.key --from 1.5.0 --to 1.4.0 --expires 24h
+                Example: cascadectl release authorize-downgrade --signing-key release.key --from 1.5.0 --to 1.4.0 --expires 24h
                 """,
                 options: [
-                    .value("key", short: "k", valueName: "FILE", help: "Ed25519 release private key.", required: true, configurable: false),
+                    .value("signing-key", short: "k", valueName: "FILE", help: "Ed25519 release-signing private key; not the TLS --key.", required: true, configurable: false),
                     .value("name", valueName: "NAME", help: "The program.", default: "cascade-agent"),
                     .value("from", valueName: "VERSION", help: "The highest version agents may leave.", required: true),
                     .value("to", valueName: "VERSION", help: "The version to install.", required: true),
@@ -89,18 +93,20 @@ extension CascadeCtl {
         guard let chunkSize = try arguments.typed("chunk-size", expected: "a size from 4KiB to 2MiB such as 1MiB",
                                                   parse: parseChunkSize) else { throw context.usageError("missing --chunk-size") }
         let out = arguments.optionalString("out") ?? artifact + ".manifest"
-        let keyPath = try arguments.string("key")
-        let keyText: String
-        do {
-            keyText = try SecretFile.read(keyPath, limit: 64 * 1024)
-        } catch {
-            throw CLIError.failure(error.message)
+        let key = try readSigningKey(try arguments.string("signing-key"))
+        // Sign only what an agent would install: its program, its bundle layout, its VERSION.
+        guard name == agentProgramName else {
+            throw context.usageError("agents install only releases named \(agentProgramName), not '\(name)'")
         }
-        let key: Ed25519PrivateKey
+        let bundleVersion: String
         do {
-            key = try Ed25519PrivateKey(pemRepresentation: keyText)
+            bundleVersion = try BundleCheck.version(ofBundle: artifact)
         } catch {
-            throw CLIError.failure("\(try arguments.string("key")) is not an Ed25519 private key: \(error.message)")
+            throw CLIError.failure("\(artifact) is not a release bundle an agent would install: \(error.message)")
+        }
+        guard bundleVersion == version else {
+            throw CLIError.failure(
+                "\(artifact) holds VERSION \(bundleVersion), not \(version); agents refuse a release whose manifest and VERSION differ")
         }
         let signed: SignedManifest, manifest: Manifest
         do {
@@ -156,7 +162,7 @@ extension CascadeCtl {
         guard let lifetime = try arguments.optionalDuration("expires"), lifetime > .zero, lifetime <= .seconds(366 * 86_400) else {
             throw context.usageError("invalid value for '--expires': expected a duration from 1s to 366d such as 24h")
         }
-        let keyPath = try arguments.string("key")
+        let keyPath = try arguments.string("signing-key")
         let key = try readSigningKey(keyPath)
         let expiresAt = UInt64(time(nil)) + UInt64(lifetime.components.seconds)
         let authorization = DowngradeAuthorization(name: try arguments.string("name"), fromVersion: from, toVersion: to, expiresAt: expiresAt)

@@ -7,6 +7,7 @@ import CascadeWire
 extension CascadeCtl {
     static let idPositional = PositionalSpec("ID", help: "The rollout id.")
     static let optionalIDPositional = PositionalSpec("ID", help: "The rollout id (default: the latest rollout).", optional: true)
+    static let activeIDPositional = PositionalSpec("ID", help: "The rollout id (default: the active rollout, requested, running or paused).", optional: true)
     static let reasonOption = OptionSpec.value("reason", valueName: "TEXT", help: "Why; recorded in the events table.", configurable: false)
 
     static let rolloutCommand = Command(
@@ -33,12 +34,12 @@ extension CascadeCtl {
                            configurable: false),
                 ],
                 run: startRollout),
-            Command("pause", summary: "Pause a rollout: nothing new starts; upgrades in flight finish.",
-                    options: [reasonOption], positionals: [idPositional], run: { try await control($0, .pause) }),
-            Command("resume", summary: "Resume a paused rollout.",
-                    options: [reasonOption], positionals: [idPositional], run: { try await control($0, .resume) }),
-            Command("abort", summary: "Abort a rollout for good.",
-                    options: [reasonOption], positionals: [idPositional], run: { try await control($0, .abort) }),
+            Command("pause", summary: "Pause a rollout (default: the active one): no install starts; downloads finish and wait.",
+                    options: [reasonOption], positionals: [activeIDPositional], run: { try await control($0, .pause) }),
+            Command("resume", summary: "Resume a paused rollout (default: the active one).",
+                    options: [reasonOption], positionals: [activeIDPositional], run: { try await control($0, .resume) }),
+            Command("abort", summary: "Abort a rollout for good (default: the active one).",
+                    options: [reasonOption], positionals: [activeIDPositional], run: { try await control($0, .abort) }),
             Command("status", summary: "Show a rollout: state, policy, per-cluster progress.",
                     options: [.flag("agents", help: "Add one row per agent.", configurable: false)],
                     positionals: [optionalIDPositional], run: rolloutStatus),
@@ -129,10 +130,21 @@ extension CascadeCtl {
         try context.emit(Render.json(status), [Render.summary(status)])
     }
 
+    /// The rollout an operator means when naming none: the active one (at most one is).
+    static func activeRolloutID(_ context: CommandContext, _ connection: Connection) async throws(CLIError) -> UInt64 {
+        if let id = try rolloutID(context) { return id }
+        let recent = try await connection.call(OperatorService.listRollouts, ListRolloutsRequest(limit: 50)).rollouts
+        guard let active = recent.first(where: { !$0.state.isTerminal }) else {
+            let latest = recent.first.map { "; the latest, \($0.rolloutID), is \($0.state)" } ?? ""
+            throw CLIError.failure("no rollout is active\(latest); name one by its ID")
+        }
+        return active.rolloutID
+    }
+
     static func control(_ context: CommandContext, _ action: RolloutAction) async throws {
-        guard let id = try rolloutID(context) else { throw context.usageError("missing argument ID") }
-        let request = RolloutControlRequest(rolloutID: id, reason: context.arguments.optionalString("reason") ?? "")
         let connection = try Connection(context)
+        let id = try await activeRolloutID(context, connection)
+        let request = RolloutControlRequest(rolloutID: id, reason: context.arguments.optionalString("reason") ?? "")
         let method = switch action {
         case .pause: OperatorService.pauseRollout
         case .resume: OperatorService.resumeRollout

@@ -1,4 +1,6 @@
 import CascadeAPI
+import CascadeCLI
+import CascadeRPC
 import CascadeCrypto
 import CascadeTestSupport
 import Foundation
@@ -109,13 +111,24 @@ final class CtlBox<Value: Sendable>: @unchecked Sendable {
     }
 }
 
-/// `count` pseudo-random bytes in a file.
-func writeArtifact(_ path: String, size: Int, seed: UInt64) throws -> [UInt8] {
+/// "293.0 KiB", as cascadectl prints sizes under a MiB.
+func kib(_ bytes: Int) -> String { String(format: "%.1f KiB", Double(bytes) / 1024) }
+
+/// A release bundle an agent would install (two executables and VERSION) padded with `size`
+/// pseudo-random bytes, in a file; returns the file's bytes.
+func writeArtifact(_ path: String, size: Int, seed: UInt64, version: String) throws -> [UInt8] {
     var state = seed
-    let bytes = (0..<size).map { _ -> UInt8 in
+    let padding = (0..<size).map { _ -> UInt8 in
         state = state &* 6364136223846793005 &+ 1442695040888963407
         return UInt8(truncatingIfNeeded: state >> 33)
     }
+    var tar = UstarWriter()
+    tar.directory("bin")
+    tar.file("bin/cascade-agent", Array("#!/bin/sh\n".utf8), mode: 0o755)
+    tar.file("bin/cascade-upgrader", Array("#!/bin/sh\n".utf8), mode: 0o755)
+    tar.file("VERSION", "\(version)\n")
+    tar.file("share/padding", padding)
+    let bytes = tar.finished()
     try Data(bytes).write(to: URL(fileURLWithPath: path))
     return bytes
 }
@@ -162,7 +175,7 @@ struct CtlTests {
         #expect(missing.status == 2)
         #expect(missing.errorOutput == "cascadectl: missing required option '--release'\nTry 'cascadectl rollout start --help'.\n")
 
-        let badVersion = try await ctl.run(["release", "create", "--key", "k", "--name", "a", "--version", "v1.2", "file"])
+        let badVersion = try await ctl.run(["release", "create", "--signing-key", "k", "--name", "a", "--version", "v1.2", "file"])
         #expect(badVersion.status == 2)
         #expect(badVersion.errorOutput.hasPrefix("cascadectl: invalid value 'v1.2' for '--version': \"v1.2\" is not a release version"))
 
@@ -184,16 +197,16 @@ struct CtlTests {
         let keyFile = ctl.home.file("trusted.key")
         try SecretFile.create(at: keyFile, contents: fixture.signingKey.pemRepresentation)
         let artifact = ctl.home.file("agent-1.1.tar")
-        _ = try writeArtifact(artifact, size: 300_000, seed: 11)
+        let artifactBytes = try writeArtifact(artifact, size: 300_000, seed: 11, version: "1.1")
 
-        let created = try await ctl.run(["release", "create", "--key", keyFile, "--name", "cascade-agent", "--version", "1.1",
+        let created = try await ctl.run(["release", "create", "--signing-key", keyFile, "--name", "cascade-agent", "--version", "1.1",
                                          "--chunk-size", "64KiB", artifact], common: false)
         #expect(created.status == 0, "\(created)")
         let signed = try SignedManifest(serializedBytes: Array(Data(contentsOf: URL(fileURLWithPath: artifact + ".manifest"))))
         let manifest = try Manifest(serializedBytes: signed.manifestBytes)
         #expect(created.lines == [
             "release   1.1 (cascade-agent)",
-            "size      300000 bytes (293.0 KiB)",
+            "size      \(artifactBytes.count) bytes (\(kib(artifactBytes.count)))",
             "chunks    5 × 64.0 KiB",
             "sha256    \(manifest.sha256.hex)",
             "key id    \(fixture.signingKey.publicKey.keyID)",
@@ -208,7 +221,7 @@ struct CtlTests {
         let pushed = try await ctl.run(["release", "push", "--manifest", artifact + ".manifest", artifact])
         #expect(pushed.status == 0, "\(pushed)")
         #expect(pushed.lines.prefix(3) == [
-            "release 1.1: sending 3 of 5 chunks (165.0 KiB); the coordinator already holds 2",
+            "release 1.1: sending 3 of 5 chunks (\(kib(2 * 65_536 + artifactBytes.count - 4 * 65_536))); the coordinator already holds 2",
             "pushed release 1.1: complete",
             "release   1.1 (cascade-agent)",
         ])
@@ -224,11 +237,11 @@ struct CtlTests {
         #expect(releases.count == 1)
         #expect(releases.first?["version"] as? String == "1.1")
         #expect(releases.first?["complete"] as? Bool == true)
-        #expect(releases.first?["size"] as? Int == 300_000)
+        #expect(releases.first?["size"] as? Int == artifactBytes.count)
 
         let table = try await ctl.run(["release", "list"])
         #expect(table.lines.first?.hasPrefix("VERSION  NAME ") == true, "\(table)")
-        #expect(table.lines.last?.hasPrefix("1.1      cascade-agent  293.0 KiB     5/5  yes ") == true, "\(table)")
+        #expect(table.lines.last?.hasPrefix("1.1      cascade-agent  \(kib(artifactBytes.count))     5/5  yes ") == true, "\(table)")
         #expect(table.lines.count == 2)
 
         let show = try await ctl.run(["release", "show", "1.1"])
@@ -243,7 +256,7 @@ struct CtlTests {
         let stranger = ctl.home.file("stranger.key")
         #expect(try await ctl.run(["key", "generate", "--out", stranger]).status == 0)
         let other = ctl.home.file("agent-1.2.tar")
-        _ = try writeArtifact(other, size: 10_000, seed: 12)
+        _ = try writeArtifact(other, size: 10_000, seed: 12, version: "1.2")
         #expect(try await ctl.run(["release", "create", "-k", stranger, "--name", "cascade-agent", "--version", "1.2", other],
                                     common: false).status == 0)
         let refused = try await ctl.run(["release", "push", other])
@@ -253,8 +266,8 @@ struct CtlTests {
 
         // An artifact changed after 'release create' is caught before its bad chunk is sent.
         let changed = ctl.home.file("agent-1.3.tar")
-        var changedBytes = try writeArtifact(changed, size: 100_000, seed: 13)
-        #expect(try await ctl.run(["release", "create", "--key", keyFile, "--name", "cascade-agent", "--version", "1.3",
+        var changedBytes = try writeArtifact(changed, size: 100_000, seed: 13, version: "1.3")
+        #expect(try await ctl.run(["release", "create", "--signing-key", keyFile, "--name", "cascade-agent", "--version", "1.3",
                                    "--chunk-size", "64KiB", changed], common: false).status == 0)
         changedBytes[70_000] ^= 0xFF
         try Data(changedBytes).write(to: URL(fileURLWithPath: changed))
@@ -276,11 +289,11 @@ struct CtlTests {
         try SecretFile.create(at: keyFile, contents: fixture.signingKey.pemRepresentation)
         let file = ctl.home.file("down.auth")
 
-        let upward = try await ctl.run(["release", "authorize-downgrade", "--key", keyFile, "--from", "1.1", "--to", "2.0"], common: false)
+        let upward = try await ctl.run(["release", "authorize-downgrade", "--signing-key", keyFile, "--from", "1.1", "--to", "2.0"], common: false)
         #expect(upward.status == 2)
         #expect(upward.errorOutput.hasPrefix("cascadectl: --to 2.0 must be lower than --from 1.1"), "\(upward)")
 
-        let made = try await ctl.run(["release", "authorize-downgrade", "--key", keyFile, "--from", "2.0", "--to", "1.1",
+        let made = try await ctl.run(["release", "authorize-downgrade", "--signing-key", keyFile, "--from", "2.0", "--to", "1.1",
                                       "--expires", "1h", "--out", file], common: false)
         #expect(made.status == 0, "\(made)")
         #expect(made.lines.first == "downgrade cascade-agent from 2.0 (or lower) to 1.1")
@@ -452,5 +465,106 @@ struct CtlTests {
         #expect(watcher.standardError == "cascadectl: rollout 1 ended partial: succeeded with 0 rolled back and 1 failed of 3 agents (within the failure budget of 40%)\n")
         let status = try await ctl.run(["rollout", "status", "1"])
         #expect(status.output.contains("partial"), "\(status.output)")
+    }
+}
+
+@Suite("cascadectl conventions")
+struct CtlConventionTests {
+    @Test("release create signs only what an agent would install: a tar with both programs and the same VERSION, of cascade-agent")
+    func createRefusals() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        let ctl = try Ctl(fixture: fixture)
+        let keyFile = ctl.home.file("trusted.key")
+        try SecretFile.create(at: keyFile, contents: fixture.signingKey.pemRepresentation)
+        func create(_ file: String, version: String = "1.1", name: String = "cascade-agent") async throws -> (status: Int32, error: String) {
+            let result = try await ctl.run(["release", "create", "--signing-key", keyFile, "--name", name, "--version", version, file], common: false)
+            #expect(!FileManager.default.fileExists(atPath: file + ".manifest") || result.status == 0)
+            return (result.status, result.errorOutput)
+        }
+        let random = ctl.home.file("random.bin")
+        try Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: URL(fileURLWithPath: random))
+        let notTar = try await create(random)
+        #expect(notTar.status == 1)
+        #expect(notTar.error.hasPrefix("cascadectl: \(random) is not a release bundle an agent would install: "), "\(notTar.error)")
+
+        func bundle(_ name: String, _ build: (inout UstarWriter) -> Void) throws -> String {
+            var tar = UstarWriter()
+            build(&tar)
+            let path = ctl.home.file(name)
+            try Data(tar.finished()).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let noVersion = try bundle("no-version.tar") { tar in
+            tar.file("bin/cascade-agent", Array("x".utf8), mode: 0o755)
+            tar.file("bin/cascade-upgrader", Array("x".utf8), mode: 0o755)
+        }
+        #expect(try await create(noVersion).error == "cascadectl: \(noVersion) is not a release bundle an agent would install: the bundle has no VERSION file\n")
+        let noUpgrader = try bundle("no-upgrader.tar") { tar in
+            tar.file("bin/cascade-agent", Array("x".utf8), mode: 0o755)
+            tar.file("VERSION", "1.1\n")
+        }
+        #expect(try await create(noUpgrader).error == "cascadectl: \(noUpgrader) is not a release bundle an agent would install: the release 1.1 has no executable bin/cascade-upgrader\n")
+        let good = ctl.home.file("good.tar")
+        _ = try writeArtifact(good, size: 1000, seed: 1, version: "1.1")
+        #expect(try await create(good, version: "1.1.0").error == "cascadectl: \(good) holds VERSION 1.1, not 1.1.0; agents refuse a release whose manifest and VERSION differ\n")
+        let other = try await create(good, name: "nginx")
+        #expect(other.status == 2)
+        #expect(other.error.hasPrefix("cascadectl: agents install only releases named cascade-agent, not 'nginx'\n"), "\(other.error)")
+        #expect(try await create(good).status == 0)
+        #expect(FileManager.default.fileExists(atPath: good + ".manifest"))
+    }
+
+    @Test("a push of a version that exists in another spelling (1.1 vs 1.1.0) is refused, naming the existing one")
+    func sameVersionOtherSpelling() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let error = await #expect(throws: RPCError.self) { try await fixture.push(try fixture.release("1.1.0")) }
+        #expect(error?.code == .alreadyExists)
+        #expect(error?.message == "release 1.1 already exists, and 1.1.0 is the same version spelled differently; push it as 1.1 or choose a new version")
+    }
+
+    @Test("--version on every program; help at every level exits 0")
+    func versionAndHelp() async throws {
+        for program in ["cascadectl", "cascade-coordinator"] {
+            let process = try ChildProcess(try builtProduct(program), ["--version"], mergeStandardError: true)
+            #expect(try await process.exitStatus(within: .seconds(20)) == 0)
+            #expect(process.lines.count == 1)
+            #expect(process.lines.first?.hasPrefix("\(program) \(BuildInfo.version) (wire 1.0, rpc 1.0, services 1.2; built 20") == true, "\(process.lines)")
+        }
+        for program in ["cascade-agent", "cascade-upgrader"] {
+            let process = try ChildProcess(try builtProduct(program), ["--version"], mergeStandardError: true)
+            #expect(try await process.exitStatus(within: .seconds(20)) == 0)
+            #expect(process.lines == ["unknown (not running from a release)"], "\(process.lines)")
+        }
+        for arguments in [["cascadectl", "rollout", "--help"], ["cascadectl", "help", "release", "create"], ["cascadectl", "rollout", "pause", "--help"],
+                          ["cascade-agent", "status", "--help"], ["cascade-agent", "run", "-h"], ["cascade-upgrader", "--help"],
+                          ["cascade-coordinator", "--help"]] {
+            let process = try ChildProcess(try builtProduct(arguments[0]), Array(arguments.dropFirst()), mergeStandardError: true)
+            #expect(try await process.exitStatus(within: .seconds(20)) == 0, "\(arguments)")
+            #expect(process.lines.contains { $0.lowercased().hasPrefix("usage") }, "\(arguments): \(process.lines.prefix(3))")
+        }
+    }
+
+    @Test("rollout pause, resume and abort without an ID act on the active rollout, and say so when there is none")
+    func controlDefaultsToActive() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let ctl = try Ctl(fixture: fixture)
+        let none = try await ctl.run(["rollout", "pause"])
+        #expect(none.status == 1)
+        #expect(none.errorOutput == "cascadectl: no rollout is active; name one by its ID\n")
+        #expect(try await ctl.run(["rollout", "start", "--release", "1.1"]).status == 0)
+        let paused = try await ctl.run(["rollout", "pause", "--json"])
+        #expect(paused.status == 0, "\(paused)")
+        #expect((try paused.json() as? [String: Any])?["state"] as? String == "paused")
+        #expect(try await ctl.run(["rollout", "resume"]).status == 0)
+        #expect(try await ctl.run(["rollout", "abort", "--reason", "test"]).status == 0)
+        let after = try await ctl.run(["rollout", "abort"])
+        #expect(after.errorOutput == "cascadectl: no rollout is active; the latest, 1, is aborted; name one by its ID\n")
     }
 }
