@@ -31,6 +31,9 @@ let package = Package(
         ),
         .target(name: "CCascadeShims", dependencies: ["COpenSSL", "CSQLite"]),
 
+        // log: one line per event (text or JSON), levels, escaping, rate limits. No dependencies.
+        .target(name: "CascadeLog", swiftSettings: strict),
+
         // wire: frames, message encoding, limits. Pure Swift, no I/O.
         .target(name: "CascadeWire", swiftSettings: strict),
 
@@ -48,16 +51,16 @@ let package = Package(
         .target(name: "CascadeStore", dependencies: ["CSQLite", "CCascadeShims", "CascadeCrypto"], swiftSettings: strict),
 
         // The agent's local side: release bundles, the on-disk layout, atomic switches.
-        .target(name: "CascadeInstall", dependencies: ["CascadeCrypto"], swiftSettings: strict),
+        .target(name: "CascadeInstall", dependencies: ["CascadeCrypto", "CascadeLog"], swiftSettings: strict),
         // The process pair: the upgrader and the agent's supervision of it (the programs' logic).
-        .target(name: "CascadeUpgrader", dependencies: ["CascadeInstall", "CascadeCrypto"], swiftSettings: strict),
+        .target(name: "CascadeUpgrader", dependencies: ["CascadeInstall", "CascadeCrypto", "CascadeLog"], swiftSettings: strict),
         // The agent's fleet side: coordinator session, leader and member roles, verified downloads.
         .target(
             name: "CascadeAgentRuntime",
-            dependencies: ["CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire"],
+            dependencies: ["CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeLog"],
             swiftSettings: strict
         ),
-        .target(name: "CascadeAgent", dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeCrypto", "CascadeAgentRuntime"], swiftSettings: strict),
+        .target(name: "CascadeAgent", dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeCrypto", "CascadeAgentRuntime", "CascadeLog"], swiftSettings: strict),
         .executableTarget(name: "cascade-agent", dependencies: ["CascadeAgent"], swiftSettings: strict),
         .executableTarget(name: "cascade-upgrader", dependencies: ["CascadeUpgrader"], swiftSettings: strict),
 
@@ -67,7 +70,7 @@ let package = Package(
         // The coordinator (server of record) and the operator's client, each a library.
         .target(
             name: "CascadeCoordinator",
-            dependencies: ["CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeCLI"],
+            dependencies: ["CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeCLI", "CascadeLog"],
             swiftSettings: strict
         ),
         .target(
@@ -82,7 +85,7 @@ let package = Package(
         // Benchmarks and test peers (thin executable, logic in the library).
         .target(
             name: "CascadeBench",
-            dependencies: ["CascadeNet", "CascadeCrypto", "CascadeRPC", "CascadeWire", "CascadeAPI", "CascadeAgentRuntime"],
+            dependencies: ["CascadeNet", "CascadeCrypto", "CascadeRPC", "CascadeWire", "CascadeAPI", "CascadeAgentRuntime", "CascadeLog"],
             swiftSettings: strict
         ),
         .executableTarget(name: "cascade-bench", dependencies: ["CascadeBench", "CascadeNet"], swiftSettings: strict),
@@ -103,15 +106,16 @@ let package = Package(
         ),
         .testTarget(
             name: "CascadeAgentRuntimeTests",
-            dependencies: ["CascadeAgentRuntime", "CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeTestSupport"],
+            dependencies: ["CascadeAgentRuntime", "CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeTestSupport", "CascadeLog"],
             swiftSettings: strict
         ),
         .testTarget(name: "CascadeCLITests", dependencies: ["CascadeCLI"], swiftSettings: strict),
+        .testTarget(name: "CascadeLogTests", dependencies: ["CascadeLog"], swiftSettings: strict),
         .testTarget(
             name: "CascadeCoordinatorTests",
             dependencies: [
                 "CascadeCoordinator", "CascadeCtl", "CascadeCLI", "CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet",
-                "CascadeCrypto", "CascadeWire", "CascadeTestSupport", "CascadeAgentRuntime", "cascade-coordinator", "cascadectl",
+                "CascadeCrypto", "CascadeWire", "CascadeTestSupport", "CascadeAgentRuntime", "CascadeLog", "cascade-coordinator", "cascadectl",
             ],
             swiftSettings: strict
         ),

@@ -1,3 +1,4 @@
+import CascadeLog
 import CascadeInstall
 import CascadeUpgrader
 import Foundation
@@ -56,6 +57,9 @@ public enum AgentCommandLine {
         } catch {
             return usageError(error.message)
         }
+        // Both programs of the pair log as agent.conf (and the environment) say.
+        AgentConfig.configureLogging(
+            AgentLayout(root: options.root), program: "cascade-agent", environment: ProcessInfo.processInfo.environment)
         do throws(InstallError) {
             switch command {
             case "install":
@@ -75,7 +79,7 @@ public enum AgentCommandLine {
                 let fleet = FleetLinkView.read(layout, mainPid: statuses.first { $0.program == .main }?.running?.pid)
                 print(AgentStatus.render(statuses, root: layout.root) + "\n" + fleet.line)
                 guard !fleet.isFailure else {
-                    Log.standardError("cascade-agent status: the agent is configured for a fleet (\(layout.fleetConfigFile)) but is not in it\n")
+                    StandardError.write("cascade-agent status: the agent is configured for a fleet (\(layout.fleetConfigFile)) but is not in it\n")
                     return 1
                 }
                 return 0
@@ -90,7 +94,7 @@ public enum AgentCommandLine {
                 return 0
             }
         } catch {
-            Log.standardError("cascade-agent \(command): \(error.message)\n")
+            StandardError.write("cascade-agent \(command): \(error.message)\n")
             return 1
         }
     }
@@ -168,7 +172,7 @@ public enum AgentCommandLine {
     }
 
     private static func usageError(_ message: String) -> Int32 {
-        Log.standardError("cascade-agent: \(message)\n\(usage)\n")
+        StandardError.write("cascade-agent: \(message)\n\(usage)\n")
         return 2
     }
 }

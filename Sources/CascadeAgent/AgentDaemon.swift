@@ -1,3 +1,4 @@
+import CascadeLog
 public import CascadeInstall
 import CascadeUpgrader
 import Foundation
@@ -5,6 +6,8 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+private let log = Logger("main")
 
 /// What the fleet runtime (a later issue) plugs into the main program.
 public struct AgentHooks: Sendable {
@@ -58,11 +61,11 @@ public final class AgentDaemon: Sendable {
         signal(SIGPIPE, SIG_IGN)
         do throws(InstallError) {
             guard let (lock, _) = try PairStartup.lock(layout, .main, standby: false) else {
-                Log.info("another main program already runs for \(layout.root)")
+                log.info("another main program already runs for \(layout.root)")
                 return PeerSupervisor.alreadyRunningStatus
             }
             if TestBehavior.active(.exitAtStart, for: .main) {
-                Log.info("test behaviour: exiting at start")
+                log.info("test behaviour: exiting at start")
                 return 1
             }
             unlink(layout.stoppedMarker)
@@ -76,7 +79,7 @@ public final class AgentDaemon: Sendable {
             let version = try ReleaseCheck.validate(release)
             try PairStartup.writePidFile(layout, .main, version: version)
             let daemon = AgentDaemon(layout: layout, version: version, config: config, hooks: hooks)
-            Log.info("main program \(version) running for \(layout.root)")
+            log.info("main program \(version) running for \(layout.root)", ["version": version, "root": layout.root])
             let context = AgentContext(layout: layout, version: version)
             for service in hooks.services {
                 Thread.detachNewThread { service(context) }
@@ -90,7 +93,7 @@ public final class AgentDaemon: Sendable {
                 pollPause(config.pollInterval)
             }
         } catch {
-            Log.info("cannot run: \(error.message)")
+            log.error("cannot run: \(error.message)")
             return 1
         }
     }
@@ -121,7 +124,7 @@ public final class AgentDaemon: Sendable {
         do throws(InstallError) {
             try prepareUpgraderRelease()
         } catch {
-            Log.info("cannot prepare the upgrader of \(version): \(error.message)")
+            log.error("cannot prepare the upgrader of \(version): \(error.message)")
             discardUpgraderRelease()
             try? records.recordFailure(.upgrader, version: version, reason: error.message)
             try? records.recordResult(UpgradeResult(program: .upgrader, version: version, outcome: .refused, reason: error.message))
@@ -135,7 +138,7 @@ public final class AgentDaemon: Sendable {
                 (try? ControlSocket.request(socket, "PING", timeout: .seconds(1))) == "OK \(pid) \(target)"
             }
         } catch {
-            Log.info("the upgrader was not switched to \(version): \(error.message)")
+            log.warning("the upgrader was not switched to \(version): \(error.message)")
         }
     }
 

@@ -1,3 +1,4 @@
+import CascadeLog
 import CascadeAPI
 import CascadeAgentRuntime
 import CascadeInstall
@@ -5,6 +6,8 @@ import CascadeNet
 import CascadeUpgrader
 import Foundation
 import Synchronization
+
+private let log = Logger("fleet")
 
 /// Joins the main program to the fleet: runs the agent runtime (DESIGN.md §1) as a service of
 /// the main program, reports healthy to the upgrader only once registered with the
@@ -71,7 +74,7 @@ public enum FleetAgent {
         for _ in 1..<max(failures, 1) where delay < timings.fleetRetryMax { delay *= 2 }
         delay = min(delay, timings.fleetRetryMax)
         link.publish(FleetLink(state: .retrying, reason: reason))
-        Log.info("not in the fleet: \(reason); trying again in \(delay)")
+        log.warning("not in the fleet: \(reason); trying again in \(delay)")
         pollPause(delay)
     }
 
@@ -107,7 +110,7 @@ public enum FleetAgent {
                     break
                 }
             },
-            log: { Log.info($0) })
+            logger: Logger("fleet"))
         configuration.currentUpgraderVersion = { ReleaseStore(layout: layout).currentVersion(.upgrader) ?? "" }
         let runtime: AgentRuntime
         do {
@@ -115,7 +118,7 @@ public enum FleetAgent {
         } catch {
             return explain(error, config, path: path)
         }
-        Log.info("joining the fleet through \(config.coordinator) as \(config.bind) (member port \(runtime.memberPort))")
+        log.info("joining the fleet through \(config.coordinator) as \(config.bind) (member port \(runtime.memberPort))")
         if resume?.state == .installing {
             // Report healthy once the upgrader confirms; if it rolls back instead, it stops
             // this process and the previous release reports the rollback.
@@ -243,7 +246,7 @@ final class PairInstaller: ReleaseInstaller {
                 throw error
             }
         }
-        Log.info("handed \(version) to the upgrader; it will restart this program")
+        log.info("handed \(version) to the upgrader; it will restart this program")
         // The upgrader stops this process now. If it does not — it died, and its repair rolled
         // the switch back — its recorded result says so, and that is this install's outcome.
         let records = AgentRecords(layout: context.layout)

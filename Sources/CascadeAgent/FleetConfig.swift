@@ -87,9 +87,19 @@ public struct FleetConfig: Sendable {
         let coordinatorText = try required("coordinator")
         let coordinator: SocketAddress
         do {
-            coordinator = try SocketAddress(parsing: coordinatorText)
+            // A host name is resolved (getaddrinfo) each time the file is read; the port defaults to 7400.
+            coordinator = try SocketAddress(resolving: coordinatorText, defaultPort: 7400)
         } catch {
             throw InstallError(.layout, "\(path): coordinator: \(error.message)")
+        }
+        // This server's address: a literal IP, or a name resolved to one (getaddrinfo).
+        var bind = try required("bind")
+        if (try? SocketAddress(ip: bind, port: 0)) == nil {
+            do {
+                bind = try SocketAddress(resolving: bind, defaultPort: 0).ipString
+            } catch {
+                throw InstallError(.layout, "\(path): bind: \(error.message)")
+            }
         }
         var keys: [Ed25519PublicKey] = []
         for file in values["release-key"] ?? [] {
@@ -104,7 +114,7 @@ public struct FleetConfig: Sendable {
         var idle: IdleRatios?
         if let cpu = try number("idle-cpu") { idle = IdleRatios(cpu: min(cpu, 1), memory: min(try number("idle-memory") ?? cpu, 1)) }
         var config = FleetConfig(
-            coordinator: coordinator, bind: try required("bind"), memberPort: UInt16(port),
+            coordinator: coordinator, bind: bind, memberPort: UInt16(port),
             tls: TLSConfiguration(trustRootsFile: try required("ca"), certificateChainFile: try required("cert"), privateKeyFile: try required("key")),
             releaseKeys: keys, reportInterval: .milliseconds(Int64((try number("report-interval") ?? 5) * 1000)), idleOverride: idle)
         if let text = values["test-corrupt-served-chunks"]?.last {

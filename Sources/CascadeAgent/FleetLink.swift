@@ -1,3 +1,4 @@
+import CascadeLog
 public import CascadeInstall
 import CascadeUpgrader
 import Foundation
@@ -5,6 +6,8 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+private let log = Logger("fleet")
 
 /// The main program's link to the fleet, as it publishes it in `state/fleet-link.json`
 /// (written atomically on each change) for `cascade-agent status`, another process.
@@ -66,7 +69,7 @@ final class FleetLinkPublisher: Sendable {
         do throws(InstallError) {
             try Posix.writeAtomically(layout.fleetLinkFile, Array(data))
         } catch {
-            Log.info("cannot publish the fleet link for `cascade-agent status`: \(error.message)")
+            log.warning("cannot publish the fleet link for `cascade-agent status`: \(error.message)")
         }
     }
 }

@@ -1,9 +1,12 @@
+import CascadeLog
 public import CascadeInstall
 import CascadeUpgrader
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+
+private let log = Logger("handoff")
 
 /// How the main program hands a verified release to the upgrader. The fleet runtime calls
 /// `stage` with the verified bundle (and the manifest's size as the limit), then `handOff`;
@@ -72,7 +75,7 @@ public struct ReleaseHandoff: Sendable {
         defer { withExtendedLifetime(lock) {} }
         guard (try? SwitchJournal(layout: layout).load(.main)).map({ $0?.to != version }) ?? false else { return }
         for freed in ReleaseStore(layout: layout).discard(.main, version) {
-            Log.info("removed the refused release \(freed.path) (\(freed.bytes) bytes)")
+            log.info("removed the refused release \(freed.path) (\(freed.bytes) bytes)")
         }
     }
 

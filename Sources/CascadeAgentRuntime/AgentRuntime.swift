@@ -1,3 +1,4 @@
+import CascadeLog
 import CascadeAPI
 import CascadeCrypto
 import CascadeNet
@@ -158,14 +159,24 @@ public final class AgentRuntime: Sendable {
         if isStopped { background.withLock { $0.tasks.values.forEach { $0.cancel() } } }
     }
 
-    func log(_ line: String) {
+    /// One line in the runtime's log, with the agent's id (once the coordinator confirmed it)
+    /// as the field `agent`.
+    func log(_ line: @autoclosure () -> String, level: LogLevel = .info, _ fields: KeyValuePairs<String, String> = [:]) {
+        let logger = configuration.logger
+        guard logger.isEnabled(level) else { return }
         let id = core.value.agentID
-        configuration.log(id.isEmpty ? line : "[\(id)] \(line)")
+        var all = fields.map { LogField($0.key, $0.value) }
+        if !id.isEmpty { all.insert(LogField("agent", id), at: 0) }
+        logger.log(level, line(), fields: all)
+    }
+
+    func warn(_ line: @autoclosure () -> String, _ fields: KeyValuePairs<String, String> = [:]) {
+        log(line(), level: .warning, fields)
     }
 
     func refuse(_ why: String) {
         counters.withLock { $0.refusals += 1 }
-        log("refused: \(why)")
+        warn("refused: \(why)")
         configuration.onEvent(.refused(why))
     }
 

@@ -1,5 +1,6 @@
 public import CascadeAPI
 public import CascadeCrypto
+public import CascadeLog
 public import CascadeNet
 public import CascadeRPC
 
@@ -45,8 +46,9 @@ public struct AgentRuntimeConfiguration: Sendable {
     public var currentUpgraderVersion: (@Sendable () -> String)?
     /// Runtime events (progress, roles, refusals, faults) for observers and tests.
     public var onEvent: @Sendable (RuntimeEvent) -> Void
-    /// One line per notable thing; the agent executable sends these to its log.
-    public var log: @Sendable (String) -> Void
+    /// Where the runtime logs (component "fleet"; the agent's id is a field of each line). The
+    /// agent executable logs to its standard error; in-process peers default to nothing.
+    public var logger: Logger
 
     public struct Timeouts: Sendable {
         /// Unary calls (register, report fault, second instruction).
@@ -83,7 +85,7 @@ public struct AgentRuntimeConfiguration: Sendable {
         retryBackoff: Backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(10)),
         leaderFailuresBeforeCoordinator: Int = 3, startJitter: Duration = .milliseconds(200),
         faults: FaultSwitches = .none, onEvent: @escaping @Sendable (RuntimeEvent) -> Void = { _ in },
-        log: @escaping @Sendable (String) -> Void = { _ in }
+        logger: Logger = Logger("fleet", output: .discarding)
     ) {
         self.coordinatorAddress = coordinatorAddress
         self.bindAddress = bindAddress
@@ -105,7 +107,7 @@ public struct AgentRuntimeConfiguration: Sendable {
         self.startJitter = startJitter
         self.faults = faults
         self.onEvent = onEvent
-        self.log = log
+        self.logger = logger
     }
 }
 

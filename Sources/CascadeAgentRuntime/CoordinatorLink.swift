@@ -15,7 +15,7 @@ extension AgentRuntime {
                 log("the coordinator session ended; registering again")
             } catch {
                 if Task.isCancelled { return }
-                log("coordinator link: \(error)")
+                warn("coordinator link: \(error)")
                 configuration.onEvent(.coordinatorLinkFailed("\(error)"))
             }
             failures += 1

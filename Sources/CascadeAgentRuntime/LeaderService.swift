@@ -296,18 +296,18 @@ extension AgentRuntime {
                     }
                 }
             } catch let error as RuntimeError where error.code == .noSpace {
-                log("giving up fetching \(artifact.manifest.version): \(error.message)")
+                warn("giving up fetching \(artifact.manifest.version): \(error.message)")
                 artifact.abandon(error.message)
                 return
             } catch {
                 if Task.isCancelled { return }
-                log("fetching \(artifact.manifest.version) from the coordinator failed: \(error)")
+                warn("fetching \(artifact.manifest.version) from the coordinator failed: \(error)")
                 failures = artifact.verifiedChunks > before ? 1 : failures + 1
                 // Bounded: a source that keeps failing is reported and given up on, never
                 // fetched from forever; members then fetch from the coordinator themselves.
                 if failures >= Self.fetchAttemptsWithoutProgress {
                     let reason = "\(failures) attempts in a row made no progress; the last: \(error)"
-                    log("giving up fetching \(artifact.manifest.version) from the coordinator: \(reason)")
+                    warn("giving up fetching \(artifact.manifest.version) from the coordinator: \(reason)")
                     artifact.abandon(reason)
                     await reportFailingSource(artifact, rolloutID: rolloutID, reason: "\(error)")
                     return
@@ -329,7 +329,7 @@ extension AgentRuntime {
         do {
             _ = try await coordinator.unary(CoordinatorService.reportFault, report, options: callOptions)
         } catch {
-            log("reporting the failing source of \(artifact.manifest.version) failed: \(error)")
+            warn("reporting the failing source of \(artifact.manifest.version) failed: \(error)")
         }
     }
 

@@ -40,7 +40,7 @@ extension AgentRuntime {
                     log("the join stream with leader \(target.leaderID) ended")
                 } catch {
                     if Task.isCancelled { return }
-                    log("join with leader \(target.leaderID) at \(target.address) failed: \(error)")
+                    warn("join with leader \(target.leaderID) at \(target.address) failed: \(error)")
                 }
                 if joined.value { failures = 0 }
             }
@@ -48,7 +48,7 @@ extension AgentRuntime {
             failures += 1
             // The leader may be gone: the coordinator says who leads now (adopting a new
             // assignment replaces this task).
-            do { try await refreshAssignment() } catch { log("re-registering failed: \(error)") }
+            do { try await refreshAssignment() } catch { warn("re-registering failed: \(error)") }
             if Task.isCancelled { return }
             await pause(configuration.retryBackoff.delay(afterFailures: failures))
         }
@@ -121,7 +121,7 @@ extension AgentRuntime {
                     return
                 } catch {
                     failures += 1
-                    self.log("the second instruction to \(assignment.leaderID) failed: \(error)")
+                    self.warn("the second instruction to \(assignment.leaderID) failed: \(error)")
                     await pause(self.configuration.retryBackoff.delay(afterFailures: failures))
                 }
             }

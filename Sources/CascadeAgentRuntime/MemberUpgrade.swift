@@ -221,7 +221,7 @@ extension AgentRuntime {
             do {
                 _ = try await self.coordinator.unary(CoordinatorService.reportFault, report, options: self.callOptions)
             } catch {
-                self.log("reporting the refused order of leader \(leaderID) failed: \(error)")
+                self.warn("reporting the refused order of leader \(leaderID) failed: \(error)")
             }
         }
     }
@@ -266,7 +266,7 @@ extension AgentRuntime {
                 if Task.isCancelled { throw CancellationError() }
                 failures += 1
                 if source.isLeader { leaderFailures += 1 }
-                log("fetching \(artifact.manifest.version) from \(source.kind) failed: \(error)")
+                warn("fetching \(artifact.manifest.version) from \(source.kind) failed: \(error)")
                 if artifact.verifiedChunks == before && failures >= Self.downloadAttemptsWithoutProgress {
                     // Bounded: the attempt fails with the reason instead of fetching forever.
                     throw RuntimeError(.refusedRelease, "gave up fetching \(artifact.manifest.version) after \(failures) attempts in a row without progress; the last from the \(source.kind): \(error)")
@@ -296,7 +296,7 @@ extension AgentRuntime {
         counters.withLock { $0.faultsReported += 1 }
         let sourceID: String
         if case .leader(let id, _) = fault.source { sourceID = id } else { sourceID = "" }
-        log("discarded \(fault)")
+        warn("discarded \(fault)")
         configuration.onEvent(.faultReported(chunk: fault.index, sourceID: sourceID))
         let report = FaultReport(
             rolloutID: rolloutID, sourceID: sourceID, releaseVersion: version, chunkIndex: fault.index,
@@ -305,7 +305,7 @@ extension AgentRuntime {
         do {
             hint = try await coordinator.unary(CoordinatorService.reportFault, report, options: callOptions)
         } catch {
-            log("reporting the bad chunk failed (\(error)); fetching from the coordinator")
+            warn("reporting the bad chunk failed (\(error)); fetching from the coordinator")
         }
         if hint.source == .leader && !sourceID.isEmpty {
             // Never go back to the source that just served a bad chunk.

@@ -1,4 +1,5 @@
 import CascadeAPI
+import CascadeLog
 import CascadeAgentRuntime
 import CascadeCrypto
 import CascadeNet
@@ -78,7 +79,7 @@ final class SimFleet: Sendable {
                 coordinatorAddress: coordinator, bindAddress: spec.ip, tls: tls[spec.id]!, releaseKeys: [releaseKey],
                 stateDirectory: "\(stateRoot)/\(spec.id)", mainVersion: version, upgraderVersion: version,
                 hostname: spec.id, idleOverride: spec.idle,
-                log: { [weak self] line in self?.record("\(spec.id): \(line)") })
+                logger: Logger("fleet", output: LogOutput(program: spec.id) { [weak self] _, line in self?.record(line) }))
             configuration.currentUpgraderVersion = { installer.upgraderVersion.withLock { $0 } }
             let runtime = try AgentRuntime(configuration: configuration, installer: installer)
             let task = Task { try await runtime.run() }

@@ -15,7 +15,7 @@ final class AcceptFailureLog: Sendable {
 
     init(
         interval: Duration = .seconds(10), now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
-        write: @escaping @Sendable (String) -> Void = { log($0) }
+        write: @escaping @Sendable (String) -> Void = { Logs.tls.error($0) }
     ) {
         self.interval = interval
         self.now = now

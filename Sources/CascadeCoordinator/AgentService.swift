@@ -1,3 +1,4 @@
+import CascadeLog
 import CascadeAPI
 import CascadeCrypto
 import CascadeNet
@@ -44,7 +45,7 @@ extension Coordinator {
             address = try placementAddress(claimed: request.address, endpoint: context.endpoint, agentID: id)
         } catch let error as RPCError where error.code == .permissionDenied {
             // A registration from the wrong place is a security event, not just a failed call.
-            log("refused the registration of agent \(id): \(error.message)")
+            Logs.agents.warning("refused the registration of agent \(id): \(error.message)", ["agent": id])
             _ = try? await store.run { store throws(StoreError) in
                 try store.appendEvent(actor: .agent(id), kind: .securityRegistrationRefused, subject: EventSubject.agent(id), detail: error.message)
             }
@@ -144,7 +145,7 @@ extension Coordinator {
             }
             if let change { await announce(change) }
         } catch {
-            log("cannot mark \(id) offline: \(error.message)")
+            Logs.agents.warning("cannot mark \(id) offline: \(error.message)")
         }
     }
 
@@ -164,7 +165,7 @@ extension Coordinator {
             // "Healthy on V" counts only from an agent that says, in the same report, it runs V.
             if progress.state == .healthy, let running = report.heartbeat?.mainVersion, !running.isEmpty,
                running != progress.releaseVersion {
-                log("\(id) reported healthy on \(progress.releaseVersion) in rollout \(progress.rolloutID) while it runs \(running); not recorded")
+                Logs.agents.warning("\(id) reported healthy on \(progress.releaseVersion) in rollout \(progress.rolloutID) while it runs \(running); not recorded")
             } else {
                 await apply(progress, from: id, reportedBy: id)
             }
@@ -192,9 +193,9 @@ extension Coordinator {
                 }
                 return []
             }
-            for id in corrected { log("rollout \(id): \(agentID) runs \(running); its healthy record is corrected to rolled-back") }
+            for id in corrected { Logs.agents.warning("rollout \(id): \(agentID) runs \(running); its healthy record is corrected to rolled-back", ["rollout": "\(id)", "agent": agentID]) }
         } catch {
-            log("cannot reconcile the record of \(agentID): \(error.message)")
+            Logs.agents.error("cannot reconcile the record of \(agentID): \(error.message)")
         }
     }
 
@@ -210,7 +211,7 @@ extension Coordinator {
             return (Set(try store.agents(inCluster: cluster.id).map(\.id)), cluster.prefix, inRollout)
         }
         guard let (members, prefix, inRollout) = found ?? nil else {
-            log("ignored a cluster report from \(leaderID), which does not lead a cluster")
+            Logs.agents.warning("ignored a cluster report from \(leaderID), which does not lead a cluster")
             return
         }
         // What the leader says it served is the leader's own count: the coordinator sees no
@@ -219,7 +220,7 @@ extension Coordinator {
         for status in report.members {
             guard let progress = status.progress, status.agentID != leaderID else { continue }
             guard members.contains(status.agentID) else {
-                log("ignored \(leaderID)'s report for \(status.agentID), which is not in its cluster")
+                Logs.agents.warning("ignored \(leaderID)'s report for \(status.agentID), which is not in its cluster")
                 continue
             }
             // A leader's relay is advisory: only the agent itself can end its part of a rollout
@@ -252,14 +253,14 @@ extension Coordinator {
             // abort goes out before more installs start.
             if failed { await step() }
         } catch {
-            log("progress of \(agentID) in rollout \(rolloutID) (\(state.rawValue)) not recorded: \(error.message)")
+            Logs.agents.error("progress of \(agentID) in rollout \(rolloutID) (\(state.rawValue)) not recorded: \(error.message)")
         }
     }
 
     /// Tells every connected agent of a cluster about its new leader, and gives the new leader
     /// the cluster's rollout order at once instead of at the next engine step.
     func announce(_ change: LeaderChange) async {
-        log("cluster \(change.prefix): leader \(change.previousLeaderID ?? "none") → \(change.leaderID ?? "none") (epoch \(change.epoch)): \(change.reason)")
+        Logs.agents.info("cluster \(change.prefix): leader \(change.previousLeaderID ?? "none") → \(change.leaderID ?? "none") (epoch \(change.epoch)): \(change.reason)", ["cluster": change.prefix, "leader": change.leaderID ?? "", "epoch": "\(change.epoch)"])
         let (assignments, members) = (try? await store.run { store throws(StoreError) -> ([AgentAssignment], [String]) in
             let agents = try store.agents(inCluster: change.clusterID)
             return (try agents.map { agent throws(StoreError) in try store.assignment(agentID: agent.id) }, agents.map(\.id))

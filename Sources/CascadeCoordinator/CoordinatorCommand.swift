@@ -1,4 +1,5 @@
 public import CascadeCLI
+import CascadeLog
 import CascadeNet
 import CascadeStore
 import Dispatch
@@ -17,6 +18,10 @@ public enum CoordinatorCommand {
                 One coordinator per data directory: it holds a lock on DIR/lock (with its pid) while it
                 runs, and a second one on the same directory is refused. At start it raises its
                 open-file limit to the hard limit and logs the limit it runs with.
+                Logs go to standard error, one line per event: time (RFC 3339, UTC), level,
+                program[pid], component, message and key=value fields; --log-format json writes
+                one JSON object per line instead. Refused TLS handshakes and calls refused with
+                PERMISSION_DENIED are logged as warnings, at most 5 lines per 10 s per reason.
 
                 Example:
                   cascade-coordinator --data /var/lib/cascade --listen 0.0.0.0:7400 \\
@@ -40,6 +45,10 @@ public enum CoordinatorCommand {
                 .value("liveness-timeout", valueName: "DURATION", help: "Silence after which an agent is lost (a lost leader is replaced).", default: "30s"),
                 .value("engine-interval", valueName: "DURATION", help: "How often the rollout engine re-evaluates rollouts.", default: "1s"),
                 .value("stall-timeout", valueName: "DURATION", help: "A running cluster with nothing in flight and no change for this long fails the agents it waits on (gone, or never instructed by their leader).", default: "10m"),
+                .value("log-format", valueName: "FORMAT", help: "Log lines as text or json (one JSON object per line).",
+                       default: "text", environment: "CASCADE_LOG_FORMAT"),
+                .value("log-level", valueName: "LEVEL", help: "Lowest level logged: debug, info, warning or error.",
+                       default: "info", environment: "CASCADE_LOG_LEVEL"),
                 .value("placement", valueName: "SOURCE", help: "What places an agent in its cluster: source (its connection's address, which must be one of its certificate's IP SANs if it has any) or certificate (its certificate's IP SAN).", default: "source"),
             ],
             run: run),
@@ -47,9 +56,17 @@ public enum CoordinatorCommand {
 
     private static func run(_ context: CommandContext) async throws {
         let arguments = context.arguments
+        guard let format = LogFormat(name: try arguments.string("log-format")) else {
+            throw context.usageError("--log-format: \"\(try arguments.string("log-format"))\" is not \(LogFormat.choices)")
+        }
+        guard let level = LogLevel(name: try arguments.string("log-level")) else {
+            throw context.usageError("--log-level: \"\(try arguments.string("log-level"))\" is not \(LogLevel.choices)")
+        }
+        Logging.configure(program: "cascade-coordinator", level: level, format: format)
         let listen: SocketAddress
         do {
-            listen = try SocketAddress(parsing: try arguments.string("listen"))
+            // A host name is resolved (getaddrinfo): "localhost:7400", "coordinator.internal:7400".
+            listen = try SocketAddress(resolving: try arguments.string("listen"))
         } catch let error as NetError {
             throw context.usageError("--listen: \(error.message)")
         }
@@ -85,12 +102,16 @@ public enum CoordinatorCommand {
         } catch {
             throw CLIError.failure("cannot start: \(error)")
         }
+        // The first line on standard output is the contract scripts wait for; the log has it too.
         context.print("cascade-coordinator: listening on \(bound), data in \(configuration.dataDirectory)")
-        log(descriptors)
+        log.info("listening on \(bound), data in \(configuration.dataDirectory)", ["address": "\(bound)", "data": configuration.dataDirectory])
+        log.info(descriptors)
         let signal = await SignalWaiter.wait(for: [SIGTERM, SIGINT])
         context.print("cascade-coordinator: signal \(signal), draining and stopping")
+        log.info("signal \(signal), draining and stopping", ["signal": "\(signal)"])
         await coordinator.shutdown()
         context.print("cascade-coordinator: stopped")
+        log.info("stopped")
     }
 
     private static func number(_ arguments: ParsedArguments, _ name: String) throws -> Double {

@@ -1,3 +1,4 @@
+import CascadeLog
 import CascadeAPI
 import CascadeStore
 import Synchronization
@@ -40,7 +41,7 @@ extension Coordinator {
                 }
                 for change in result.leaderChanges { await announce(change) }
             } catch {
-                log("\(heartbeats.count) heartbeats not recorded: \(error.message)")
+                Logs.agents.error("\(heartbeats.count) heartbeats not recorded: \(error.message)")
             }
         }
         for leader in leaders {

@@ -1,3 +1,4 @@
+import CascadeLog
 import CascadeAPI
 import CascadeCrypto
 import CascadeRPC
@@ -79,9 +80,9 @@ extension Coordinator {
             }
         }
         manifests.forget(version)
-        log("release \(version) is damaged: \(reason)")
+        Logs.releases.error("release \(version) is damaged: \(reason)", ["release": version])
         for id in failed {
-            log("rollout \(id) failed: release \(version) is damaged")
+            Logs.releases.error("rollout \(id) failed: release \(version) is damaged", ["rollout": "\(id)", "release": version])
             await announceAbort(id, reason: "release \(version) is damaged: \(reason)")
         }
         return updated

@@ -1,3 +1,4 @@
+import CascadeLog
 import CascadeAPI
 import CascadeCrypto
 import CascadeRPC
@@ -38,7 +39,7 @@ extension Coordinator {
             let present = try await mapped {
                 try await self.store.run { store throws(StoreError) in try store.receivedChunks(version: query.version) }
             }
-            if bad.isEmpty && record.isComplete { log("release \(query.version) verified by \(actor): every chunk matches its manifest") }
+            if bad.isEmpty && record.isComplete { Logs.releases.info("release \(query.version) verified by \(actor): every chunk matches its manifest") }
             return ReleaseStatusResponse(release: record.info(chunksPresent: present.count), present: present)
         }
         router.unary(OperatorService.deleteRelease) { query, context in
@@ -60,7 +61,7 @@ extension Coordinator {
                 }
             }
             self.manifests.forget(query.version)
-            log("release \(query.version) deleted by \(actor)")
+            Logs.releases.info("release \(query.version) deleted by \(actor)", ["release": query.version, "actor": "\(actor)"])
             return ReleaseStatusResponse(release: record.info(chunksPresent: 0))
         }
         router.unary(OperatorService.showRelease) { query, _ in
@@ -129,7 +130,7 @@ extension Coordinator {
                 return record.info(chunksPresent: record.release.chunkCount - missing.count)
             }
         }
-        if info.complete { log("release \(version) is complete (pushed by \(actor))") }
+        if info.complete { Logs.releases.info("release \(version) is complete (pushed by \(actor))", ["release": version, "actor": "\(actor)"]) }
         return PushReleaseResponse(release: info)
     }
 

@@ -1,3 +1,4 @@
+import CascadeLog
 import CascadeAPI
 import CascadeStore
 import Synchronization
@@ -52,7 +53,7 @@ extension Coordinator {
             for send in outcome.sends { hub.send(send.instruction, to: send.agentID) }
             for change in outcome.leaderChanges { await announce(change) }
         } catch {
-            log("rollout engine step failed: \(error.message)")
+            Logs.rollouts.error("rollout engine step failed: \(error.message)")
         }
     }
 }
@@ -75,7 +76,7 @@ struct RolloutStepper {
         // Leaders whose heartbeats stopped without their session ending are replaced here.
         outcome.leaderChanges += try store.reconcileLeaders()
         let expired = try store.failExpiredRolloutAgents()
-        for row in expired { log("agent \(row.agentID) timed out in rollout \(row.rolloutID): \(row.error ?? "")") }
+        for row in expired { Logs.rollouts.warning("agent \(row.agentID) timed out in rollout \(row.rolloutID): \(row.error ?? "")", ["rollout": "\(row.rolloutID)", "agent": row.agentID]) }
         for rollout in try store.activeRollouts() {
             try advance(rollout)
         }
@@ -106,7 +107,7 @@ struct RolloutStepper {
             let reason = "the failure budget of \(rollout.policy.failureBudgetPercent)% is spent: \(bad) of \(agents.count) agents failed"
             _ = try store.transitionRollout(id: rollout.id, to: .failed, reason: reason, actor: actor)
             control(rollout, .abort, reason, clusters: clusters)
-            log("rollout \(rollout.id) failed: \(reason)")
+            Logs.rollouts.warning("rollout \(rollout.id) failed: \(reason)", ["rollout": "\(rollout.id)", "state": "failed"])
             return
         }
 
@@ -124,18 +125,18 @@ struct RolloutStepper {
             if failed == 0, rolledBack + failedAgents == 0 {
                 let reason = "every cluster succeeded: all \(finalRows.count) agents run \(rollout.releaseVersion)"
                 _ = try store.transitionRollout(id: rollout.id, to: .succeeded, reason: reason, actor: actor)
-                log("rollout \(rollout.id) succeeded")
+                Logs.rollouts.info("rollout \(rollout.id) succeeded", ["rollout": "\(rollout.id)", "state": "succeeded"])
             } else if failed == 0 {
                 // Within the failure budget (checked above), but not every agent runs the
                 // release: a different outcome from `succeeded`, with the count in the reason.
                 let reason = "succeeded with \(rolledBack) rolled back and \(failedAgents) failed of \(finalRows.count) agents "
                     + "(within the failure budget of \(rollout.policy.failureBudgetPercent)%)"
                 _ = try store.transitionRollout(id: rollout.id, to: .partial, reason: reason, actor: actor)
-                log("rollout \(rollout.id) partial: \(reason)")
+                Logs.rollouts.warning("rollout \(rollout.id) partial: \(reason)", ["rollout": "\(rollout.id)", "state": "partial"])
             } else {
                 let reason = "\(failed) of \(states.count) clusters failed"
                 _ = try store.transitionRollout(id: rollout.id, to: .failed, reason: reason, actor: actor)
-                log("rollout \(rollout.id) failed: \(reason)")
+                Logs.rollouts.warning("rollout \(rollout.id) failed: \(reason)", ["rollout": "\(rollout.id)", "state": "failed"])
             }
         }
     }
@@ -219,7 +220,7 @@ struct RolloutStepper {
                         leaderEpoch: UInt64(record.leaderEpoch),
                         secondInstructionCue: SecondInstructionCue(rolloutID: UInt64(rollout.id), releaseVersion: rollout.releaseVersion))))
                     outcome.memory.cues[key] = (sixth, now)
-                    log("rollout \(rollout.id), \(cluster.prefix): \(sixth) is cued to tell the leader \(leaderID) to upgrade")
+                    Logs.rollouts.info("rollout \(rollout.id), \(cluster.prefix): \(sixth) is cued to tell the leader \(leaderID) to upgrade", ["rollout": "\(rollout.id)", "cluster": cluster.prefix, "agent": sixth])
                     _ = try store.appendEvent(
                         actor: actor, kind: .rolloutSecondInstructionCue, subject: EventSubject.agent(sixth),
                         refs: EventRefs(rollout: rollout.id, cluster: cluster.prefix),
@@ -286,7 +287,7 @@ struct RolloutStepper {
                 why = "not instructed: the leader \(leaderID) sent \(row.agentID) no first instruction \(quiet)"
             }
             _ = try store.transitionRolloutAgent(rolloutID: rollout.id, agentID: row.agentID, to: .failed, error: why, actor: actor)
-            log("rollout \(rollout.id), \(cluster.prefix): \(why)")
+            Logs.rollouts.info("rollout \(rollout.id), \(cluster.prefix): \(why)", ["rollout": "\(rollout.id)", "cluster": cluster.prefix])
         }
         return true
     }
@@ -309,7 +310,7 @@ struct RolloutStepper {
         for (id, main, upgrader) in behind {
             let why = "healthy, but after \(Int(stall.components.seconds)) s it still runs main \(main) and upgrader \(upgrader), not \(rollout.releaseVersion) on both"
             _ = try store.correctHealthy(rolloutID: rollout.id, agentID: id, to: .failed, why: why, actor: actor)
-            log("rollout \(rollout.id), \(cluster.prefix): \(id): \(why)")
+            Logs.rollouts.warning("rollout \(rollout.id), \(cluster.prefix): \(id): \(why)", ["rollout": "\(rollout.id)", "cluster": cluster.prefix, "agent": id])
         }
         return false
     }
@@ -333,7 +334,7 @@ struct RolloutStepper {
         _ rollout: RolloutRecord, _ cluster: RolloutClusterRecord, _ state: RolloutClusterState, _ reason: String
     ) throws(StoreError) -> RolloutClusterState {
         _ = try store.transitionRolloutCluster(rolloutID: rollout.id, clusterID: cluster.clusterID, to: state, reason: reason, actor: actor)
-        log("rollout \(rollout.id), \(cluster.prefix): \(state.rawValue): \(reason)")
+        Logs.rollouts.info("rollout \(rollout.id), \(cluster.prefix): \(state.rawValue): \(reason)", ["rollout": "\(rollout.id)", "cluster": cluster.prefix, "state": state.rawValue])
         return state
     }
 

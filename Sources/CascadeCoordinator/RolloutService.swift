@@ -1,3 +1,4 @@
+import CascadeLog
 import CascadeAPI
 import CascadeRPC
 import CascadeStore
@@ -108,7 +109,7 @@ extension Coordinator {
                 return try store.createRollout(release: request.releaseVersion, policy: policy, actor: actor).id
             }
         }
-        log("rollout \(id) of \(request.releaseVersion) requested by \(actor)")
+        Logs.rollouts.info("rollout \(id) of \(request.releaseVersion) requested by \(actor)", ["rollout": "\(id)", "release": request.releaseVersion, "actor": "\(actor)"])
         await step()
         return try await status(UInt64(id), includeAgents: false)
     }
@@ -128,7 +129,7 @@ extension Coordinator {
                 _ = try store.transitionRollout(id: id, to: next, reason: reason, actor: actor)
             }
         }
-        log("rollout \(id): \(action) by \(actor)")
+        Logs.rollouts.info("rollout \(id): \(action) by \(actor)", ["rollout": "\(id)", "actor": "\(actor)"])
         await step()
         return try await status(request.rolloutID, includeAgents: false)
     }

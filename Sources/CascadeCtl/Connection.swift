@@ -144,54 +144,15 @@ final class Connection: Sendable {
     /// `HOST:PORT` (port 7400 when left out); a literal IP, `localhost`, or a name resolved by the system.
     static func resolve(_ text: String, source: ValueSource?) throws(CLIError) -> SocketAddress {
         do {
-            return try SocketAddress(parsing: text, defaultPort: 7400)
+            return try SocketAddress(resolving: text, defaultPort: 7400)
         } catch {
-            guard let (host, port) = splitHostPort(text), !host.isEmpty,
-                  let resolved = lookUp(host, port: port) else {
-                let suffix: String
-                switch source {
-                case .environment(let name): suffix = " (from \(name))"
-                case .config(let path, let line): suffix = " (from \(path) line \(line))"
-                default: suffix = ""
-                }
-                throw CLIError.usage("invalid value '\(text)' for '--coordinator'\(suffix): \(error.message)")
+            let suffix: String
+            switch source {
+            case .environment(let name): suffix = " (from \(name))"
+            case .config(let path, let line): suffix = " (from \(path) line \(line))"
+            default: suffix = ""
             }
-            return resolved
+            throw CLIError.usage("invalid value '\(text)' for '--coordinator'\(suffix): \(error.message)")
         }
-    }
-
-    private static func splitHostPort(_ text: String) -> (String, UInt16)? {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        switch parts.count {
-        case 1: return (text, 7400)
-        case 2: return UInt16(parts[1]).map { (String(parts[0]), $0) }
-        default: return nil
-        }
-    }
-
-    private static func lookUp(_ host: String, port: UInt16) -> SocketAddress? {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return nil }
-        defer { freeaddrinfo(list) }
-        var entry: UnsafeMutablePointer<addrinfo>? = first
-        while let current = entry {
-            if let raw = current.pointee.ai_addr {
-                if current.pointee.ai_family == AF_INET {
-                    let ip = raw.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { pointer in
-                        withUnsafeBytes(of: pointer.pointee.sin_addr) { Array($0) }
-                    }
-                    if let address = try? SocketAddress(ipBytes: ip, port: port) { return address }
-                } else if current.pointee.ai_family == AF_INET6 {
-                    let ip = raw.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { pointer in
-                        withUnsafeBytes(of: pointer.pointee.sin6_addr) { Array($0) }
-                    }
-                    if let address = try? SocketAddress(ipBytes: ip, port: port) { return address }
-                }
-            }
-            entry = current.pointee.ai_next
-        }
-        return nil
     }
 }

@@ -34,7 +34,61 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses "host:port" or "[v6]:port"; the port may be omitted when `defaultPort` is given.
+    /// The host is a literal IP or `localhost`; `init(resolving:)` also takes host names.
     public init(parsing text: String, defaultPort: UInt16? = nil) throws(NetError) {
+        let (host, port) = try Self.split(text, defaultPort: defaultPort)
+        try self.init(ip: host == "localhost" ? "127.0.0.1" : String(host), port: port)
+    }
+
+    /// Like `init(parsing:)`, and a host that is not a literal IP is resolved with the system's
+    /// resolver (getaddrinfo: /etc/hosts, DNS), taking its first answer: "localhost:7400",
+    /// "coordinator.internal:7400", "[fd00::5]:7400" or "10.0.0.5".
+    public init(resolving text: String, defaultPort: UInt16? = nil) throws(NetError) {
+        let (host, port) = try Self.split(text, defaultPort: defaultPort)
+        if let literal = try? SocketAddress(ip: String(host), port: port) {
+            self = literal
+            return
+        }
+        guard !host.isEmpty else { throw NetError(.invalidAddress, "\"\(text)\" has no host before the port") }
+        self = try Self.lookUp(String(host), port: port)
+    }
+
+    /// The first address getaddrinfo gives for `host` (in its order: RFC 6724, /etc/gai.conf).
+    static func lookUp(_ host: String, port: UInt16) throws(NetError) -> SocketAddress {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, nil, &hints, &list)
+        guard status == 0, let first = list else {
+            let reason = status == EAI_SYSTEM ? String(cString: strerror(errno)) : String(cString: gai_strerror(status))
+            throw NetError(
+                .invalidAddress,
+                "cannot resolve the host name \"\(host)\" (\(reason)); give an IP address or a name this host resolves")
+        }
+        defer { freeaddrinfo(list) }
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let current = entry {
+            if let raw = current.pointee.ai_addr {
+                if current.pointee.ai_family == AF_INET {
+                    let ip = raw.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { pointer in
+                        withUnsafeBytes(of: pointer.pointee.sin_addr) { Array($0) }
+                    }
+                    if let address = try? SocketAddress(ipBytes: ip, port: port) { return address }
+                } else if current.pointee.ai_family == AF_INET6 {
+                    let ip = raw.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { pointer in
+                        withUnsafeBytes(of: pointer.pointee.sin6_addr) { Array($0) }
+                    }
+                    if let address = try? SocketAddress(ipBytes: ip, port: port) { return address }
+                }
+            }
+            entry = current.pointee.ai_next
+        }
+        throw NetError(.invalidAddress, "the host name \"\(host)\" has no IPv4 or IPv6 address")
+    }
+
+    /// "host:port" → host and port (the port may be left out when `defaultPort` is given).
+    private static func split(_ text: String, defaultPort: UInt16?) throws(NetError) -> (Substring, UInt16) {
         var host = Substring(text)
         var portText: Substring?
         if host.hasPrefix("[") {
@@ -61,8 +115,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         } else {
             throw NetError(.invalidAddress, "\"\(text)\" has no port (expected host:port)")
         }
-        if host == "localhost" { host = "127.0.0.1" }
-        try self.init(ip: String(host), port: port)
+        return (host, port)
     }
 
     public var ipString: String {

@@ -1,8 +1,11 @@
+import CascadeLog
 public import CascadeInstall
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+
+private let log = Logger("control")
 
 /// The upgrader's Unix socket in `<root>/state`: one request line, one reply line per
 /// connection. The file is 0600 in a 0700 directory, and every peer's uid is checked with
@@ -38,7 +41,7 @@ public final class ControlServer: Sendable {
                 let client = accept(fd, nil, nil)
                 if client < 0 {
                     if errno == EINTR || errno == ECONNABORTED { continue }
-                    Log.info("accept on \(path) failed: \(Posix.lastError)")
+                    log.warning("accept on \(path) failed: \(Posix.lastError)")
                     return
                 }
                 _ = fcntl(client, F_SETFD, FD_CLOEXEC)
@@ -75,7 +78,7 @@ public enum ControlSocket {
         defer { close(fd) }
         setTimeout(fd, .seconds(5))
         guard peerUID(fd) == geteuid() else {
-            Log.info("refused a control connection from another user (uid \(peerUID(fd).map(String.init) ?? "unknown"))")
+            log.warning("refused a control connection from another user (uid \(peerUID(fd).map(String.init) ?? "unknown"))")
             return
         }
         guard let line = receiveLine(fd) else { return }

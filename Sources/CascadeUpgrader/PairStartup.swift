@@ -1,8 +1,11 @@
+import CascadeLog
 public import CascadeInstall
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+
+private let log = Logger("startup")
 
 /// What each program of the pair does before it starts its real work, in this order:
 /// take its lock (one instance per root), repair interrupted switches, re-run itself from
@@ -18,7 +21,7 @@ public enum PairStartup {
         }
         if let lock = try FileLock.tryAcquire(layout.lockFile(program)) { return (lock, false) }
         guard standby else { return nil }
-        Log.info("\(program) already runs; standing by")
+        log.info("\(program) already runs; standing by")
         while true {
             if let lock = try takeOverUnlessSwitching(layout, program) { return (lock, true) }
             while Posix.fileType(layout.switchRecord(program)) != nil && FileLock.isHeld(layout.lockFile(program.peer)) {
@@ -47,7 +50,7 @@ public enum PairStartup {
         if !FileLock.isHeld(layout.lockFile(program.peer)) { owned.append(program) }
         for target in owned {
             guard let outcome = try journal.repair(target) else { continue }
-            Log.info("repaired: \(outcome)")
+            log.info("repaired: \(outcome)")
             // An interrupted switch that went back is an outcome like any rollback: recorded, so
             // whoever waits for that upgrade (the fleet runtime) hears how it ended.
             if case .rolledBack(let program, _, let to) = outcome {
@@ -63,7 +66,7 @@ public enum PairStartup {
         let current = ReleaseStore(layout: layout).currentVersion(program)
         guard let current, current != ReleaseCheck.runningVersion() else { return }
         let binary = layout.currentBinary(program)
-        Log.info("running \(ReleaseCheck.runningVersion() ?? "outside a release") but current is \(current); re-executing \(binary)")
+        log.info("running \(ReleaseCheck.runningVersion() ?? "outside a release") but current is \(current); re-executing \(binary)")
         let argv = ([binary] + CommandLine.arguments.dropFirst()).map { strdup($0) } + [nil]
         execv(binary, argv)
         throw InstallError(.io, "cannot execute \(binary): \(Posix.lastError)")
@@ -76,14 +79,14 @@ public enum PairStartup {
     /// `--self-test`: this binary's release is complete. Prints "ok <version>".
     public static func selfTest() -> Int32 {
         guard let release = ReleaseCheck.runningReleaseDirectory() else {
-            Log.standardError("self-test failed: this binary does not run from a release (<release>/bin/)\n")
+            StandardError.write("self-test failed: this binary does not run from a release (<release>/bin/)\n")
             return 1
         }
         do throws(InstallError) {
             print("ok \(try ReleaseCheck.validate(release))")
             return 0
         } catch {
-            Log.standardError("self-test failed: \(error.message)\n")
+            StandardError.write("self-test failed: \(error.message)\n")
             return 1
         }
     }

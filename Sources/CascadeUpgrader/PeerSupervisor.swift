@@ -1,8 +1,11 @@
+import CascadeLog
 public import CascadeInstall
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+private let log = Logger("supervisor")
 
 /// Keeps one program of the pair running: starts it through its `current` link, notices its
 /// death within a poll interval, restarts it with exponential backoff, and reports a crash
@@ -84,10 +87,10 @@ public final class PeerSupervisor: Sendable {
                 if recent >= config.crashLoopRestarts && !state.inCrashLoop {
                     state.inCrashLoop = true
                     let reason = "\(program) restarted \(recent) times within \(config.crashLoopWindow); retrying every \(delay)"
-                    Log.info("crash loop: \(reason)")
+                    log.error("crash loop: \(reason)", ["program": "\(program)"])
                     AgentRecords(layout: layout).setCrashLoop(program, reason: reason)
                 }
-                Log.info("\(program) is not running; starting it in \(delay)")
+                log.info("\(program) is not running; starting it in \(delay)")
                 state.nextStart = now + delay
             }
             if let due = state.nextStart, now >= due {
@@ -97,7 +100,7 @@ public final class PeerSupervisor: Sendable {
             }
         }
         if startNow {
-            do throws(InstallError) { try start() } catch { Log.info("cannot start \(program): \(error.message)") }
+            do throws(InstallError) { try start() } catch { log.error("cannot start \(program): \(error.message)") }
         }
         restartIfStale(now)
     }
@@ -107,7 +110,7 @@ public final class PeerSupervisor: Sendable {
     public func start() throws(InstallError) -> Int32 {
         let pid = try Spawn.start(layout.currentBinary(program), arguments)
         state.withLock { $0.child = pid }
-        Log.info("started \(program) (pid \(pid))")
+        log.info("started \(program) (pid \(pid))")
         return pid
     }
 
@@ -117,7 +120,7 @@ public final class PeerSupervisor: Sendable {
         guard let pid = child ?? running()?.pid else { return }
         kill(pid, SIGTERM)
         if !waitGone(pid, within: grace) {
-            Log.info("\(program) (pid \(pid)) ignored SIGTERM for \(grace); sending SIGKILL")
+            log.warning("\(program) (pid \(pid)) ignored SIGTERM for \(grace); sending SIGKILL")
             kill(pid, SIGKILL)
             _ = waitGone(pid, within: .seconds(10))
         }
@@ -140,9 +143,9 @@ public final class PeerSupervisor: Sendable {
         guard let child = state.child, let exit = Spawn.reap(child) else { return }
         state.child = nil
         if exit == .code(Self.alreadyRunningStatus) {
-            Log.info("\(program) (pid \(child)) found another instance running")
+            log.info("\(program) (pid \(child)) found another instance running")
         } else {
-            Log.info("\(program) (pid \(child)) \(exit)")
+            log.info("\(program) (pid \(child)) \(exit)")
         }
     }
 
@@ -152,7 +155,7 @@ public final class PeerSupervisor: Sendable {
         state.inCrashLoop = false
         state.restarts.removeAll()
         AgentRecords(layout: layout).setCrashLoop(program, reason: nil)
-        Log.info("\(program) has run for \(config.crashLoopWindow); its crash loop is over")
+        log.info("\(program) has run for \(config.crashLoopWindow); its crash loop is over")
     }
 
     /// An instance running another version than `current` names (left by an interrupted
@@ -170,7 +173,7 @@ public final class PeerSupervisor: Sendable {
             return now - seen.since > .seconds(2)
         }
         guard stale else { return }
-        Log.info("\(program) (pid \(running.pid)) runs \(running.version) but current is \(current); restarting it")
+        log.info("\(program) (pid \(running.pid)) runs \(running.version) but current is \(current); restarting it")
         pause()
         stop(grace: config.stopGrace)
         resume()

@@ -1,4 +1,7 @@
+import CascadeLog
 public import CascadeInstall
+
+private let log = Logger("switch")
 
 /// Switches one program to a new release, run by the *other* program of the pair:
 /// record → stop → switch `current` → start → wait for health → confirm (or roll back).
@@ -43,7 +46,7 @@ public struct ReleaseSwitch: Sendable {
             return from
         }
         prepared()
-        Log.info("upgrading \(program) from \(from) to \(version)")
+        log.info("upgrading \(program) from \(from) to \(version)", ["program": "\(program)", "from": from, "to": version])
         fault("after-record")
         supervisor.pause()
         defer { supervisor.resume() }
@@ -76,7 +79,7 @@ public struct ReleaseSwitch: Sendable {
             try journal.clear(program)
             logFreed(DiskHygiene(layout: layout).afterSwitch(program))
         }
-        Log.info("\(program) upgraded from \(from) to \(version)")
+        log.info("\(program) upgraded from \(from) to \(version)", ["program": "\(program)", "from": from, "to": version])
         return result
     }
 
@@ -93,7 +96,7 @@ public struct ReleaseSwitch: Sendable {
     }
 
     private func rollBack(from: String, to version: String, reason: String) throws(InstallError) -> UpgradeResult {
-        Log.info("rolling \(program) back to \(from): \(reason)")
+        log.warning("rolling \(program) back to \(from): \(reason)", ["program": "\(program)", "to": from])
         supervisor.stop(grace: config.stopGrace)
         let result = UpgradeResult(program: program, version: version, outcome: .rolledBack, reason: reason)
         try withSwitchLock { () throws(InstallError) in
@@ -108,7 +111,7 @@ public struct ReleaseSwitch: Sendable {
         }
         do throws(InstallError) { try supervisor.start() } catch {
             // The supervision loop keeps trying (with backoff) once this switch resumes it.
-            Log.info("cannot restart \(program) \(from) after the rollback: \(error.message)")
+            log.error("cannot restart \(program) \(from) after the rollback: \(error.message)")
         }
         return result
     }
@@ -116,7 +119,7 @@ public struct ReleaseSwitch: Sendable {
     private func logFreed(_ freed: [FreedPath]) {
         guard !freed.isEmpty else { return }
         let bytes = freed.reduce(0) { $0 + $1.bytes }
-        Log.info("pruned \(freed.map(\.path).joined(separator: ", ")) (\(bytes) bytes)")
+        log.info("pruned \(freed.map(\.path).joined(separator: ", ")) (\(bytes) bytes)")
     }
 
     private func fault(_ step: String) {

@@ -1,3 +1,4 @@
+import CascadeLog
 import CascadeInstall
 #if canImport(Glibc)
 import Glibc
@@ -43,11 +44,21 @@ public enum UpgraderCommandLine {
             index += 1
         }
         guard let root else { return usageError("--root is required") }
+        AgentConfig.configureLogging(AgentLayout(root: root), program: "cascade-upgrader", environment: environment())
         return UpgraderDaemon.run(root: root, standby: standby)
     }
 
+    /// The process's environment (without Foundation).
+    private static func environment() -> [String: String] {
+        var result: [String: String] = [:]
+        for name in [AgentConfig.logFormatVariable, AgentConfig.logLevelVariable] {
+            if let value = getenv(name) { result[name] = String(cString: value) }
+        }
+        return result
+    }
+
     static func usageError(_ message: String) -> Int32 {
-        Log.standardError("cascade-upgrader: \(message)\n\(usage)\n")
+        StandardError.write("cascade-upgrader: \(message)\n\(usage)\n")
         return 2
     }
 }

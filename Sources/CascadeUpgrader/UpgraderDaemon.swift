@@ -1,9 +1,12 @@
+import CascadeLog
 public import CascadeInstall
 import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+private let log = Logger("upgrader")
 
 /// The upgrade program: supervises the main program, answers on the control socket, and
 /// switches the main program to a release the main program hands it.
@@ -29,13 +32,13 @@ public final class UpgraderDaemon: Sendable {
         signal(SIGPIPE, SIG_IGN)
         do throws(InstallError) {
             guard let (lock, tookOver) = try PairStartup.lock(layout, .upgrader, standby: standby) else {
-                Log.info("another upgrader already runs for \(layout.root)")
+                log.info("another upgrader already runs for \(layout.root)")
                 return PeerSupervisor.alreadyRunningStatus
             }
             // A standby that outlived a `cascade-agent stop` must not bring the pair back.
             if tookOver && Posix.fileType(layout.stoppedMarker) != nil { return 0 }
             if TestBehavior.active(.exitAtStart, for: .upgrader) {
-                Log.info("test behaviour: exiting at start")
+                log.info("test behaviour: exiting at start")
                 return 1
             }
             unlink(layout.stoppedMarker)
@@ -47,10 +50,10 @@ public final class UpgraderDaemon: Sendable {
             }
             try PairStartup.writePidFile(layout, .upgrader, version: version)
             let daemon = UpgraderDaemon(layout: layout, version: version, config: config)
-            Log.info("upgrader \(version) running for \(layout.root)")
+            log.info("upgrader \(version) running for \(layout.root)", ["version": version, "root": layout.root])
             var server: ControlServer?
             if TestBehavior.active(.neverHealthy, for: .upgrader) {
-                Log.info("test behaviour: not answering on the control socket")
+                log.info("test behaviour: not answering on the control socket")
             } else {
                 server = try ControlServer(path: layout.socketPath)
                 server?.serve { daemon.handle($0) }
@@ -60,7 +63,7 @@ public final class UpgraderDaemon: Sendable {
                 pollPause(config.pollInterval)
             }
         } catch {
-            Log.info("cannot run: \(error.message)")
+            log.error("cannot run: \(error.message)")
             return 1
         }
     }
@@ -126,7 +129,7 @@ public final class UpgraderDaemon: Sendable {
                     self.board.isHealthy(pid: pid, version: target)
                 }
             } catch {
-                Log.info("upgrade to \(target) refused: \(error.message)")
+                log.warning("upgrade to \(target) refused: \(error.message)")
                 try? AgentRecords(layout: layout).recordResult(
                     UpgradeResult(program: .main, version: target, outcome: .refused, reason: error.message))
                 if !recorded {

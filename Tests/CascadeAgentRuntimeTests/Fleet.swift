@@ -1,4 +1,5 @@
 import CascadeAPI
+import CascadeLog
 import CascadeCrypto
 import CascadeNet
 import CascadeRPC
@@ -141,10 +142,9 @@ final class Fleet: Sendable {
             onEvent: { event in
                 if case .progress(let progress) = event { tracker.record(id, progress) }
             },
-            log: { line in
-                // CASCADE_TEST_LOG=1 shows what the agents did, when a test needs explaining.
-                if ProcessInfo.processInfo.environment["CASCADE_TEST_LOG"] != nil { print("\(ContinuousClock.now) \(id): \(line)") }
-            })
+            // CASCADE_TEST_LOG=1 shows what the agents did, when a test needs explaining.
+            logger: Logger("fleet", output: ProcessInfo.processInfo.environment["CASCADE_TEST_LOG"] != nil
+                ? LogOutput(program: id, level: .debug) { _, line in print(line) } : .discarding))
         let runtime = try AgentRuntime(configuration: configuration, installer: installer)
         let task = Task { try await runtime.run() }
         agents.withLock { $0[id] = RunningAgent(runtime: runtime, installer: installer, task: task) }

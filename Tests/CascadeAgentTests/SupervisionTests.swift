@@ -88,7 +88,7 @@ struct StandbyTests {
         _ = try await pair.waitSettled(main: "1.0", upgrader: "1.0")
         let standby = try pair.start(standby: true)
         _ = try await waitUntil(within: .seconds(10), "the standby to stand by") {
-            pair.log.contains("upgrader[\(standby)]: the upgrader already runs; standing by") ? true : nil
+            pair.log.contains("cascade-upgrader[\(standby)] startup: the upgrader already runs; standing by") ? true : nil
         }
         let bundle = try TestBundles.make("1.1", in: pair.directory)
         let (status, process) = try await pair.cli(["upgrade", "--root", pair.layout.root, "--timeout", "20", bundle])

@@ -295,7 +295,7 @@ extension FaultTests {
         // The observable: the runtime logs where each fetch starts ("from chunk K of N (B of T
         // bytes staged)"). The restarted process (another pid) started at the chunk the killed one
         // had verified, so it fetched T - B bytes: fewer than the release.
-        let fetches = member.log.split(separator: "\n").filter { $0.contains("] fetching 1.1 from ") && !$0.hasPrefix("cascade-agent[\(killed)]") }
+        let fetches = member.log.split(separator: "\n").filter { $0.contains(" fleet: fetching 1.1 from ") && !$0.contains(" cascade-agent[\(killed)] ") }
         let first = try #require(fetches.first, "no fetch after the restart in:\n\(member.log)")
         let pattern = try NSRegularExpression(pattern: #"from chunk (\d+) of (\d+) \((\d+) of (\d+) bytes staged\)"#)
         let line = String(first)
