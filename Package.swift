@@ -39,7 +39,7 @@ let package = Package(
 
         // net/tls: crypto, epoll event loop, sockets, OpenSSL TLS.
         .target(name: "CascadeCrypto", dependencies: ["COpenSSL", "CCascadeShims"], swiftSettings: strict),
-        .target(name: "CascadeNet", dependencies: ["COpenSSL", "CCascadeShims", "CascadeCrypto"], swiftSettings: strict),
+        .target(name: "CascadeNet", dependencies: ["COpenSSL", "CCascadeShims", "CascadeCrypto", "CascadeLog"], swiftSettings: strict),
 
         // rpc: multiplexed calls over a framed connection. Knows nothing of upgrades.
         .target(name: "CascadeRPC", dependencies: ["CascadeWire", "CascadeNet"], swiftSettings: strict),

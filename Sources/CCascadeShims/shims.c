@@ -3,6 +3,9 @@
 #include <sys/epoll.h>
 #include <malloc.h>
 #include <sys/socket.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/err.h>
 
 int cascade_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
@@ -130,4 +133,48 @@ void cascade_tune_malloc_for_bulk(void) {
 
 int cascade_SSL_CTX_set_ticket_keys(SSL_CTX *ctx, unsigned char *keys, long length) {
     return (int)SSL_CTX_set_tlsext_ticket_keys(ctx, keys, length);
+}
+
+int cascade_X509_NAME_rfc2253(const X509_NAME *name, char *buffer, int size) {
+    if (name == NULL || buffer == NULL || size <= 0) return 0;
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL) return 0;
+    int written = X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+    int length = 0;
+    if (written >= 0) {
+        char *data = NULL;
+        long available = BIO_get_mem_data(bio, &data);
+        length = available < size - 1 ? (int)available : size - 1;
+        if (length > 0 && data != NULL) memcpy(buffer, data, (size_t)length);
+    }
+    buffer[length] = 0;
+    BIO_free(bio);
+    return length;
+}
+
+int cascade_ASN1_TIME_unix(const ASN1_TIME *time, int64_t *seconds) {
+    struct tm parts;
+    memset(&parts, 0, sizeof parts);
+    if (time == NULL || ASN1_TIME_to_tm(time, &parts) != 1) return 0;
+    *seconds = (int64_t)timegm(&parts);
+    return 1;
+}
+
+int cascade_X509_extended_key_usage(X509 *certificate, int *server, int *client) {
+    if ((X509_get_extension_flags(certificate) & EXFLAG_XKUSAGE) == 0) return 0;
+    uint32_t usage = X509_get_extended_key_usage(certificate);
+    *server = (usage & XKU_SSL_SERVER) != 0;
+    *client = (usage & XKU_SSL_CLIENT) != 0;
+    return 1;
+}
+
+SSL *cascade_X509_STORE_CTX_get_ssl(X509_STORE_CTX *store) {
+    return (SSL *)X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+}
+
+int cascade_SSL_alert_received(unsigned long code) {
+    if (ERR_SYSTEM_ERROR(code) || ERR_GET_LIB(code) != ERR_LIB_SSL) return -1;
+    int reason = ERR_GET_REASON(code);
+    if (reason < SSL_AD_REASON_OFFSET || reason >= SSL_AD_REASON_OFFSET + 256) return -1;
+    return reason - SSL_AD_REASON_OFFSET;
 }

@@ -99,6 +99,9 @@ public enum FleetAgent {
                 switch event {
                 case .assigned(let role, _, _):
                     link.publish(FleetLink(state: .joined, coordinator: coordinator, role: "\(role)"))
+                case .coordinatorLinkFailed(let why) where why.hasPrefix("TLS "):
+                    // A refused handshake: the sentence already names the certificate and the fix.
+                    link.publish(FleetLink(state: .retrying, coordinator: coordinator, reason: "cannot register: \(why)"))
                 case .coordinatorLinkFailed(let why):
                     link.publish(FleetLink(
                         state: .retrying, coordinator: coordinator,

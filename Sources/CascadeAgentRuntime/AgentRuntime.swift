@@ -77,7 +77,18 @@ public final class AgentRuntime: Sendable {
             backoff: configuration.retryBackoff)
         let bind = try SocketAddress(ip: configuration.bindAddress, port: configuration.memberPort)
         let router = RPCRouter()
-        server = try RPCServer(bindingTo: bind, tls: serverTLS, router: router)
+        // As a leader: members' refused handshakes and denied calls are warnings, rate-limited.
+        let refusals = RateLimitedLog(configuration.logger, limit: 5, window: .seconds(10))
+        router.onPermissionDenied { call in
+            let from = call.address.map { "\($0)" } ?? "unknown"
+            refusals.log(.warning, key: "permission-denied \(call.method)", "permission denied: \(call.message) (from \(from))",
+                         fields: [LogField("method", call.method), LogField("peer", call.peer?.uri ?? "none"), LogField("address", from)])
+        }
+        server = try RPCServer(bindingTo: bind, tls: serverTLS, router: router, onHandshakeFailure: { failure in
+            var fields = [LogField("peer", failure.peer.map { "\($0)" } ?? "unknown")]
+            if let certificate = failure.peerCertificate { fields.append(LogField("certificate", certificate)) }
+            refusals.log(.warning, key: failure.reason, failure.message, fields: fields)
+        })
         core = Locked(CoreState(
             mainVersion: configuration.mainVersion, progress: configuration.resume,
             reportInterval: configuration.defaultReportInterval))

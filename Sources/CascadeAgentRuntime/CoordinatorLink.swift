@@ -15,8 +15,15 @@ extension AgentRuntime {
                 log("the coordinator session ended; registering again")
             } catch {
                 if Task.isCancelled { return }
-                warn("coordinator link: \(error)")
-                configuration.onEvent(.coordinatorLinkFailed("\(error)"))
+                // A refused handshake says its cause and fix; anything else as it came.
+                if let tls = (error as? RPCError)?.tls, let reason = tls.reason {
+                    let why = "TLS with the coordinator at \(configuration.coordinatorAddress) failed: \(tls.explanation)"
+                    warn("coordinator link: \(why)", ["reason": reason.rawValue])
+                    configuration.onEvent(.coordinatorLinkFailed(why))
+                } else {
+                    warn("coordinator link: \(error)")
+                    configuration.onEvent(.coordinatorLinkFailed("\(error)"))
+                }
             }
             failures += 1
             await pause(configuration.retryBackoff.delay(afterFailures: failures))

@@ -44,8 +44,8 @@ extension Coordinator {
         do {
             address = try placementAddress(claimed: request.address, endpoint: context.endpoint, agentID: id)
         } catch let error as RPCError where error.code == .permissionDenied {
-            // A registration from the wrong place is a security event, not just a failed call.
-            Logs.agents.warning("refused the registration of agent \(id): \(error.message)", ["agent": id])
+            // A registration from the wrong place is a security event, not just a failed call
+            // (logged, rate-limited, with every PERMISSION_DENIED: SecurityLog).
             _ = try? await store.run { store throws(StoreError) in
                 try store.appendEvent(actor: .agent(id), kind: .securityRegistrationRefused, subject: EventSubject.agent(id), detail: error.message)
             }

@@ -34,6 +34,8 @@ public final class Coordinator: Sendable {
     /// Held for this coordinator's life: one coordinator per data directory.
     let directoryLock: DataDirectoryLock
     let acceptFailures = AcceptFailureLog()
+    /// Refused handshakes and PERMISSION_DENIED calls: rate-limited warnings and audit events.
+    let security: SecurityLog
     private let running = Mutex<(server: RPCServer?, engine: Task<Void, Never>?, flusher: Task<Void, Never>?)>((nil, nil, nil))
 
     /// Locks the data directory, opens (and migrates) the database and loads the trusted
@@ -69,6 +71,7 @@ public final class Coordinator: Sendable {
             }
         }
         verifier = ReleaseVerifier(trustedKeys: keys)
+        security = SecurityLog(store: store)
         engine = RolloutEngine()
         registrations = RegistrationBatcher(store: store, metrics: metrics)
     }
@@ -93,9 +96,11 @@ public final class Coordinator: Sendable {
         registerReleaseMethods(on: router)
         registerRolloutMethods(on: router)
         registerFleetMethods(on: router)
+        router.onPermissionDenied { [security] in security.denied($0) }
         let server = try RPCServer(
             bindingTo: configuration.listenAddress, tls: tls, router: router,
-            onAcceptError: { [acceptFailures] in acceptFailures.record($0) })
+            onAcceptError: { [acceptFailures] in acceptFailures.record($0) },
+            onHandshakeFailure: { [security] in security.handshakeFailed($0) })
         server.start()
         let engineTask = Task { await self.runEngine() }
         let flusher = Task {

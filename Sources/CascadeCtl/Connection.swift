@@ -21,6 +21,9 @@ final class Connection: Sendable {
     private let client: RPCClient
     /// Whether a connection was made, for the sentence a deadline gets.
     private let connected = Locked(false)
+    /// The identity of `--cert`, for the sentence a refused call gets.
+    private let localIdentity: PeerIdentity?
+    private let certificateFile: String
 
     init(_ context: CommandContext) throws(CLIError) {
         let arguments = context.arguments
@@ -45,6 +48,8 @@ final class Connection: Sendable {
         } catch {
             throw CLIError.failure("the TLS files are not usable: \(error.message); check --ca, --cert and --key")
         }
+        localIdentity = try? tls.localIdentity
+        certificateFile = cert
         // The client's own backoff between attempts stays well inside one --timeout.
         client = RPCClient(target: address, tls: tls, expectedRole: .coordinator,
                            backoff: Backoff(initial: min(.milliseconds(100), timeout / 10), maximum: min(.seconds(1), timeout / 4)))
@@ -112,6 +117,9 @@ final class Connection: Sendable {
             return CLIError.failure("the coordinator at \(addressText) did not answer within \(limit)")
         }
         let check = "check --coordinator and --ca"
+        if let error = error as? RPCError, let tls = error.tls, tls.reason != nil {
+            return explain(tls)
+        }
         if let error = error as? RPCError {
             switch error.code {
             case .unavailable where error.message.hasPrefix("cannot reach"):
@@ -121,18 +129,34 @@ final class Connection: Sendable {
             case .deadlineExceeded:
                 return CLIError.failure("the coordinator at \(addressText) did not answer within \(HumanFormat.duration(timeout)) (--timeout)")
             case .permissionDenied:
+                if let identity = localIdentity, identity.role != .operator {
+                    return CLIError.failure(
+                        "the coordinator refused the call: --cert \(certificateFile) is the certificate of \(identity) (\(identity.uri)), "
+                            + "and cascadectl needs an operator's (cascade://operator/<id>); give --cert and --key of an operator certificate (\(error.message))")
+                }
                 return CLIError.failure("\(error.message); --cert must be an operator certificate (cascade://operator/<id>)")
             default:
                 return CLIError.failure(error.message)
             }
         }
         if let error = error as? TLSError {
+            if error.reason != nil { return explain(error) }
             return CLIError.failure("TLS with the coordinator at \(addressText) failed: \(error.message); check --ca, --cert and --key")
         }
         if let error = error as? NetError {
             return CLIError.failure("cannot connect to the coordinator at \(addressText): \(error.message); \(check)")
         }
         return CLIError.failure("talking to the coordinator at \(addressText) failed: \(error)")
+    }
+
+    /// A refused handshake, either way: the TLS layer's sentence (cause and fix) with the
+    /// coordinator named as such.
+    private func explain(_ tls: TLSError) -> CLIError {
+        var sentence = tls.explanation
+        for (generic, named) in [("the server's certificate", "the coordinator's certificate"), ("the server ", "the coordinator ")] {
+            if sentence.hasPrefix(generic) { sentence = named + sentence.dropFirst(generic.count) }
+        }
+        return CLIError.failure("TLS with the coordinator at \(addressText) failed: \(sentence)")
     }
 
     /// The part after "cannot reach <address>: ".

@@ -45,7 +45,8 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     /// "coordinator.internal:7400", "[fd00::5]:7400" or "10.0.0.5".
     public init(resolving text: String, defaultPort: UInt16? = nil) throws(NetError) {
         let (host, port) = try Self.split(text, defaultPort: defaultPort)
-        if let literal = try? SocketAddress(ip: String(host), port: port) {
+        // localhost is 127.0.0.1 as in `init(parsing:)`, whatever order the resolver prefers.
+        if let literal = try? SocketAddress(ip: host == "localhost" ? "127.0.0.1" : String(host), port: port) {
             self = literal
             return
         }

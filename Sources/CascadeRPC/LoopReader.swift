@@ -82,7 +82,7 @@ final class LoopReader: @unchecked Sendable {
             case .ended:
                 return finish(RPCError(.unavailable, "the peer closed the connection"))
             case .failed(let error):
-                return finish(RPCError(.unavailable, "the connection failed: \(error)"))
+                return finish(RPCError.connectionFailed("the connection failed: ", error))
             }
         }
         // The read budget is spent. What OpenSSL already holds is invisible to epoll: come back

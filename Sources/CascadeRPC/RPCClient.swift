@@ -84,7 +84,7 @@ public final class RPCClient: Sendable {
             let transport = try await tls.connect(to: target, from: local, on: loop)
             if let expectedRole, transport.peer.role != expectedRole {
                 await transport.close()
-                throw RPCError(.unavailable, "\(target) presented a certificate for \(transport.peer), not a \(expectedRole.rawValue)")
+                throw RPCError(.unavailable, "\(target) is not a \(expectedRole.rawValue): it presented the certificate of \(transport.peer) (\(transport.peer.uri))")
             }
             let connection = RPCConnection(
                 transport: transport, side: .client, peer: transport.peer, settings: settings, options: options, loop: loop,
@@ -102,7 +102,7 @@ public final class RPCClient: Sendable {
                 state.failures += 1
             }
             if let error = error as? RPCError { throw error }
-            throw RPCError(.unavailable, "cannot reach \(target): \(error)", isSafeToRetry: true)
+            throw RPCError.connectionFailed("cannot reach \(target): ", error, isSafeToRetry: true)
         }
     }
 

@@ -88,6 +88,7 @@ extension RPCConnection {
             try state.withLock { state throws(WireError) in try state.limits.resets.hit() }
             outbound.enqueue { Frame.reset(streamID: streamID, code: .refusedStream).encode(into: &$0) }
         case .reject(let trailers):
+            if trailers.code == .permissionDenied { noteDenied(head.method, trailers) }
             finishServerStream(streamID, trailers: trailers)
         case .immediate:
             if endStream { runImmediate(streamID) }
@@ -131,6 +132,7 @@ extension RPCConnection {
             } catch {
                 trailers = CallTrailers(code: .unknown, message: "\(error)")
             }
+            if trailers.code == .permissionDenied { self.noteDenied(head.method, trailers) }
             self.handlerFinished(streamID, trailers: trailers)
         }
         let timer = timeout.map { limit in
@@ -199,10 +201,16 @@ extension RPCConnection {
             }
             state.withLock { $0.streams[id]?.handler = task }
         } catch let error as RPCError {
+            if error.code == .permissionDenied { noteDenied(call.context.method, CallTrailers(code: error.code, message: error.message)) }
             handlerFinished(id, trailers: CallTrailers(code: error.code, message: error.message))
         } catch {
             handlerFinished(id, trailers: CallTrailers(code: .unknown, message: "\(error)"))
         }
+    }
+
+    /// Tells the router's observer about a call answered PERMISSION_DENIED.
+    func noteDenied(_ method: String, _ trailers: CallTrailers) {
+        router?.denied(method, peer: peer, address: endpoint?.address, message: trailers.message)
     }
 
     /// The deadline passed: DEADLINE_EXCEEDED trailers go out now and the handler is cancelled.

@@ -360,7 +360,10 @@ extension RPCConnection {
     /// as the HEADERS, with END_STREAM, when the windows allow it.
     private func tryOpenCall(_ block: [UInt8], endStream: Bool, message: [UInt8]?) throws(RPCError) -> (id: UInt32, sentMessage: Bool)? {
         try state.withLock { state throws(RPCError) -> (id: UInt32, sentMessage: Bool)? in
-            if let closed = state.closed { throw RPCError(closed.code, closed.message, isSafeToRetry: true) }
+            if var closed = state.closed {
+                closed.isSafeToRetry = true
+                throw closed
+            }
             if state.goawayLastStreamID != nil {
                 let why = state.goawayReason.map { " (\($0))" } ?? ""
                 throw RPCError(.unavailable, "the connection is going away\(why); open a new one", isSafeToRetry: true)

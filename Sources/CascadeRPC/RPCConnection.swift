@@ -79,12 +79,12 @@ public final class RPCConnection: Sendable {
                 do {
                     try await transport.write(batch)
                 } catch {
-                    self.fail(RPCError(.unavailable, "writing to the connection failed: \(error)"))
+                    self.fail(RPCError.connectionFailed("writing to the connection failed: ", error))
                     break
                 }
             }
             if let error = outbound.writeFailure {
-                self.fail(RPCError(.unavailable, "writing to the connection failed: \(error)"))
+                self.fail(RPCError.connectionFailed("writing to the connection failed: ", error))
             }
             await transport.close()
         }
@@ -117,7 +117,7 @@ public final class RPCConnection: Sendable {
             do {
                 bytes = try await transport.read(maxLength: 256 * 1024)
             } catch {
-                return RPCError(.unavailable, "the connection failed: \(error)")
+                return RPCError.connectionFailed("the connection failed: ", error)
             }
             if bytes.isEmpty { return RPCError(.unavailable, "the peer closed the connection") }
             decoder.feed(bytes)

@@ -1,3 +1,5 @@
+public import CascadeNet
+
 /// A call's status code (Protocols/rpc.md): 0 is OK; unknown values are kept and read as UNKNOWN.
 public struct RPCCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
@@ -38,11 +40,21 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
     /// True when the call was never processed by the server, so retrying it is safe.
     public var isSafeToRetry: Bool
+    /// The TLS failure under a connection that failed (a refused handshake: its sentence says
+    /// the cause and the fix), so a program can show that rather than "unavailable".
+    public var tls: TLSError?
 
     public init(_ code: RPCCode, _ message: String, isSafeToRetry: Bool = false) {
         self.code = code
         self.message = message
         self.isSafeToRetry = isSafeToRetry
+    }
+
+    /// UNAVAILABLE because the connection failed with `error`, keeping a TLS cause.
+    static func connectionFailed(_ prefix: String, _ error: any Error, isSafeToRetry: Bool = false) -> RPCError {
+        var failure = RPCError(.unavailable, "\(prefix)\(error)", isSafeToRetry: isSafeToRetry)
+        failure.tls = error as? TLSError
+        return failure
     }
 
     public var description: String { "\(code): \(message)" }

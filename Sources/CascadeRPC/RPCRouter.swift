@@ -14,6 +14,18 @@ public struct ServerContext: Sendable {
     public var endpoint: PeerEndpoint? = nil
 }
 
+/// A call a server refused with PERMISSION_DENIED: by the method's role check, before any
+/// handler ran, or by the handler itself (a finer check: an agent acting for another id).
+public struct DeniedCall: Sendable, Hashable {
+    public let method: String
+    /// The caller, from its verified certificate.
+    public let peer: PeerIdentity?
+    /// Where it connects from.
+    public let address: SocketAddress?
+    /// The status message the caller got.
+    public let message: String
+}
+
 /// A server's methods: name → allowed roles and handler. Methods are registered before the
 /// server starts; lookups afterwards only read.
 public final class RPCRouter: Sendable {
@@ -28,6 +40,7 @@ public final class RPCRouter: Sendable {
 
     private let methods = Mutex<[String: Registered]>([:])
     private let interceptorList = Mutex<[any ServerInterceptor]>([])
+    private let deniedObserver = Mutex<(@Sendable (DeniedCall) -> Void)?>(nil)
     /// Bumped by every registration, so what a connection remembers of a lookup goes stale.
     let generation = Atomic<Int>(0)
 
@@ -40,6 +53,17 @@ public final class RPCRouter: Sendable {
     }
 
     var interceptors: [any ServerInterceptor] { interceptorList.withLock { $0 } }
+
+    /// Calls `observer` for every call answered PERMISSION_DENIED (a log line, an audit event).
+    /// Set it before the server starts; it runs on the connection's thread and must not block.
+    public func onPermissionDenied(_ observer: @escaping @Sendable (DeniedCall) -> Void) {
+        deniedObserver.withLock { $0 = observer }
+    }
+
+    func denied(_ method: String, peer: PeerIdentity?, address: SocketAddress?, message: String) {
+        guard let observer = deniedObserver.withLock({ $0 }) else { return }
+        observer(DeniedCall(method: method, peer: peer, address: address, message: message))
+    }
 
     /// Registers the raw form every call shape is built on. `onEventLoop: true` runs the
     /// handler on the connection's event-loop thread (no thread hand-off): only for handlers

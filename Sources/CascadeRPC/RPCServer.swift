@@ -2,6 +2,25 @@ public import CascadeNet
 public import CascadeWire
 import Synchronization
 
+/// A handshake the server did not complete: who tried, and the error (a `TLSError` whose
+/// sentence says the cause and the fix, or a `NetError` for the handshake timeout).
+public struct HandshakeFailure: Sendable {
+    public let peer: SocketAddress?
+    public let error: any Error
+
+    /// The cause as one word ("expired", "unknown-ca", "timeout"...): a log field, a rate-limit key.
+    public var reason: String {
+        if let tls = error as? TLSError { return tls.reason?.rawValue ?? "other" }
+        if (error as? NetError)?.code == .timedOut { return "timeout" }
+        return "other"
+    }
+
+    /// The refused certificate's subject and identity, when the server verified one.
+    public var peerCertificate: String? { (error as? TLSError)?.peerCertificate }
+
+    public var message: String { (error as? TLSError)?.message ?? "\(error)" }
+}
+
 /// A TLS server for a router's methods: accepts on the group's loops, runs one RPCConnection
 /// per client, and drains gracefully on shutdown.
 public final class RPCServer: Sendable {
@@ -21,11 +40,15 @@ public final class RPCServer: Sendable {
     /// Told about every failed accept (out of descriptors or memory; the loop keeps retrying),
     /// so the program can log it under its own policy.
     private let onAcceptError: (@Sendable (any Error) -> Void)?
+    /// Told about every handshake that failed (refused certificates, timeouts, scanners), so
+    /// the program can log it under its own policy.
+    private let onHandshakeFailure: (@Sendable (HandshakeFailure) -> Void)?
 
     public init(
         bindingTo address: SocketAddress, tls: TLSContext, router: RPCRouter,
         settings: Settings = .rpcDefaults, options: RPCOptions = RPCOptions(), group: EventLoopGroup = .shared,
-        onAcceptError: (@Sendable (any Error) -> Void)? = nil
+        onAcceptError: (@Sendable (any Error) -> Void)? = nil,
+        onHandshakeFailure: (@Sendable (HandshakeFailure) -> Void)? = nil
     ) throws {
         precondition(tls.side == .server, "an RPCServer needs a server TLS context")
         self.listener = try TCPListener(bindingTo: address, group: group)
@@ -35,6 +58,7 @@ public final class RPCServer: Sendable {
         self.settings = settings
         self.options = options
         self.onAcceptError = onAcceptError
+        self.onHandshakeFailure = onHandshakeFailure
         self.ledger = IdentityLedger(maxConnections: options.maxConnectionsPerIdentity, maxStreams: options.maxStreamsPerIdentity)
     }
 
@@ -75,11 +99,13 @@ public final class RPCServer: Sendable {
 
     private func serve(_ socket: Socket) async {
         let connection: TLSConnection
+        let remote = socket.remoteAddress
         do {
             connection = try await tls.accept(socket)
         } catch {
             failedHandshakes.add(1, ordering: .relaxed)
             lastHandshakeError.withLock { $0 = "\(error)" }
+            onHandshakeFailure?(HandshakeFailure(peer: remote, error: error))
             return
         }
         let slot = ledger.openConnection(connection.peer)

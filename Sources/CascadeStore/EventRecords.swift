@@ -25,6 +25,7 @@ public struct EventKind: RawRepresentable, Hashable, Sendable, ExpressibleByStri
     public static let rolloutFaultIgnored: EventKind = "rollout.fault-ignored"
     public static let securityOrderRefused: EventKind = "security.order-refused"
     public static let securityRegistrationRefused: EventKind = "security.registration-refused"
+    public static let securityPermissionDenied: EventKind = "security.permission-denied"
 }
 
 /// The ids an event is about besides its subject (the cluster of a cluster's rollout state, the

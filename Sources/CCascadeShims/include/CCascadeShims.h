@@ -52,6 +52,19 @@ int cascade_general_names_uri(const GENERAL_NAMES *names, int index, const unsig
 int cascade_general_names_ip(const GENERAL_NAMES *names, int index, const unsigned char **data, int *length);
 void cascade_general_names_free(GENERAL_NAMES *names);
 
+// OpenSSL: what an error message needs from a certificate and the error queue.
+/// The name in RFC 2253 form ("CN=alice,O=Cascade"), control characters escaped; its length.
+int cascade_X509_NAME_rfc2253(const X509_NAME *name, char *buffer, int size);
+/// An ASN1_TIME as Unix seconds; 1 on success.
+int cascade_ASN1_TIME_unix(const ASN1_TIME *time, int64_t *seconds);
+/// 1 if the certificate has an extended key usage (and sets whether it allows TLS server and
+/// client use); 0 if it has none (any use).
+int cascade_X509_extended_key_usage(X509 *certificate, int *server, int *client);
+/// The SSL* whose handshake a verify callback's store context belongs to.
+SSL *cascade_X509_STORE_CTX_get_ssl(X509_STORE_CTX *store);
+/// The TLS alert (0-255) a queued OpenSSL error says the peer sent, or -1.
+int cascade_SSL_alert_received(unsigned long code);
+
 // SQLite: SQLITE_TRANSIENT is a cast of -1 to a function pointer.
 sqlite3_destructor_type cascade_sqlite_transient(void);
 

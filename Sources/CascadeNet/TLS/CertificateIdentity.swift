@@ -52,14 +52,20 @@ enum CertificateIdentity {
 /// valid `cascade://<role>/<id>` URI; otherwise the chain is rejected with
 /// X509_V_ERR_CERT_REJECTED, which OpenSSL answers with a bad_certificate alert. (The identity
 /// is read again from the verified certificate after the handshake: this only refuses early.)
+/// The first failure (OpenSSL's or the identity's) is noted for the error's sentence.
 let verifyIdentity: @convention(c) (Int32, OpaquePointer?) -> Int32 = { preverified, store in
-    guard preverified == 1 else { return 0 }
-    guard let store, X509_STORE_CTX_get_error_depth(store) == 0, let leaf = X509_STORE_CTX_get_current_cert(store) else { return 1 }
+    guard let store else { return preverified == 1 ? 1 : 0 }
+    guard preverified == 1 else {
+        ConnectionNotes.of(cascade_X509_STORE_CTX_get_ssl(store))?.record(store)
+        return 0
+    }
+    guard X509_STORE_CTX_get_error_depth(store) == 0, let leaf = X509_STORE_CTX_get_current_cert(store) else { return 1 }
     do {
         _ = try CertificateIdentity.peerIdentity(of: leaf)
         return 1
     } catch {
         X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED)
+        ConnectionNotes.of(cascade_X509_STORE_CTX_get_ssl(store))?.record(store)
         return 0
     }
 }

@@ -35,12 +35,12 @@ final class SSLStream: Sendable {
     let socket: Socket
     private let handle: Mutex<SSLHandle>
     /// Kept alive as long as the SSL*, whose app data points at it.
-    let sessionSink: SessionSink?
+    let notes: ConnectionNotes
 
-    init(socket: Socket, ssl: sending OpaquePointer, sessionSink: SessionSink?) {
+    init(socket: Socket, ssl: sending OpaquePointer, notes: ConnectionNotes) {
         self.socket = socket
         self.handle = Mutex(SSLHandle(pointer: ssl))
-        self.sessionSink = sessionSink
+        self.notes = notes
     }
 
     /// True when the handshake resumed an earlier session (no certificate exchange).
@@ -189,20 +189,56 @@ final class SSLStream: Sendable {
             return .failed(TLSError(.protocolError, "socket error: \(reason)"))
         default:
             let verify = SSL_get_verify_result(ssl)
-            let queued = OpenSSLErrors.drain()
-            if verify == X509_V_ERR_CERT_REJECTED {
-                // Only verifyIdentity rejects a certificate this way.
-                return .failed(TLSError(.identity, "the peer's certificate has no usable identity: it must carry exactly one cascade://<role>/<id> URI (role coordinator, agent or operator; id 1-64 of A-Z a-z 0-9 . _ -)"))
+            let (queued, alert) = drainErrors()
+            let notes = ConnectionNotes.of(ssl)
+            if verify != X509_V_OK, let notes, let failure = notes.verifyFailure.withLock({ $0 }) {
+                return .failed(TLSDiagnosis.refusedPeer(failure, notes: notes, openSSL: queued))
             }
             if verify != X509_V_OK {
                 let reason = String(cString: X509_verify_cert_error_string(verify))
-                return .failed(TLSError(.peerCertificate, "the peer's certificate was rejected: \(reason)"))
+                return .failed(TLSError(.peerCertificate, "the peer's certificate was rejected: \(reason)", reason: .badCertificate))
+            }
+            if let alert, let notes {
+                let local = SSL_get_certificate(ssl).map(CertificateSummary.init)
+                return .failed(TLSDiagnosis.refusedByPeer(alert: alert, local: local, notes: notes, openSSL: queued))
             }
             if queued.contains("unexpected eof") {
                 return .failed(TLSError(.unexpectedEOF, "the peer closed the connection without a TLS close_notify"))
             }
-            return .failed(TLSError(.handshake, queued.isEmpty ? "TLS error \(code)" : queued))
+            return .failed(handshakeError(queued, code: code, side: notes?.side))
         }
+    }
+
+    /// Empties the thread's error queue: its text, and the alert the peer sent if one is there.
+    private static func drainErrors() -> (text: String, alert: UInt8?) {
+        var parts: [String] = []
+        var alert: UInt8?
+        while true {
+            let code = ERR_get_error()
+            if code == 0 { break }
+            let received = cascade_SSL_alert_received(code)
+            if received >= 0 && alert == nil { alert = UInt8(received) }
+            var buffer = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(code, &buffer, buffer.count)
+            parts.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        return (parts.joined(separator: "; "), alert)
+    }
+
+    /// A handshake this side could not complete for a reason other than a certificate.
+    private static func handshakeError(_ queued: String, code: Int32, side: TLSContext.Side?) -> TLSError {
+        let peer = side.map(TLSDiagnosis.peer(of:)) ?? "the peer"
+        let (reason, text): (TLSError.Reason, String)
+        if queued.contains("peer did not return a certificate") {
+            (reason, text) = (.noCertificate, "\(peer) sent no certificate; every Cascade peer presents one from the fleet CA")
+        } else if queued.contains("unsupported protocol") || queued.contains("wrong version number") {
+            (reason, text) = (.protocolVersion, "\(peer) does not speak TLS 1.3, the only version Cascade accepts")
+        } else if queued.contains("no shared cipher") || queued.contains("no suitable key share") || queued.contains("no shared groups") {
+            (reason, text) = (.noSharedParameters, "\(peer) offers no TLS 1.3 cipher suite or group Cascade accepts (\(TLSContext.cipherSuites); \(TLSContext.groups))")
+        } else {
+            (reason, text) = (.other, queued.isEmpty ? "TLS error \(code)" : "the handshake failed")
+        }
+        return TLSError(.handshake, queued.isEmpty ? text : "\(text) (OpenSSL: \(queued))", reason: reason)
     }
 
     /// Sends close_notify once; does not wait for the peer's.

@@ -49,8 +49,7 @@ final class SessionSink: Sendable {
 /// connection dies with an error — exactly what happens when the server is killed — and a
 /// shared session would then be useless for the reconnect it exists for.
 let newSessionCallback: @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32 = { ssl, session in
-    guard let ssl, let session, let raw = cascade_SSL_get_app_data(ssl) else { return 0 }
-    let sink = Unmanaged<SessionSink>.fromOpaque(raw).takeUnretainedValue()
+    guard let session, let sink = ConnectionNotes.of(ssl)?.session else { return 0 }
     if let copy = SSL_SESSION_dup(session) {
         sink.store.store(SessionBox(taking: copy), for: sink.key)
         return 0  // OpenSSL keeps (and frees) its own reference.

@@ -1,6 +1,9 @@
 import COpenSSL
 import CCascadeShims
 import CascadeCrypto
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An OpenSSL `SSL_CTX` set up for Cascade: TLS 1.3 only, peer certificate required and
 /// verified against the fleet CA, on either side.
@@ -58,12 +61,7 @@ public final class TLSContext: @unchecked Sendable {
         guard SSL_CTX_use_certificate_chain_file(context, configuration.certificateChainFile) == 1 else {
             throw fail("loading the certificate chain \(configuration.certificateChainFile) failed")
         }
-        guard SSL_CTX_use_PrivateKey_file(context, configuration.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw fail("loading the private key \(configuration.privateKeyFile) failed (encrypted keys are not supported)")
-        }
-        guard SSL_CTX_check_private_key(context) == 1 else {
-            throw fail("the private key \(configuration.privateKeyFile) does not match the certificate")
-        }
+        try Self.usePrivateKey(configuration, in: context)
         if side == .client {
             // Sessions arrive after the handshake (TLS 1.3 tickets); we keep them ourselves.
             _ = cascade_SSL_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE))
@@ -83,6 +81,47 @@ public final class TLSContext: @unchecked Sendable {
 
     deinit {
         SSL_CTX_free(context)
+    }
+
+    /// Loads the key and checks it against the certificate already loaded, so that each way
+    /// this goes wrong gets its own sentence: unreadable, encrypted, not a key, another key.
+    private static func usePrivateKey(_ configuration: TLSConfiguration, in context: OpaquePointer) throws(TLSError) {
+        let path = configuration.privateKeyFile
+        guard let bio = BIO_new_file(path, "r") else {
+            OpenSSLErrors.clear()
+            throw TLSError(.configuration, "cannot read the private key \(path): \(String(cString: strerror(errno)))")
+        }
+        // No passphrase callback: an encrypted key fails here instead of prompting.
+        let key = PEM_read_bio_PrivateKey(bio, nil, cascade_no_password, nil)
+        BIO_free(bio)
+        guard let key else {
+            let detail = OpenSSLErrors.drain()
+            if Self.isEncryptedPEM(path) {
+                throw TLSError(.configuration, "the private key \(path) is encrypted, and encrypted keys are not supported (a daemon must never stop at a passphrase prompt); "
+                    + "decrypt it (openssl pkey -in \(path) -out PLAIN.key), keep the plain key mode 0600 and name that file instead")
+            }
+            throw TLSError(.configuration, "\(path) holds no PEM private key (OpenSSL: \(detail)); give the key file made with the certificate \(configuration.certificateChainFile)")
+        }
+        defer { EVP_PKEY_free(key) }
+        if let certificate = SSL_CTX_get0_certificate(context), X509_check_private_key(certificate, key) != 1 {
+            OpenSSLErrors.clear()
+            let identity = (try? CertificateIdentity.peerIdentity(of: certificate, whose: "")).map { " (\($0.uri))" } ?? ""
+            throw TLSError(.configuration, "the private key \(path) does not match the certificate \(configuration.certificateChainFile)\(identity): "
+                + "it is the key of another certificate; give the key that was made with this certificate, or the certificate issued for this key")
+        }
+        guard SSL_CTX_use_PrivateKey(context, key) == 1 else {
+            throw TLSError(.configuration, "loading the private key \(path) failed: \(OpenSSLErrors.drain())")
+        }
+    }
+
+    /// Whether a PEM file's headers say it is encrypted (PKCS#8 or the traditional form).
+    private static func isEncryptedPEM(_ path: String) -> Bool {
+        guard let file = fopen(path, "r") else { return false }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = fread(&buffer, 1, buffer.count - 1, file)
+        let text = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.contains("ENCRYPTED")
     }
 
     /// The identity this side presents: the `cascade://<role>/<id>` URI of its own certificate
@@ -126,9 +165,32 @@ public final class TLSContext: @unchecked Sendable {
             return try await withTimeout(configuration.handshakeTimeout, on: socket.loop, what: what) {
                 try await self.handshake(socket, what: what, sessionKey: nil)
             }
+        } catch let error as TLSError {
+            Self.closeAfterRefusal(socket)
+            throw error
         } catch {
             socket.close()
             throw error
+        }
+    }
+
+    /// After a refused handshake the alert is on its way, but a TLS 1.3 client writes its first
+    /// records right after its Finished, before it can know. Closing with them unread would make
+    /// the kernel answer with a reset, which can destroy the alert before the client reads it
+    /// (and the client would say "connection reset" instead of why). So: FIN after the alert,
+    /// then read and discard (at most 64 KiB, for at most 1 s) until the client closes.
+    private static func closeAfterRefusal(_ socket: Socket) {
+        Task(executorPreference: socket.loop) {
+            socket.shutdownWrite()
+            _ = try? await withTimeout(.seconds(1), on: socket.loop, what: "closing a refused TLS connection") {
+                var discarded = 0
+                while discarded < 64 * 1024 {
+                    let bytes = try await socket.read(maxLength: 16 * 1024)
+                    if bytes.isEmpty { break }
+                    discarded += bytes.count
+                }
+            }
+            socket.close()
         }
     }
 
@@ -136,16 +198,17 @@ public final class TLSContext: @unchecked Sendable {
         guard let ssl = SSL_new(context) else {
             throw TLSError(.configuration, "SSL_new failed: \(OpenSSLErrors.drain())")
         }
-        var sink: SessionSink?
+        // The callbacks (new sessions, verification) find what they need through the app data;
+        // the stream keeps it alive as long as the SSL*.
+        let notes = ConnectionNotes(
+            session: sessionKey.map { SessionSink(key: $0, store: sessions) }, side: side, configuration: configuration)
+        _ = cascade_SSL_set_app_data(ssl, Unmanaged.passUnretained(notes).toOpaque())
         if let sessionKey {
-            let made = SessionSink(key: sessionKey, store: sessions)
-            sink = made
-            _ = cascade_SSL_set_app_data(ssl, Unmanaged.passUnretained(made).toOpaque())
             sessions.withSession(for: sessionKey) { _ = SSL_set_session(ssl, $0) }
         }
         SSL_set_fd(ssl, socket.fd)
         if side == .server { SSL_set_accept_state(ssl) } else { SSL_set_connect_state(ssl) }
-        let stream = SSLStream(socket: socket, ssl: ssl, sessionSink: sink)
+        let stream = SSLStream(socket: socket, ssl: ssl, notes: notes)
         while true {
             switch stream.step({ SSL_do_handshake($0) }) {
             case .done:
@@ -154,9 +217,11 @@ public final class TLSContext: @unchecked Sendable {
             case .wantRead: try await socket.wait(for: .readable)
             case .wantWrite: try await socket.wait(for: .writable)
             case .closed:
-                throw TLSError(.handshake, "\(what) failed: the peer closed the connection during the handshake")
+                throw TLSError(.handshake, "\(what) failed: the peer closed the connection during the handshake", reason: .closed)
             case .failed(let error):
-                throw TLSError(error.code, "\(what) failed: \(error.message)")
+                var failure = error.prefixed("\(what) failed: ")
+                if failure.reason == nil && (error.code == .unexpectedEOF || error.code == .protocolError) { failure.reason = .closed }
+                throw failure
             }
         }
     }
