@@ -28,6 +28,11 @@ public enum AgentCommandLine {
           stop      stop both programs so that neither restarts the other
           gc        remove releases other than current/previous and downloads not in flight;
                     prints each path freed and its bytes
+        Logs: one line per event on standard error (time in UTC, level, program[pid], component,
+        message, key=value fields); ROOT/agent.conf sets "log-format = text|json" and
+        "log-level = debug|info|warning|error" for both programs (CASCADE_LOG_FORMAT and
+        CASCADE_LOG_LEVEL override them). In fleet.conf, "coordinator" may be HOST:PORT with a
+        host name (resolved each time the file is read).
         Exit status: 0 success, 1 failure, 2 usage, 3 another main program already runs.
         """
 

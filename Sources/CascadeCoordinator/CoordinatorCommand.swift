@@ -31,7 +31,7 @@ public enum CoordinatorCommand {
                 .value("config", valueName: "FILE", help: "Read options from FILE (key = value lines).",
                        environment: "CASCADE_COORDINATOR_CONFIG", configurable: false),
                 .value("data", valueName: "DIR", help: "Data directory: \(CoordinatorStore.databaseFileName) (SQLite), blobs/ and tls-ticket-keys.", required: true),
-                .value("listen", valueName: "HOST:PORT", help: "Address to serve on (port 0 picks one).", default: "0.0.0.0:7400"),
+                .value("listen", valueName: "HOST:PORT", help: "Address to serve on (port 0 picks one); a host name is resolved.", default: "0.0.0.0:7400"),
                 .value("ca", valueName: "FILE", help: "Fleet CA certificate (PEM).", environment: "CASCADE_CA", required: true),
                 .value("cert", valueName: "FILE", help: "Coordinator certificate (PEM).", environment: "CASCADE_CERT", required: true),
                 .value("key", valueName: "FILE", help: "Coordinator private key (PEM, unencrypted).", environment: "CASCADE_KEY", required: true),

@@ -41,8 +41,13 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     /// True when the call was never processed by the server, so retrying it is safe.
     public var isSafeToRetry: Bool
     /// The TLS failure under a connection that failed (a refused handshake: its sentence says
-    /// the cause and the fix), so a program can show that rather than "unavailable".
-    public var tls: TLSError?
+    /// the cause and the fix), so a program can show that rather than "unavailable". Not part
+    /// of the error's identity (==, hash): the code and message are.
+    public var tls: TLSError? {
+        get { tlsCause?.error }
+        set { tlsCause = newValue.map(TLSCause.init) }
+    }
+    private var tlsCause: TLSCause?
 
     public init(_ code: RPCCode, _ message: String, isSafeToRetry: Bool = false) {
         self.code = code
@@ -59,6 +64,22 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(code): \(message)" }
 
+    public static func == (lhs: RPCError, rhs: RPCError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.isSafeToRetry == rhs.isSafeToRetry
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(isSafeToRetry)
+    }
+
     /// The server reset the call with REFUSED_STREAM: it was never processed (rpc.md §11, §14).
     static let refusedStream = RPCError(.unavailable, "the server refused the call before processing it", isSafeToRetry: true)
+}
+
+/// A TLS error held by reference, so RPCError stays three small fields wherever it is stored.
+private final class TLSCause: Sendable {
+    let error: TLSError
+    init(_ error: TLSError) { self.error = error }
 }

@@ -16,6 +16,8 @@ public enum UpgraderCommandLine {
           --standby    if another upgrader runs for ROOT, wait and take over when it exits
                        (for systemd, see scripts/systemd/cascade-agent.service.in; make install fills it in)
           --self-test  check this binary's release and print "ok VERSION"
+        Logs: one line per event on standard error, as ROOT/agent.conf's "log-format" (text or
+        json) and "log-level" say (CASCADE_LOG_FORMAT and CASCADE_LOG_LEVEL override them).
         Exit status: 0 stopped, 1 failure, 2 usage, 3 another upgrader already runs.
         """
 

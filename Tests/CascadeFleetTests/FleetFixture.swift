@@ -120,11 +120,12 @@ final class Fleet: Sendable {
 
     /// Installs 1.0 into a fresh root for agent `id` on `address` (not started yet).
     func addAgent(
-        _ id: String, address: String, idleCPU: Double, healthDeadline: Double = 15, extraFleetConf: String = ""
+        _ id: String, address: String, idleCPU: Double, healthDeadline: Double = 15, extraFleetConf: String = "",
+        extraAgentConf: String = ""
     ) async throws -> FleetNode {
         let node = try FleetNode(
             fleet: self, id: id, address: address, idleCPU: idleCPU, healthDeadline: healthDeadline,
-            extraFleetConf: extraFleetConf)
+            extraFleetConf: extraFleetConf, extraAgentConf: extraAgentConf)
         agentList.withLock { $0.append(node) }
         try await node.install(bundle: try Bundles.shared().base)
         return node
@@ -261,7 +262,9 @@ final class FleetNode: Sendable {
     let idleCPU: Double
     private let groups = Mutex<[Int32]>([])
 
-    fileprivate init(fleet: Fleet, id: String, address: String, idleCPU: Double, healthDeadline: Double, extraFleetConf: String) throws {
+    fileprivate init(
+        fleet: Fleet, id: String, address: String, idleCPU: Double, healthDeadline: Double, extraFleetConf: String, extraAgentConf: String = ""
+    ) throws {
         self.id = id
         self.address = address
         self.idleCPU = idleCPU
@@ -292,6 +295,7 @@ final class FleetNode: Sendable {
             poll-interval = 0.1
             fleet-retry = 0.2
             fleet-retry-max = 0.5
+            \(extraAgentConf)
             """
     }
 

@@ -212,12 +212,13 @@ enum TLSDiagnosis {
         guard let seconds else { return "" }
         let delta = seconds - Int64(time(nil))
         let magnitude = abs(delta)
+        func rounded(_ unit: Int64) -> Int64 { (magnitude + unit / 2) / unit }
         let amount: String
         switch magnitude {
-        case ..<120: amount = "\(magnitude) seconds"
-        case ..<7200: amount = "\(magnitude / 60) minutes"
-        case ..<(2 * 86_400): amount = "\(magnitude / 3600) hours"
-        default: amount = "\(magnitude / 86_400) days"
+        case ..<90: amount = "\(magnitude) seconds"
+        case ..<5400: amount = "\(rounded(60)) minutes"
+        case ..<(36 * 3600): amount = "\(rounded(3600)) hours"
+        default: amount = "\(rounded(86_400)) days"
         }
         return delta < 0 ? " (\(amount) ago)" : " (in \(amount))"
     }
