@@ -20,6 +20,13 @@ extension AgentRuntime {
                     let why = "TLS with the coordinator at \(configuration.coordinatorAddress) failed: \(tls.explanation)"
                     warn("coordinator link: \(why)", ["reason": reason.rawValue])
                     configuration.onEvent(.coordinatorLinkFailed(why))
+                } else if let denied = error as? RPCError, denied.code == .permissionDenied,
+                          let identity = try? clientTLS.localIdentity, identity.role != .agent {
+                    // Another role's certificate in fleet.conf: say so, not just "permission denied".
+                    let why = "the coordinator refused this agent's certificate \(configuration.tls.certificateChainFile): it is the certificate of "
+                        + "\(identity) (\(identity.uri)), and an agent needs one with the SAN URI cascade://agent/<id> (\(denied.message))"
+                    warn("coordinator link: \(why)", ["reason": "wrong-role"])
+                    configuration.onEvent(.coordinatorLinkFailed(why))
                 } else {
                     warn("coordinator link: \(error)")
                     configuration.onEvent(.coordinatorLinkFailed("\(error)"))

@@ -31,7 +31,7 @@ final class SecurityLog: Sendable {
         handshakes.log(.warning, key: failure.reason, failure.message, fields: fields)
     }
 
-    /// A call refused with PERMISSION_DENIED. A refused registration has its own event
+    /// A call refused with PERMISSION_DENIED. An agent's refused registration has its own event
     /// (`security.registration-refused`, written by the handler), so it is only logged here.
     func denied(_ call: DeniedCall) {
         let role = call.peer?.role.rawValue ?? "unauthenticated"
@@ -41,7 +41,7 @@ final class SecurityLog: Sendable {
         Logs.access.warning(
             "permission denied: \(call.message) (from \(from))",
             ["reason": "permission-denied", "method": call.method, "peer": call.peer?.uri ?? "none", "address": from])
-        guard call.method != CoordinatorService.register.name, let peer = call.peer else { return }
+        guard let peer = call.peer, !(call.method == CoordinatorService.register.name && peer.role == .agent) else { return }
         let actor = EventActor(role: peer.role.rawValue, id: peer.id)
         Self.audit(store, actor: actor, subject: "\(peer.role.rawValue):\(peer.id)",
                    detail: "\(call.method) refused: \(call.message) (from \(from))")

@@ -543,7 +543,11 @@ struct CtlConventionTests {
                           ["cascade-coordinator", "--help"]] {
             let process = try ChildProcess(try builtProduct(arguments[0]), Array(arguments.dropFirst()), mergeStandardError: true)
             #expect(try await process.exitStatus(within: .seconds(20)) == 0, "\(arguments)")
-            #expect(process.lines.contains { $0.lowercased().hasPrefix("usage") }, "\(arguments): \(process.lines.prefix(3))")
+            // The pipe is read asynchronously: the exit can be seen before the last lines are.
+            let usage = try? await waitUntil(within: .seconds(10), "usage from \(arguments)") {
+                process.lines.contains { $0.lowercased().hasPrefix("usage") } ? true : nil
+            }
+            #expect(usage == true, "\(arguments): \(process.lines.prefix(3))")
         }
     }
 

@@ -21,7 +21,7 @@ struct DescriptorLimitTests {
         let line = try await process.line(startingWith: prefix, within: .seconds(30))
         let address = try SocketAddress(parsing: String(line.dropFirst(prefix.count).prefix { $0 != "," }))
         _ = try await waitUntil(within: .seconds(10), "the limit in the log") {
-            process.standardError.contains("cascade-coordinator: open-file limit 96 (raised from 48)\n") ? true : nil
+            process.standardError.contains(" info cascade-coordinator[\(process.pid)] coordinator: open-file limit 96 (raised from 48)\n") ? true : nil
         }
 
         // Connections that never start TLS each hold one of its descriptors until the handshake
@@ -35,7 +35,7 @@ struct DescriptorLimitTests {
             for _ in 0..<10 where sockets.count < 200 { sockets.append(try connectPlain(address)) }
             return nil
         }
-        #expect(report.hasSuffix("cascade-coordinator: cannot accept connections: accept on \(address) failed: Too many open files "
+        #expect(report.hasSuffix(" error cascade-coordinator[\(process.pid)] tls: cannot accept connections: accept on \(address) failed: Too many open files "
             + "(this process is out of file descriptors; its open-file limit is 96); retrying"), "\(report)")
 
         // Descriptors back: the accept loop was retrying, not stopped.

@@ -1,8 +1,11 @@
 import CascadeAPI
+import CascadeAgentRuntime
+import CascadeLog
 import CascadeNet
 import CascadeRPC
 import CascadeTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// The log lines of a real process, parsed.
@@ -232,5 +235,39 @@ struct LogAndRefusalTests {
         #expect(events.filter { $0.agentID == "flooder" }.count == 5)
         let summary = try #require(events.first { $0.agentID.isEmpty })
         #expect(summary.detail.hasPrefix("25 more calls refused with PERMISSION_DENIED (\(deniedKey))"), "\(summary.detail)")
+    }
+
+    @Test("an agent given another role's certificate says so in its log (and its fleet link), not only 'permission denied'; the coordinator audits the denial")
+    func agentWithOperatorCertificate() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        let directory = try TemporaryDirectory(prefix: "cascade-wrong-role")
+        let lines = Mutex<[String]>([])
+        let failures = Mutex<[String]>([])
+        let tls = try fixture.pki.configuration(uri: "cascade://operator/not-an-agent")
+        let configuration = AgentRuntimeConfiguration(
+            coordinatorAddress: fixture.address, bindAddress: "127.0.0.1", tls: tls,
+            releaseKeys: [fixture.signingKey.publicKey], stateDirectory: directory.file("state"), mainVersion: "1.0",
+            upgraderVersion: "1.0", retryBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200)),
+            onEvent: { event in
+                if case .coordinatorLinkFailed(let why) = event { failures.withLock { $0.append(why) } }
+            },
+            logger: Logger("fleet", output: LogOutput(program: "cascade-agent") { _, line in lines.withLock { $0.append(line) } }))
+        let runtime = try AgentRuntime(configuration: configuration, installer: RecordingInstaller())
+        let task = Task { try await runtime.run() }
+        defer { task.cancel() }
+        let why = try await waitUntil(within: .seconds(20), "the link failure") { failures.withLock { $0.first } }
+        #expect(why == "the coordinator refused this agent's certificate \(tls.certificateChainFile): it is the certificate of operator not-an-agent "
+            + "(cascade://operator/not-an-agent), and an agent needs one with the SAN URI cascade://agent/<id> (operator not-an-agent may not call cascade.Coordinator/Register)")
+        let line = try #require(lines.withLock { $0 }.first { $0.contains("coordinator link: the coordinator refused this agent's certificate") })
+        #expect(line.wholeMatch(of: LogLines.textLine)?.2 == "warning", "\(line)")
+        #expect(line.hasSuffix(" reason=wrong-role"), "\(line)")
+        await runtime.shutdown()
+        let denied = try await waitUntilAsync(within: .seconds(10), "the permission-denied event") {
+            try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000)).events
+                .first { $0.kind == "security.permission-denied" }
+        }
+        #expect(denied.actor == "operator/not-an-agent", "\(denied)")
+        #expect(denied.detail.hasPrefix("cascade.Coordinator/Register refused: operator not-an-agent may not call cascade.Coordinator/Register"), "\(denied.detail)")
     }
 }
