@@ -567,4 +567,38 @@ struct CtlConventionTests {
         let after = try await ctl.run(["rollout", "abort"])
         #expect(after.errorOutput == "cascadectl: no rollout is active; the latest, 1, is aborted; name one by its ID\n")
     }
+
+    @Test("completion bash and zsh: generated from the command tree, valid shell, and they complete commands, options and files")
+    func completion() async throws {
+        let scratch = try TemporaryDirectory(prefix: "cascade-completion")
+        for shell in ["bash", "zsh"] {
+            let process = try ChildProcess(try builtProduct("cascadectl"), ["completion", shell], mergeStandardError: true)
+            #expect(try await process.exitStatus(within: .seconds(20)) == 0)
+            let file = scratch.file("cascadectl.\(shell)")
+            try (process.lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            let syntax = try ChildProcess("/bin/bash", ["-n", file], mergeStandardError: true)
+            #expect(try await syntax.exitStatus(within: .seconds(20)) == 0, "\(shell): \(syntax.lines)")
+            if shell == "zsh", FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh") {
+                let zsh = try ChildProcess("/usr/bin/zsh", ["-n", file], mergeStandardError: true)
+                #expect(try await zsh.exitStatus(within: .seconds(20)) == 0, "\(zsh.lines)")
+            }
+        }
+        // Completions as bash computes them, for a few command lines.
+        let script = """
+            source \(scratch.file("cascadectl.bash"))
+            ask() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _cascadectl; echo "${COMPREPLY[*]}"; }
+            cd \(scratch.path) && touch release.key
+            ask cascadectl rollout pa
+            ask cascadectl --timeout 3s rol
+            ask cascadectl rollout start --rel
+            ask cascadectl release create --signing-key rel
+            ask cascadectl comp
+            """
+        let run = try ChildProcess("/bin/bash", ["-c", script], mergeStandardError: true)
+        #expect(try await run.exitStatus(within: .seconds(20)) == 0)
+        #expect(run.lines == ["pause", "rollout", "--release", "release.key", "completion"], "\(run.lines)")
+        let bad = try await Ctl().run(["completion", "fish"], common: false)
+        #expect(bad.status == 2)
+        #expect(bad.errorOutput.hasPrefix("cascadectl: unknown shell 'fish': expected bash or zsh\n"), "\(bad)")
+    }
 }
