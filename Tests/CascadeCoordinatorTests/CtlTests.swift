@@ -601,4 +601,38 @@ struct CtlConventionTests {
         #expect(bad.status == 2)
         #expect(bad.errorOutput.hasPrefix("cascadectl: unknown shell 'fish': expected bash or zsh\n"), "\(bad)")
     }
+
+    @Test("release inspect prints a signed manifest offline, checks its signature with --trusted-key, and refuses what is not a manifest")
+    func inspect() async throws {
+        let ctl = try Ctl()
+        let key = ctl.home.file("release.key")
+        #expect(try await ctl.run(["key", "generate", "--out", key], common: false).status == 0)
+        let artifact = ctl.home.file("agent-1.4.tar")
+        let bytes = try writeArtifact(artifact, size: 70_000, seed: 3, version: "1.4")
+        #expect(try await ctl.run(["release", "create", "-k", key, "--version", "1.4", "--chunk-size", "64KiB", artifact], common: false).status == 0)
+        let manifestFile = artifact + ".manifest"
+        let signed = try SignedManifest(serializedBytes: Array(Data(contentsOf: URL(fileURLWithPath: manifestFile))))
+        let manifest = try Manifest(serializedBytes: signed.manifestBytes)
+
+        let checked = try await ctl.run(["release", "inspect", manifestFile, "--trusted-key", key + ".pub", "--chunks"], common: false)
+        #expect(checked.status == 0, "\(checked)")
+        #expect(checked.lines.first == "release   1.4 (cascade-agent)")
+        #expect(checked.lines.contains("size      \(bytes.count) bytes (\(kib(bytes.count)))"))
+        #expect(checked.lines.contains("sha256    \(manifest.sha256.hex)"))
+        #expect(checked.lines.contains("signature verified (key id \(signed.keyID))"))
+        #expect(checked.lines.contains("manifest  sha256 \(signed.manifestDigest.hex)"))
+        #expect(checked.lines.filter { $0.hasPrefix("chunk ") }.count == manifest.chunkCount)
+
+        let unchecked = try await ctl.run(["release", "inspect", manifestFile, "--json"], common: false)
+        #expect((try unchecked.json() as? [String: Any])?["signature"] as? String == "not checked (give --trusted-key)")
+
+        let stranger = ctl.home.file("stranger.key")
+        #expect(try await ctl.run(["key", "generate", "--out", stranger], common: false).status == 0)
+        let refused = try await ctl.run(["release", "inspect", manifestFile, "--trusted-key", stranger + ".pub"], common: false)
+        #expect(refused.status == 1)
+        #expect(refused.errorOutput.hasPrefix("cascadectl: the manifest \(manifestFile) does not verify: "), "\(refused)")
+        let notManifest = try await ctl.run(["release", "inspect", artifact], common: false)
+        #expect(notManifest.status == 1)
+        #expect(notManifest.errorOutput == "cascadectl: \(artifact) is not a signed Cascade manifest (give the .manifest file that 'release create' wrote)\n")
+    }
 }
