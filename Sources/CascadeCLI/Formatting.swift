@@ -59,6 +59,14 @@ public enum HumanFormat {
             + twoDigits(secondOfDay / 3600) + ":" + twoDigits(secondOfDay / 60 % 60) + ":" + twoDigits(secondOfDay % 60) + "Z"
     }
 
+    /// RFC 3339 in UTC with milliseconds: `2025-03-04T05:06:07.089Z` (JSON output's one time form).
+    public static func timestamp(epochMilliseconds: Int64) -> String {
+        let seconds = epochMilliseconds >= 0 ? epochMilliseconds / 1000 : (epochMilliseconds - 999) / 1000
+        let millis = epochMilliseconds - seconds * 1000
+        let whole = timestamp(epochSeconds: seconds)
+        return whole.dropLast() + "." + String(millis).leftPadding(to: 3).replacingSpaces(with: "0") + "Z"
+    }
+
     /// How long ago (or ahead) a moment is: `just now`, `5s ago`, `3m20s ago`, `in 2h05m`.
     public static func relative(epochSeconds: Int64, now: Int64) -> String {
         let delta = now - epochSeconds

@@ -635,4 +635,44 @@ struct CtlConventionTests {
         #expect(notManifest.status == 1)
         #expect(notManifest.errorOutput == "cascadectl: \(artifact) is not a signed Cascade manifest (give the .manifest file that 'release create' wrote)\n")
     }
+
+    @Test("JSON output has one time form (RFC 3339 UTC with milliseconds), no epoch-millisecond keys, and no always-empty scope")
+    func jsonTimes() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let ctl = try Ctl(fixture: fixture)
+        #expect(try await ctl.run(["rollout", "start", "--release", "1.1"]).status == 0)
+        let rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+        var times = 0
+        func check(_ value: Any, path: String) {
+            if let object = value as? [String: Any] {
+                for (key, member) in object {
+                    #expect(!key.hasSuffix("Ms"), "\(path).\(key) is an epoch-millisecond key")
+                    if ["at", "createdAt", "startedAt", "finishedAt", "updatedAt", "lastSeen", "registeredAt", "leaderSince", "pushedAt"].contains(key),
+                       let text = member as? String {
+                        #expect(text.wholeMatch(of: rfc3339) != nil, "\(path).\(key) = \(text)")
+                        times += 1
+                    }
+                    check(member, path: "\(path).\(key)")
+                }
+            } else if let array = value as? [Any] {
+                for member in array { check(member, path: path + "[]") }
+            }
+        }
+        for command in [["rollout", "status", "--agents", "--json"], ["agents", "list", "--json"], ["clusters", "list", "--json"],
+                        ["events", "--json"], ["release", "list", "--json"], ["rollout", "list", "--json"]] {
+            let result = try await ctl.run(command)
+            #expect(result.status == 0, "\(command): \(result)")
+            check(try result.json(), path: command.joined(separator: " "))
+        }
+        #expect(times >= 10, "only \(times) times were checked")
+        let status = try #require(try await ctl.run(["rollout", "status", "--json"]).json() as? [String: Any])
+        #expect(status["allClusters"] as? Bool == true)
+        #expect(status["clusters"] == nil)
+        #expect(HumanFormat.timestamp(epochMilliseconds: 1_767_225_600_007) == "2026-01-01T00:00:00.007Z")
+        #expect(HumanFormat.timestamp(epochMilliseconds: -1) == "1969-12-31T23:59:59.999Z")
+    }
 }
