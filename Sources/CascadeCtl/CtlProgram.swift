@@ -61,7 +61,8 @@ extension CommandContext {
         if try json {
             printJSON(value())
         } else {
-            for line in lines() { print(line) }
+            // Agents fill in some of what these lines show: never their control characters.
+            for line in lines() { print(HumanFormat.printable(line)) }
         }
     }
 }
