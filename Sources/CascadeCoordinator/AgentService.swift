@@ -56,7 +56,8 @@ extension Coordinator {
         metrics.registrations.add(1, ordering: .relaxed)
         let registration = AgentRegistration(
             id: id, address: address, port: Int(request.memberPort), mainVersion: request.mainVersion,
-            upgraderVersion: request.upgraderVersion, cpuIdle: request.idle.cpu, memoryIdle: request.idle.memory)
+            upgraderVersion: request.upgraderVersion, cpuIdle: request.idle.cpu, memoryIdle: request.idle.memory,
+            hostname: request.hostname)
         // Batched with whoever else registers meanwhile (one commit for them all).
         let registered = try await mapped { try await registrations.register(registration) }
         let (assignment, members) = (registered.assignment, registered.memberIDs)
@@ -91,9 +92,16 @@ extension Coordinator {
     private func session(_ reports: MessageStream<AgentReport>, _ writer: StreamWriter<Instruction>, _ context: ServerContext) async throws {
         let id = try Self.agentID(context)
         let (token, instructions) = hub.attach(id)
+        let hub = self.hub
         let pump = Task {
             for await instruction in instructions {
                 do { try await writer.write(instruction) } catch { return }
+            }
+            // The hub let go of this session. If a newer session of the same agent took its
+            // place, this one ends now with ABORTED (services.md §3.2) rather than staying open
+            // and silent; at shutdown it ends with the server.
+            if hub.wasReplaced(token) {
+                writer.finish(with: RPCError(.aborted, "agent \(id) opened a new session, which replaces this one"))
             }
         }
         defer { pump.cancel() }
@@ -274,41 +282,63 @@ extension Coordinator {
         await step()
     }
 
+    /// The release a `FetchChunksRequest` names (services.md §3.1): by version, by artifact
+    /// digest, or by both, which must then name the same release (NOT_FOUND otherwise, as for
+    /// any release the coordinator does not have). A digest alone names the release holding that
+    /// artifact, the complete one pushed first if several do.
+    private func releaseToServe(_ request: FetchChunksRequest) async throws -> ReleaseRecord {
+        let digest = request.artifactSHA256
+        let named = request.version.isEmpty ? digest.map { "release with artifact \($0.hex)" } : "release \(request.version)"
+        guard let named else { throw APIError.invalid("a chunk fetch must name a release by version, artifact SHA-256 or both") }
+        let found = try await mapped {
+            try await store.run { store throws(StoreError) -> ReleaseRecord? in
+                if !request.version.isEmpty { return try store.release(version: request.version) }
+                let holding = try store.releases().filter { $0.release.blobDigest == digest }
+                return holding.first(where: \.isComplete) ?? holding.first
+            }
+        }
+        guard let record = found, !record.isDeleted, digest == nil || digest == record.release.blobDigest else {
+            if let digest, let record = found, !record.isDeleted {
+                throw RPCError(.notFound, "release \(record.version) has artifact \(record.release.blobDigest.hex), not \(digest.hex)")
+            }
+            throw RPCError(.notFound, "the coordinator has no \(named)")
+        }
+        guard record.isComplete else {
+            if !record.damage.isEmpty {
+                throw RPCError(.failedPrecondition, "release \(record.version) is damaged: \(record.damage)")
+            }
+            throw RPCError(.failedPrecondition, "release \(record.version) is not completely pushed yet")
+        }
+        return record
+    }
+
     private func fetchChunks(_ request: FetchChunksRequest, _ writer: StreamWriter<Chunk>, caller: String) async throws {
+        let record = try await releaseToServe(request)
+        let version = record.version
         // The bytes count for the cluster, in the active rollout of this release the caller is
         // part of (services.md §3.4); a fetch outside any rollout counts for none.
-        let (record, booking) = try await mapped {
-            try await store.run { store throws(StoreError) -> (ReleaseRecord?, (rollout: Int64, cluster: String)?) in
-                let record = try store.release(version: request.version)
-                guard let agent = try store.agent(id: caller) else { return (record, nil) }
-                for rollout in try store.activeRollouts() where rollout.releaseVersion == request.version {
+        let booking = try await mapped {
+            try await store.run { store throws(StoreError) -> (rollout: Int64, cluster: String)? in
+                guard let agent = try store.agent(id: caller) else { return nil }
+                for rollout in try store.activeRollouts() where rollout.releaseVersion == version {
                     if try store.rolloutAgent(rolloutID: rollout.id, agentID: caller) != nil {
-                        return (record, (rollout.id, agent.clusterPrefix))
+                        return (rollout.id, agent.clusterPrefix)
                     }
                 }
-                return (record, nil)
+                return nil
             }
-        }
-        guard let record, record.isComplete, !record.isDeleted else {
-            if let record, !record.damage.isEmpty {
-                throw RPCError(.failedPrecondition, "release \(request.version) is damaged: \(record.damage)")
-            }
-            throw APIError.unknownRelease(request.version)
-        }
-        if let digest = request.artifactSHA256, digest != record.release.blobDigest {
-            throw APIError.invalid("release \(request.version) has a different artifact digest than the caller expects")
         }
         let manifest = try manifests.manifest(for: record)
         let first = Int(request.firstIndex)
-        guard first <= manifest.chunkCount else {
-            throw RPCError(.outOfRange, "release \(request.version) has \(manifest.chunkCount) chunks; there is no chunk \(first)")
+        guard first < manifest.chunkCount else {
+            throw RPCError(.outOfRange, "release \(version) has \(manifest.chunkCount) chunks; there is no chunk \(first)")
         }
         let end = request.maxChunks == 0 ? manifest.chunkCount : min(manifest.chunkCount, first + Int(request.maxChunks))
         let file: BlobFile
         do {
             file = try blobs.open(record.release.blobDigest)
         } catch {
-            throw await chunkFailedAtServe(request.version, index: first, error.message)
+            throw await chunkFailedAtServe(version, index: first, error.message)
         }
         for index in first..<end {
             // Read on credit: a chunk is read only once the agent's window can take it, so an
@@ -318,11 +348,11 @@ extension Coordinator {
             do {
                 data = try file.read(offset: Int64(manifest.offset(ofChunk: index)), length: manifest.size(ofChunk: index))
             } catch {
-                throw await chunkFailedAtServe(request.version, index: index, error.message)
+                throw await chunkFailedAtServe(version, index: index, error.message)
             }
             // Verified before it leaves: a chunk damaged where it rests is never sent.
             guard data.count == manifest.size(ofChunk: index), SHA256.hash(data) == manifest.chunkHashes[index] else {
-                throw await chunkFailedAtServe(request.version, index: index, "its SHA-256 is not the manifest's")
+                throw await chunkFailedAtServe(version, index: index, "its SHA-256 is not the manifest's")
             }
             try await writer.write(Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index]))
             metrics.chunkBytesServed.add(UInt64(data.count), ordering: .relaxed)

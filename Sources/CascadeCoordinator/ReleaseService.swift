@@ -13,7 +13,11 @@ extension Coordinator {
         router.unary(OperatorService.releaseStatus) { query, _ in
             try await mapped {
                 try await self.store.run { store throws(StoreError) -> ReleaseStatusResponse in
-                    guard let record = try store.release(version: query.version), !record.isDeleted else { throw StoreError(.notFound, "no release \(query.version)") }
+                    // What the coordinator holds of a version it has no manifest for is nothing:
+                    // an answer without `release` (services.md §3.6), not NOT_FOUND, so a push
+                    // asks once and learns what to send in every case. A deleted release holds
+                    // nothing either.
+                    guard let record = try store.release(version: query.version), !record.isDeleted else { return ReleaseStatusResponse() }
                     let present = try store.receivedChunks(version: query.version)
                     return ReleaseStatusResponse(release: record.info(chunksPresent: record.isComplete ? record.release.chunkCount : present.count),
                                                  present: record.isComplete ? Array(0..<record.release.chunkCount) : present)

@@ -209,12 +209,12 @@ enum Render {
     static func agentTable(_ agents: [AgentInfo]) -> [String] {
         guard !agents.isEmpty else { return ["no agents"] }
         var table = Table(columns: ["AGENT", "ADDRESS", "CLUSTER", "ROLE", "VERSION", .right("CPU IDLE"), .right("MEM IDLE"),
-                                    "CONNECTED", "LAST SEEN"])
+                                    "CONNECTED", "LAST SEEN", "HOST"])
         for agent in agents {
             let version = agent.mainVersion == agent.upgraderVersion ? agent.mainVersion : "\(agent.mainVersion)/\(agent.upgraderVersion)"
             table.append([agent.agentID, agent.address, agent.clusterID, agent.role.description, version,
                           HumanFormat.percent(agent.idle.cpu * 100), HumanFormat.percent(agent.idle.memory * 100),
-                          agent.connected ? "yes" : "no", time(ms: agent.lastSeenMs)])
+                          agent.connected ? "yes" : "no", time(ms: agent.lastSeenMs), agent.hostname.isEmpty ? "-" : agent.hostname])
         }
         return table.lines
     }
