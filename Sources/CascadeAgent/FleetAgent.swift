@@ -89,7 +89,7 @@ public enum FleetAgent {
             coordinatorAddress: config.coordinator, bindAddress: config.bind, memberPort: config.memberPort,
             tls: config.tls, releaseKeys: config.releaseKeys, stateDirectory: layout.fleetStateDirectory,
             mainVersion: context.version, upgraderVersion: ReleaseStore(layout: layout).currentVersion(.upgrader) ?? context.version,
-            hostname: ProcessInfo.processInfo.hostName, resume: resume, defaultReportInterval: config.reportInterval,
+            hostname: AgentText.isValidHostname(ProcessInfo.processInfo.hostName) ? ProcessInfo.processInfo.hostName : "", resume: resume, defaultReportInterval: config.reportInterval,
             idleOverride: config.idleOverride,
             faults: AgentRuntimeConfiguration.FaultSwitches(corruptServedChunks: config.corruptServedChunks),
             onEvent: { event in

@@ -53,6 +53,11 @@ extension Coordinator {
         guard request.memberPort > 0, request.memberPort <= UInt32(UInt16.max) else {
             throw APIError.invalid("the member port \(request.memberPort) is not a TCP port")
         }
+        // What an agent says about itself reaches operators' screens: only the grammar passes.
+        try Self.checkVersions(main: request.mainVersion, upgrader: request.upgraderVersion, mainRequired: true)
+        guard request.hostname.isEmpty || AgentText.isValidHostname(request.hostname) else {
+            throw APIError.invalid("the host name \"\(AgentText.freeText(request.hostname, limit: 64))\" is not an RFC 1123 host name")
+        }
         metrics.registrations.add(1, ordering: .relaxed)
         let registration = AgentRegistration(
             id: id, address: address, port: Int(request.memberPort), mainVersion: request.mainVersion,
@@ -67,6 +72,15 @@ extension Coordinator {
         // batch (a fleet registering at once costs one update per leader, not one per member).
         if let leader = assignment.leader, leader.id != id { batcher.refreshLeader(leader.id) }
         return message(for: assignment, members: members)
+    }
+
+    /// Versions an agent reports must follow services.md §4.4's grammar (empty: not known,
+    /// except a registration's main version).
+    static func checkVersions(main: String, upgrader: String, mainRequired: Bool) throws {
+        for (program, version) in [("main", main), ("upgrader", upgrader)] where !AgentText.isAcceptableVersion(version) {
+            throw APIError.invalid("the \(program) version \"\(AgentText.freeText(version, limit: 64))\" is not a version (services.md §4.4)")
+        }
+        if mainRequired && main.isEmpty { throw APIError.invalid("the main version is empty") }
     }
 
     /// An agent's assignment as the API states it, read now.
@@ -158,6 +172,7 @@ extension Coordinator {
 
     private func handle(_ report: AgentReport, from id: String) async throws {
         if let heartbeat = report.heartbeat {
+            try Self.checkVersions(main: heartbeat.mainVersion, upgrader: heartbeat.upgraderVersion, mainRequired: false)
             guard (0...APILimits.ratioScale).contains(heartbeat.idle.cpuPPM), (0...APILimits.ratioScale).contains(heartbeat.idle.memoryPPM) else {
                 throw APIError.invalid("idle ratios must be 0...\(APILimits.ratioScale) parts per million")
             }
@@ -243,7 +258,7 @@ extension Coordinator {
         guard progress.rolloutID > 0, let state = progress.state.storeState else { return }
         let rolloutID = Int64(clamping: progress.rolloutID)
         let bytes = Int64(clamping: progress.bytesDone)
-        let error = progress.error.isEmpty ? nil : progress.error
+        let error = progress.error.isEmpty ? nil : AgentText.freeText(progress.error)
         do {
             let failed = try await store.run { store throws(StoreError) -> Bool in
                 guard let row = try store.rolloutAgent(rolloutID: rolloutID, agentID: agentID) else { return false }
@@ -367,13 +382,13 @@ extension Coordinator {
     /// leader's own session is down. The reporter fetches from the coordinator meanwhile.
     private func reportFault(_ report: FaultReport, _ context: ServerContext) async throws -> FetchHint {
         let reporter = try Self.agentID(context)
-        let source = String(report.sourceID.prefix(64))
+        let source = AgentText.freeText(report.sourceID, limit: 64)
         let rolloutID = Int64(clamping: report.rolloutID)
         let hint = FetchHint(rolloutID: report.rolloutID, source: .coordinator, reason: "fetch from the coordinator after a bad chunk from \(source.isEmpty ? "the coordinator" : source)")
-        let detail = String(report.detail.prefix(512))
+        let detail = AgentText.freeText(report.detail, limit: 512)
         if source.isEmpty && !report.orderRefused && !report.releaseVersion.isEmpty {
             // The coordinator itself was the source: check what it holds (once at a time).
-            _ = await chunkFailedAtServe(String(report.releaseVersion.prefix(64)), index: Int(report.chunkIndex), "reported by \(reporter): \(detail)")
+            _ = await chunkFailedAtServe(String(AgentText.freeText(report.releaseVersion, limit: 64)), index: Int(report.chunkIndex), "reported by \(reporter): \(detail)")
         }
         let verdict = try await mapped {
             try await store.run { store throws(StoreError) -> FaultVerdict in
@@ -385,15 +400,15 @@ extension Coordinator {
                     && reporterRecord?.clusterID == accused?.clusterID
                 if source.isEmpty && !report.orderRefused {
                     _ = try store.appendEvent(
-                        actor: .agent(reporter), kind: .rolloutBadChunk, subject: EventSubject.release(String(report.releaseVersion.prefix(64))),
+                        actor: .agent(reporter), kind: .rolloutBadChunk, subject: EventSubject.release(String(AgentText.freeText(report.releaseVersion, limit: 64))),
                         refs: EventRefs(rollout: rolloutID),
-                        detail: "chunk \(report.chunkIndex) of \(report.releaseVersion.prefix(64)) from the coordinator failed at \(reporter): \(detail); the coordinator checked what it holds")
+                        detail: "chunk \(report.chunkIndex) of \(AgentText.freeText(report.releaseVersion, limit: 64)) from the coordinator failed at \(reporter): \(detail); the coordinator checked what it holds")
                     return .recorded
                 }
                 if report.orderRefused {
                     _ = try store.appendEvent(
                         actor: .agent(reporter), kind: .securityOrderRefused, subject: EventSubject.agent(source), refs: EventRefs(rollout: rolloutID),
-                        detail: "\(reporter) refused an order from leader \(source.isEmpty ? "(none named)" : source) in rollout \(report.rolloutID) for release \(report.releaseVersion.prefix(64)): \(detail)")
+                        detail: "\(reporter) refused an order from leader \(source.isEmpty ? "(none named)" : source) in rollout \(report.rolloutID) for release \(AgentText.freeText(report.releaseVersion, limit: 64)): \(detail)")
                     return .recorded
                 }
                 guard counts, let cluster else {
@@ -417,7 +432,7 @@ extension Coordinator {
                 if fresh {
                     _ = try store.appendEvent(
                         actor: .agent(reporter), kind: .rolloutBadChunk, subject: EventSubject.agent(source), refs: EventRefs(rollout: rolloutID),
-                        detail: "chunk \(report.chunkIndex) of \(report.releaseVersion.prefix(64)) from \(source) failed its check at \(reporter): \(detail) (\(reporters) distinct reporters in rollout \(rolloutID))")
+                        detail: "chunk \(report.chunkIndex) of \(AgentText.freeText(report.releaseVersion, limit: 64)) from \(source) failed its check at \(reporter): \(detail) (\(reporters) distinct reporters in rollout \(rolloutID))")
                 }
                 guard confirmed, let cluster = try store.cluster(id: clusterID), cluster.leaderID == source else { return nil }
                 let others = try store.agents(inCluster: cluster.id).filter { $0.id != source && $0.isLive }

@@ -135,7 +135,7 @@ struct SpecConformanceTests {
         noMain.mainVersion = ""
         let refused = await callFailure { _ = try await agent.unary(CoordinatorService.register, noMain) }
         #expect(refused?.code == .invalidArgument)
-        #expect(refused?.message == "agent 'old1' reported an empty main version")
+        #expect(refused?.message == "the main version is empty")
     }
 
     @Test("2. §6 AgentInfo.11: RegisterRequest.7 hostname is stored (it survives a restart), listed, and shown by cascadectl agents list")
@@ -160,14 +160,17 @@ struct SpecConformanceTests {
         let rows = try #require(try json.json() as? [[String: Any]], "\(json)")
         #expect(rows.compactMap { $0["hostname"] as? String } == ["node-5"])
 
-        // A new registration replaces it; a longer name than 255 bytes is cut, not refused.
+        // A new registration replaces it; a name that is not RFC 1123 (too long, not ASCII) is
+        // refused (#17: what an agent writes is checked where it enters).
         var renamed = request
-        renamed.hostname = String(repeating: "é", count: 200)
+        renamed.hostname = "node-6.example.net"
         let again = try rig.client("cascade://agent/h5", from: "127.0.1.5")
         defer { again.close() }
         _ = try await again.unary(CoordinatorService.register, renamed)
-        let stored = try #require(try await rig.ops.unary(OperatorService.listAgents, ListAgentsRequest()).agents.first?.hostname)
-        #expect(stored == String(repeating: "é", count: 127))
+        #expect(try await rig.ops.unary(OperatorService.listAgents, ListAgentsRequest()).agents.first?.hostname == "node-6.example.net")
+        renamed.hostname = String(repeating: "é", count: 200)
+        let tooLong = await callFailure { _ = try await again.unary(CoordinatorService.register, renamed) }
+        #expect(tooLong?.code == .invalidArgument)
     }
 
     /// A pushed release 1.1 (5 chunks), another 1.2, and an agent client to fetch with.
