@@ -337,7 +337,8 @@ extension AgentRuntime {
         let artifact = try await artifactToServe(version: request.version, sha256: request.artifactSHA256)
         let manifest = artifact.manifest
         let first = Int(request.firstIndex)
-        guard first <= manifest.chunkCount else {
+        // Valid indexes are 0 ..< count (services.md §3.1): the count itself is out of range.
+        guard first < manifest.chunkCount else {
             throw RPCError(.outOfRange, "chunk \(first) does not exist: release \(manifest.version) has \(manifest.chunkCount) chunks")
         }
         let end = request.maxChunks == 0 ? manifest.chunkCount : min(manifest.chunkCount, first + Int(request.maxChunks))
@@ -356,15 +357,25 @@ extension AgentRuntime {
 
     /// The staged artifact a member asks for; waits a little for the coordinator's order when a
     /// member (after a failover) asks before this new leader has heard of the rollout.
+    /// The staged release a request names (by version, digest or both, as §3.1 allows). A
+    /// member's order can overtake its leader's: a request that names another release waits a
+    /// moment for the leader's own order, then is NOT_FOUND (UNAVAILABLE while it runs none).
     private func artifactToServe(version: String, sha256: SHA256Digest?) async throws -> StagedArtifact {
+        guard !version.isEmpty || sha256 != nil else {
+            throw RPCError(.invalidArgument, "name the release by version, by artifact_sha256, or both")
+        }
         let deadline = ContinuousClock.now + configuration.timeouts.artifactWait
         while true {
             let current = leader.withLock { $0.rollout?.artifact }
-            if let current, current.manifest.version == version, sha256 == nil || current.manifest.sha256 == sha256 {
+            if let current, version.isEmpty || current.manifest.version == version, sha256 == nil || current.manifest.sha256 == sha256 {
                 return current
             }
             guard ContinuousClock.now < deadline else {
-                throw RPCError(.unavailable, "this leader has no staged release \(version) (yet)")
+                let named = version.isEmpty ? "the release with artifact \(sha256?.hex.prefix(16) ?? "")…" : "release \(version)"
+                if let current {
+                    throw RPCError(.notFound, "this leader serves release \(current.manifest.version), not \(named)")
+                }
+                throw RPCError(.unavailable, "this leader has no staged release (yet), so not \(named)")
             }
             // A short poll: this only happens in the moments after a leader change.
             try await Task.sleep(for: .milliseconds(50))
