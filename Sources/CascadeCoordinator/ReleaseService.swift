@@ -28,7 +28,8 @@ extension Coordinator {
             try await mapped {
                 try await self.store.run { store throws(StoreError) -> ListReleasesResponse in
                     var infos: [ReleaseInfo] = []
-                    for record in try store.releases() {
+                    // Newest first, as services.md says (the store lists in push order).
+                    for record in try store.releases().reversed() {
                         let present = record.isComplete ? record.release.chunkCount : try store.receivedChunks(version: record.version).count
                         infos.append(record.info(chunksPresent: present))
                     }

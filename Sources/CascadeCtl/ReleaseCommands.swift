@@ -64,7 +64,8 @@ extension CascadeCtl {
                     .value("out", short: "o", valueName: "FILE", help: "Where to write it (default: downgrade-FROM-to-TO.auth)."),
                 ],
                 run: authorizeDowngrade),
-            Command("list", summary: "List the releases the coordinator holds, newest first.", run: listReleases),
+            Command("list", summary: "List the releases the coordinator holds, newest first.",
+                    options: [.value("limit", valueName: "N", help: "At most this many.", default: "50")], run: listReleases),
             Command(
                 "inspect", summary: "Print a signed manifest file (offline): the release it names and who signed it.",
                 discussion: """
@@ -349,7 +350,8 @@ extension CascadeCtl {
 
     static func listReleases(_ context: CommandContext) async throws {
         let connection = try Connection(context)
-        let releases = try await connection.call(OperatorService.listReleases, ListReleasesRequest()).releases
+        let limit = try context.arguments.int("limit", in: 1...10_000)
+        let releases = Array(try await connection.call(OperatorService.listReleases, ListReleasesRequest()).releases.prefix(limit))
         try context.emit(.array(releases.map(Render.json)), Render.releaseTable(releases))
     }
 

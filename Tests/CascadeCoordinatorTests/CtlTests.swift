@@ -675,4 +675,16 @@ struct CtlConventionTests {
         #expect(HumanFormat.timestamp(epochMilliseconds: 1_767_225_600_007) == "2026-01-01T00:00:00.007Z")
         #expect(HumanFormat.timestamp(epochMilliseconds: -1) == "1969-12-31T23:59:59.999Z")
     }
+
+    @Test("release list is newest first, as its help and services.md say, and --limit cuts it")
+    func releaseListOrder() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        for version in ["1.1", "1.2", "1.3"] { try await fixture.push(try fixture.release(version)) }
+        let ctl = try Ctl(fixture: fixture)
+        let all = try #require(try await ctl.run(["release", "list", "--json"]).json() as? [[String: Any]])
+        #expect(all.compactMap { $0["version"] as? String } == ["1.3", "1.2", "1.1"])
+        let one = try #require(try await ctl.run(["release", "list", "--json", "--limit", "1"]).json() as? [[String: Any]])
+        #expect(one.compactMap { $0["version"] as? String } == ["1.3"])
+    }
 }
