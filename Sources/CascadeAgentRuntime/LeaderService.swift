@@ -443,7 +443,8 @@ extension AgentRuntime {
                 rollout.artifact, progress: progress, healthTimeout: .seconds(Int(rollout.order.policy.effectiveHealthTimeoutSeconds)))
         } catch {
             progress.state = .failed
-            progress.error = "\(error)"
+            // What the operator reads: never a Swift type name such as "CancellationError()".
+            progress.error = error is CancellationError ? "stopped before it was installed (the rollout ended or the agent is stopping)" : "\(error)"
             setProgress(progress)
         }
     }
