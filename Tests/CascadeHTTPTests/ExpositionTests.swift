@@ -1,0 +1,5 @@
+import CascadeMetrics
+import Testing
+
+@Suite("Exposition")
+struct ExpositionTests {}
