@@ -26,9 +26,9 @@ enum StatusPage {
         h2 { font-size: 15px; text-transform: uppercase; letter-spacing: .06em; color: #5a6374; margin: 22px 0 10px; }
         .muted { color: #7a8394; }
         .card { background: #fff; border: 1px solid #dfe3ea; border-radius: 8px; padding: 12px 14px; }
-        .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(430px, 1fr)); gap: 14px; }
+        .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(470px, 1fr)); gap: 14px; }
         .rollout .title { font-size: 16px; font-weight: 600; }
-        .pill { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; background: #e8ebf0; }
+        .pill { display: inline-block; white-space: nowrap; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; background: #e8ebf0; }
         .pill.running, .pill.members, .pill.leader, .pill.requested { background: #dbe8ff; color: #1e4fb3; }
         .pill.succeeded, .pill.healthy { background: #d9f2e3; color: #1d6b3e; }
         .pill.failed, .pill.aborted { background: #fbdcdc; color: #9b2320; }
@@ -42,7 +42,8 @@ enum StatusPage {
         .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px; vertical-align: -1px; }
         table { width: 100%; border-collapse: collapse; margin-top: 8px; font-size: 13px; }
         th { text-align: left; color: #5a6374; font-weight: 600; border-bottom: 1px solid #e4e7ec; padding: 3px 6px 3px 0; }
-        td { border-bottom: 1px solid #f0f2f5; padding: 3px 6px 3px 0; word-break: break-all; }
+        td { border-bottom: 1px solid #f0f2f5; padding: 3px 6px 3px 0; overflow-wrap: anywhere; }
+        td:nth-child(-n+3) { white-space: nowrap; }
         tr.leader td:first-child { font-weight: 600; }
         .dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; margin-right: 5px; background: #b5bcc8; }
         .dot.up { background: var(--ok); }

@@ -89,7 +89,7 @@ struct ExpositionTests {
             return
         }
         let result = try await ExternalTool.run(promtool, ["check", "metrics"], input: Self.sample())
-        #expect(result.status == 0, "promtool: \(result.output)")
+        #expect(result.status == 0, "promtool: \(result.output)\(result.errors)")
     }
 
     @Test("the process sample comes from /proc and is plausible")

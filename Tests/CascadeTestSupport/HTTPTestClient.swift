@@ -81,19 +81,37 @@ public enum ExternalTool {
         return nil
     }
 
-    /// Runs `tool` to completion with `input` on stdin; its status and stdout + stderr.
+    /// Runs `tool` to completion with `input` on stdin; its status, stdout and stderr.
     public static func run(_ tool: String, _ arguments: [String], input: String? = nil, within limit: Duration = .seconds(60))
-        async throws -> (status: Int32, output: String) {
+        async throws -> (status: Int32, output: String, errors: String) {
         let directory = try TemporaryDirectory(prefix: "cascade-tool")
         let inputFile = directory.file("stdin")
         try (input ?? "").write(toFile: inputFile, atomically: true, encoding: .utf8)
-        let outputFile = directory.file("output")
+        let outputFile = directory.file("stdout"), errorFile = directory.file("stderr")
         // Through the shell, so stdin and both outputs are plain files and nothing can block on a pipe.
         let process = try ChildProcess("/bin/sh", [
-            "-c", "in=$1; out=$2; shift 2; exec \"$@\" <\"$in\" >\"$out\" 2>&1", "sh", inputFile, outputFile, tool,
+            "-c", "in=$1; out=$2; err=$3; shift 3; exec \"$@\" <\"$in\" >\"$out\" 2>\"$err\"", "sh", inputFile, outputFile, errorFile, tool,
         ] + arguments)
         let status = try await process.exitStatus(within: limit)
         let output = (try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? ""
-        return (status, output)
+        let errors = (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? ""
+        return (status, output, errors)
+    }
+
+    /// Where tests leave files for people (screenshots): `$CASCADE_TEST_OUTPUT`, or
+    /// `.build/test-output` of the package the tests were built in. Created if missing.
+    public static func outputDirectory() throws -> String {
+        let directory: String
+        if let chosen = ProcessInfo.processInfo.environment["CASCADE_TEST_OUTPUT"], !chosen.isEmpty {
+            directory = chosen
+        } else {
+            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            guard let range = executable.range(of: "/.build/") else {
+                throw TestFailure("cannot tell the package's .build directory from \(executable); set CASCADE_TEST_OUTPUT")
+            }
+            directory = String(executable[..<range.lowerBound]) + "/.build/test-output"
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return directory
     }
 }
