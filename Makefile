@@ -8,6 +8,7 @@ all: build
 
 help:
 	@echo "make deps     check (and as root install) libssl-dev, libsqlite3-dev, pkg-config, openssl"
+	@echo "              TEST_TOOLS=1 also installs promtool (prometheus) and chromium for the metrics and status-page tests"
 	@echo "make build    debug build of every target"
 	@echo "make test     deps + build + the whole test suite"
 	@echo "make bench    release build + benchmarks against their baselines (Benchmarks/README.md)"
@@ -17,7 +18,7 @@ help:
 	@echo "make clean    remove build output"
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh $(if $(filter-out 0,$(TEST_TOOLS)),--test-tools)
 
 build: deps
 	$(SWIFT) build

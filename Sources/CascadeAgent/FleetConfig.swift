@@ -115,7 +115,8 @@ public struct FleetConfig: Sendable {
             do {
                 config.metricsListen = try HTTPListenAddress.parse(text)
             } catch {
-                throw InstallError(.layout, "\(path): metrics-listen: \(error.message) (a port, or host:port)")
+                throw InstallError(
+                    .layout, "\(path): metrics-listen = \(text) is not PORT (loopback) or HOST:PORT (\(error.message)); fix \"metrics-listen\"")
             }
         }
         if let text = values["test-corrupt-served-chunks"]?.last {

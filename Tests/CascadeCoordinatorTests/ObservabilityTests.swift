@@ -67,7 +67,7 @@ private enum ScrapeSummary {
 /// `promtool check metrics` on a scrape, when promtool is installed (else a printed reason).
 func promtoolCheck(_ text: String, _ what: String) async throws {
     guard let promtool = ExternalTool.find(["promtool"]) else {
-        print("skipped promtool on \(what): promtool is not installed (Debian package prometheus; `make deps` installs it as root)")
+        print("skipped promtool on \(what): promtool is not installed (Debian package prometheus; `make deps TEST_TOOLS=1` installs it as root)")
         return
     }
     let result = try await ExternalTool.run(promtool, ["check", "metrics"], input: text)
@@ -203,6 +203,38 @@ struct ObservabilityTests {
         try await promtoolCheck(text, "the coordinator's scrape")
     }
 
+    @Test("--metrics-listen and --status-listen: a bad address is a usage error (exit 2); off by default; a bare port is loopback; a non-loopback address is served with a warning in the log")
+    func listenFlags() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        for (flag, value) in [("--metrics-listen", "nowhere"), ("--status-listen", "70000"), ("--metrics-listen", "10.0.0.300:9400")] {
+            let bad = try CoordinatorProcess.launch(fixture, data: fixture.data.file("bad-\(value)"), mergeStandardError: true, extra: [flag, value])
+            #expect(try await bad.exitStatus() == 2, "\(flag) \(value)")
+            #expect(bad.lines.first?.hasPrefix("cascade-coordinator: \(flag): ") == true, "\(bad.lines)")
+        }
+        // Off by default: no view lines, nothing else listening.
+        let plain = try await CoordinatorProcess.start(fixture, data: fixture.data.file("plain"))
+        defer { plain.process.kill9() }
+        let listening = try await plain.process.line(startingWith: "cascade-coordinator: listening on ")
+        #expect(!plain.process.lines.contains { $0.contains("http://") }, "\(listening)")
+        // A bare port: loopback. Picked free first (the test cannot ask for port 0 and a bare port at once).
+        let probe = try TCPListener(bindingTo: try SocketAddress(ip: "127.0.0.1", port: 0))
+        let port = probe.localAddress.port
+        probe.close()
+        let bare = try await ViewedCoordinator.start(fixture, data: fixture.data.file("bare"), metrics: "\(port)", status: nil)
+        defer { bare.process.process.kill9() }
+        #expect(bare.metrics == (try SocketAddress(ip: "127.0.0.1", port: port)))
+        #expect(try await HTTPTestClient.get(try #require(bare.metrics), "/metrics").status == 200)
+        // Every address of the host: served, and the log says it is open to the network.
+        let wide = try await ViewedCoordinator.start(fixture, data: fixture.data.file("wide"), metrics: nil, status: "0.0.0.0:0")
+        defer { wide.process.process.kill9() }
+        let statusPort = try #require(wide.status?.port)
+        #expect(try await HTTPTestClient.get(try SocketAddress(ip: "127.0.0.1", port: statusPort), "/status.json").status == 200)
+        _ = try await waitUntil(within: .seconds(10), "the warning in the log") {
+            wide.process.process.standardError.contains("warning: status page on http://0.0.0.0:\(statusPort)/ is reachable from the network without TLS or authentication") ? true : nil
+        }
+    }
+
     @Test("the status page: every cluster and agent in Chromium's DOM, agent-controlled text never markup, a strict CSP, a screenshot (skipped without chromium)")
     func statusPage() async throws {
         let fixture = try CoordinatorFixture()
@@ -314,7 +346,7 @@ struct ObservabilityTests {
 
         // A real browser: the DOM after the page fetched /status.json, and a screenshot.
         guard let chromium = ExternalTool.find(["chromium", "chromium-browser", "google-chrome"]) else {
-            print("skipped the browser check: chromium is not installed (Debian package chromium; `make deps BROWSER=1` installs it as root)")
+            print("skipped the browser check: chromium is not installed (Debian package chromium; `make deps TEST_TOOLS=1` installs it as root)")
             return
         }
         let profile = try TemporaryDirectory(prefix: "cascade-chromium")

@@ -143,7 +143,7 @@ func scrapeCoordinatorUntil(_ address: SocketAddress, _ what: String, within lim
 /// `promtool check metrics` when installed; otherwise says why it was skipped.
 func promtoolCheck(_ text: String, _ what: String) async throws {
     guard let promtool = ExternalTool.find(["promtool"]) else {
-        print("skipped promtool on \(what): promtool is not installed (Debian package prometheus; `make deps` installs it as root)")
+        print("skipped promtool on \(what): promtool is not installed (Debian package prometheus; `make deps TEST_TOOLS=1` installs it as root)")
         return
     }
     let result = try await ExternalTool.run(promtool, ["check", "metrics"], input: text)

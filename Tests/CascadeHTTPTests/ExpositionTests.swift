@@ -85,7 +85,7 @@ struct ExpositionTests {
     @Test("promtool check metrics accepts our exposition (skipped without promtool)")
     func promtool() async throws {
         guard let promtool = ExternalTool.find(["promtool"]) else {
-            print("skipped: promtool is not installed (Debian package prometheus; `make deps` installs it as root)")
+            print("skipped: promtool is not installed (Debian package prometheus; `make deps TEST_TOOLS=1` installs it as root)")
             return
         }
         let result = try await ExternalTool.run(promtool, ["check", "metrics"], input: Self.sample())
