@@ -28,6 +28,12 @@ struct ViewedCoordinator {
     }
 }
 
+/// A file of this repository (README.md, say), from where this test file lies.
+func repositoryFile(_ path: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(path).path
+}
+
 /// One scrape, checked as it is read: status, content type, and our strict parser.
 func scrape(_ address: SocketAddress?) async throws -> (scrape: PrometheusScrape, text: String) {
     guard let address else { throw TestFailure("metrics are not served") }
@@ -201,6 +207,9 @@ struct ObservabilityTests {
         let after = try await scrape(coordinator.metrics).scrape
         #expect((after.value("cascade_http_responses_total", ["code": "200"]) ?? 0) >= 3)
         try await promtoolCheck(text, "the coordinator's scrape")
+        // README lists every family the coordinator serves.
+        let readme = try String(contentsOfFile: repositoryFile("README.md"), encoding: .utf8)
+        for family in final.order { #expect(readme.contains("`\(family)`"), "README does not list \(family)") }
     }
 
     @Test("--metrics-listen and --status-listen: a bad address is a usage error (exit 2); off by default; a bare port is loopback; a non-loopback address is served with a warning in the log")

@@ -127,6 +127,12 @@ struct AgentMetricsTests {
         #expect(coordinatorEnd.sum("cascade_tls_handshakes_total", matching: ["outcome": "refused"]) == 0)
         let (_, endText) = try await Self.scrape(try await Self.metricsAddress(fleet, leader))
         try await promtoolCheck(endText, "the upgraded leader's scrape")
+        // README names every family an agent serves.
+        let readme = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md").path, encoding: .utf8)
+        for family in try PrometheusScrape(parsing: endText).order + mid.order {
+            #expect(readme.contains("`\(family)") , "README does not name \(family)")
+        }
     }
 }
 
