@@ -93,7 +93,7 @@ extension Coordinator {
         out.counter("cascade_rpc_calls_total", help: "RPC calls by method and final status code (unknown methods as \"unknown\").", metrics.rpc.calls)
         out.histogram("cascade_rpc_call_duration_seconds", help: "RPC call duration from the call's HEADERS to its end, by method (sessions last as long as they do).",
                       metrics.rpc.latency)
-        out.counter("cascade_registrations_total", help: "Agent registrations accepted.", Double(metrics.registered))
+        out.counter("cascade_registrations_total", help: "Agent registrations received (Register calls past the placement check).", Double(metrics.registered))
         out.counter("cascade_registration_commits_total", help: "Store transactions that recorded registrations (batched).", Double(metrics.registrationCommits))
         out.counter("cascade_heartbeats_total", help: "Agent reports (heartbeats and progress) received on sessions.", Double(metrics.reports))
         out.counter("cascade_release_bytes_served_total", help: "Release artifact bytes sent to agents (FetchChunks), by release.", metrics.releaseBytesServed)

@@ -133,12 +133,14 @@ public final class HTTPServer: Sendable {
         statuses.withLock { $0[response.status, default: 0] += 1 }
         let bytes = response.serialized()
         do {
-            try await withTimeout(limits.writeTimeout, on: socket.loop, what: "writing an HTTP response") {
+            // A connection past the cap holds no slot, so it gets a second to take its 503.
+            try await withTimeout(slot == nil ? .seconds(1) : limits.writeTimeout, on: socket.loop, what: "writing an HTTP response") {
                 try await socket.write(bytes)
             }
         } catch {
             return
         }
+        guard slot != nil else { return }
         // A lingering close: what the client sent beyond the head we read (a body, an oversized
         // head) is read and dropped for a moment, so closing does not reset the connection
         // before the client has read the answer.
