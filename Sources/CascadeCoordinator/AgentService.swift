@@ -323,7 +323,6 @@ extension Coordinator {
             }
             // Verified before it leaves: a chunk damaged where it rests is never sent.
             guard data.count == manifest.size(ofChunk: index), SHA256.hash(data) == manifest.chunkHashes[index] else {
-                metrics.chunkVerificationFailures.add(1, "store")
                 throw await chunkFailedAtServe(request.version, index: index, "its SHA-256 is not the manifest's")
             }
             try await writer.write(Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index]))

@@ -99,7 +99,7 @@ extension Coordinator {
         out.counter("cascade_release_bytes_served_total", help: "Release artifact bytes sent to agents (FetchChunks), by release.", metrics.releaseBytesServed)
         out.counter("cascade_release_bytes_received_total", help: "Release artifact bytes received from operators (PushRelease), by release.",
                     metrics.releaseBytesReceived)
-        out.counter("cascade_chunk_verification_failures_total", help: "Chunks that failed their SHA-256 check, by source: store (about to be served), "
+        out.counter("cascade_chunk_verification_failures_total", help: "Chunks that failed their SHA-256 check, by source: store (found damaged where they rest: before serving, at rollout start, on demand), "
                     + "push (pushed by an operator), coordinator or leader (reported by an agent that received it).",
                     metrics.chunkVerificationFailures)
         out.counter("cascade_leader_changes_total", help: "Cluster leader changes (elected, replaced, moved).", Double(metrics.leaderChanges.value))

@@ -18,8 +18,9 @@ public final class CoordinatorMetrics: Sendable {
     public let releaseBytesServed = LabeledCounter(labels: ["release"])
     /// Artifact bytes operators pushed, by release.
     public let releaseBytesReceived = LabeledCounter(labels: ["release"])
-    /// Chunks that failed their check, by where they came from: `store` (a chunk about to be
-    /// served), `push` (a pushed chunk against its manifest), and what agents report:
+    /// Chunks that failed their check, by where they came from: `store` (found damaged where
+    /// they rest, when the coordinator checks a release: before serving a chunk that failed, at
+    /// rollout start, on demand), `push` (a pushed chunk against its manifest), and what agents report:
     /// `coordinator` (a chunk from the coordinator) or `leader` (a chunk from their leader).
     public let chunkVerificationFailures = LabeledCounter(labels: ["source"])
     /// Leaders named, replaced or moved (every change announced to a cluster).
