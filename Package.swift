@@ -38,8 +38,15 @@ let package = Package(
         .target(name: "CascadeCrypto", dependencies: ["COpenSSL", "CCascadeShims"], swiftSettings: strict),
         .target(name: "CascadeNet", dependencies: ["COpenSSL", "CCascadeShims", "CascadeCrypto"], swiftSettings: strict),
 
+        // metrics: counters, histograms, the Prometheus text format (0.0.4), /proc. Pure Swift, no
+        // other module: the RPC layer, the agent runtime and the coordinator all count with it.
+        .target(name: "CascadeMetrics", swiftSettings: strict),
+        // http: a small GET-only HTTP/1.1 server for read-only views (/metrics, the status page),
+        // on the net layer's event loops and sockets (why: HTTPServer.swift).
+        .target(name: "CascadeHTTP", dependencies: ["CascadeNet"], swiftSettings: strict),
+
         // rpc: multiplexed calls over a framed connection. Knows nothing of upgrades.
-        .target(name: "CascadeRPC", dependencies: ["CascadeWire", "CascadeNet"], swiftSettings: strict),
+        .target(name: "CascadeRPC", dependencies: ["CascadeWire", "CascadeNet", "CascadeMetrics"], swiftSettings: strict),
 
         // api: Cascade's messages and services (Protocols/services.md).
         .target(name: "CascadeAPI", dependencies: ["CascadeWire", "CascadeRPC", "CascadeCrypto", "CascadeNet"], swiftSettings: strict),
@@ -54,10 +61,14 @@ let package = Package(
         // The agent's fleet side: coordinator session, leader and member roles, verified downloads.
         .target(
             name: "CascadeAgentRuntime",
-            dependencies: ["CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire"],
+            dependencies: ["CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeMetrics"],
             swiftSettings: strict
         ),
-        .target(name: "CascadeAgent", dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeCrypto", "CascadeAgentRuntime"], swiftSettings: strict),
+        .target(
+            name: "CascadeAgent",
+            dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeCrypto", "CascadeAgentRuntime", "CascadeMetrics", "CascadeHTTP"],
+            swiftSettings: strict
+        ),
         .executableTarget(name: "cascade-agent", dependencies: ["CascadeAgent"], swiftSettings: strict),
         .executableTarget(name: "cascade-upgrader", dependencies: ["CascadeUpgrader"], swiftSettings: strict),
 
@@ -67,7 +78,10 @@ let package = Package(
         // The coordinator (server of record) and the operator's client, each a library.
         .target(
             name: "CascadeCoordinator",
-            dependencies: ["CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeCLI"],
+            dependencies: [
+                "CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeCLI",
+                "CascadeMetrics", "CascadeHTTP",
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -107,6 +121,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "CascadeCLITests", dependencies: ["CascadeCLI"], swiftSettings: strict),
+        .testTarget(
+            name: "CascadeHTTPTests",
+            dependencies: ["CascadeHTTP", "CascadeMetrics", "CascadeNet", "CascadeTestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "CascadeCoordinatorTests",
             dependencies: [

@@ -16,11 +16,12 @@ public enum FleetAgent {
     /// The hooks `cascade-agent run` uses.
     public static func hooks(root: String) -> AgentHooks {
         let link = FleetLinkPublisher(layout: AgentLayout(root: root))
-        return AgentHooks(isReady: { link.isReady }, services: [{ context in run(context, link: link) }])
+        let views = AgentMetricsServer(link: link)
+        return AgentHooks(isReady: { link.isReady }, services: [{ context in run(context, link: link, views: views) }])
     }
 
     /// Runs until the process ends (the upgrader stops it to switch releases).
-    private static func run(_ context: AgentContext, link: FleetLinkPublisher) {
+    private static func run(_ context: AgentContext, link: FleetLinkPublisher, views: AgentMetricsServer) {
         let layout = context.layout
         let timings = (try? AgentConfig.load(layout)) ?? AgentConfig()
         let pending = PendingUpgrade(layout: layout)
@@ -46,6 +47,7 @@ public enum FleetAgent {
                 retry(error.message, failures: failures, timings: timings, link: link)
                 continue
             }
+            views.serve(at: config?.metricsListen)
             guard let config else {
                 link.publish(FleetLink(state: .notConfigured))
                 failures = 0
@@ -59,7 +61,7 @@ public enum FleetAgent {
                 progress = pending.outcome(runningVersion: context.version, confirmed: confirmed())
                 resume = .some(progress)
             }
-            let failure = join(config, context, link: link, resume: progress, confirmed: confirmed)
+            let failure = join(config, context, link: link, views: views, resume: progress, confirmed: confirmed)
             failures += 1
             retry(failure, failures: failures, timings: timings, link: link)
         }
@@ -77,7 +79,7 @@ public enum FleetAgent {
 
     /// One attempt: builds the runtime and runs it. Returns why it could not start or ended.
     private static func join(
-        _ config: FleetConfig, _ context: AgentContext, link: FleetLinkPublisher, resume: AgentProgress?,
+        _ config: FleetConfig, _ context: AgentContext, link: FleetLinkPublisher, views: AgentMetricsServer, resume: AgentProgress?,
         confirmed: @escaping @Sendable () -> Bool
     ) -> String {
         let layout = context.layout
@@ -109,6 +111,7 @@ public enum FleetAgent {
             },
             log: { Log.info($0) })
         configuration.currentUpgraderVersion = { ReleaseStore(layout: layout).currentVersion(.upgrader) ?? "" }
+        configuration.metrics = views.metrics
         let runtime: AgentRuntime
         do {
             runtime = try AgentRuntime(configuration: configuration, installer: installer)
@@ -126,6 +129,8 @@ public enum FleetAgent {
                 }
             }
         }
+        views.attach(runtime)
+        defer { views.attach(nil) }
         let ended = Mutex<String>("the fleet runtime stopped")
         let done = DispatchSemaphore(value: 0)
         Task {

@@ -76,11 +76,12 @@ public final class AgentRuntime: Sendable {
             backoff: configuration.retryBackoff)
         let bind = try SocketAddress(ip: configuration.bindAddress, port: configuration.memberPort)
         let router = RPCRouter()
-        server = try RPCServer(bindingTo: bind, tls: serverTLS, router: router)
+        server = try RPCServer(bindingTo: bind, tls: serverTLS, router: router, observer: configuration.metrics.rpc)
         core = Locked(CoreState(
             mainVersion: configuration.mainVersion, progress: configuration.resume,
             reportInterval: configuration.defaultReportInterval))
         registerLeaderMethods(on: router)
+        configuration.metrics.rpc.recognize(router.methodNames)
     }
 
     /// The port members reach this agent on (the bound one when configured as 0).

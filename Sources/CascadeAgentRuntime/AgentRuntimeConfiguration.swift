@@ -47,6 +47,8 @@ public struct AgentRuntimeConfiguration: Sendable {
     public var onEvent: @Sendable (RuntimeEvent) -> Void
     /// One line per notable thing; the agent executable sends these to its log.
     public var log: @Sendable (String) -> Void
+    /// Counters for `/metrics`; pass one instance to every runtime of a process.
+    public var metrics = RuntimeMetrics()
 
     public struct Timeouts: Sendable {
         /// Unary calls (register, report fault, second instruction).

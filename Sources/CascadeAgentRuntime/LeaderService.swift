@@ -291,6 +291,7 @@ extension AgentRuntime {
             do {
                 try await ChunkDownloader.fetch(into: artifact, from: source, options: CallOptions()) { bytes in
                     self.counters.withLock { $0.bytesFromCoordinator += UInt64(bytes) }
+                    self.configuration.metrics.bytesReceived.add(UInt64(bytes), artifact.manifest.version, "coordinator")
                     self.leader.withLock { state in
                         if state.rollout?.pacer.rolloutID == rolloutID { state.rollout?.bytesReceived += UInt64(bytes) }
                     }
@@ -349,6 +350,7 @@ extension AgentRuntime {
             if corrupt.contains(UInt32(index)), !data.isEmpty { data[0] ^= 0xFF }
             try await writer.write(Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index]))
             counters.withLock { $0.bytesServed += UInt64(data.count) }
+            configuration.metrics.bytesServed.add(UInt64(data.count), manifest.version)
             leader.withLock { state in
                 if state.rollout?.artifact === artifact { state.rollout?.bytesServed += UInt64(data.count) }
             }

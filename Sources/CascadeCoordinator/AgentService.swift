@@ -282,6 +282,7 @@ extension Coordinator {
     /// Tells every connected agent of a cluster about its new leader, and gives the new leader
     /// the cluster's rollout order at once instead of at the next engine step.
     func announce(_ change: LeaderChange) async {
+        metrics.leaderChanges.add()
         log("cluster \(change.prefix): leader \(change.previousLeaderID ?? "none") → \(change.leaderID ?? "none") (epoch \(change.epoch)): \(change.reason)")
         let (assignments, members) = (try? await store.run { store throws(StoreError) -> ([AgentAssignment], [String]) in
             let agents = try store.agents(inCluster: change.clusterID)
@@ -371,6 +372,7 @@ extension Coordinator {
             }
             try await writer.write(Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index]))
             metrics.chunkBytesServed.add(UInt64(data.count), ordering: .relaxed)
+            metrics.releaseBytesServed.add(UInt64(data.count), record.version)
             if let booking { rolloutBytes.addFromCoordinator(UInt64(data.count), rollout: booking.rollout, cluster: booking.cluster) }
         }
     }
@@ -386,6 +388,7 @@ extension Coordinator {
         let rolloutID = Int64(clamping: report.rolloutID)
         let hint = FetchHint(rolloutID: report.rolloutID, source: .coordinator, reason: "fetch from the coordinator after a bad chunk from \(source.isEmpty ? "the coordinator" : source)")
         let detail = AgentText.freeText(report.detail, limit: 512)
+        if !report.orderRefused { metrics.chunkVerificationFailures.add(1, source.isEmpty ? "coordinator" : "leader") }
         if source.isEmpty && !report.orderRefused && !report.releaseVersion.isEmpty {
             // The coordinator itself was the source: check what it holds (once at a time).
             _ = await chunkFailedAtServe(String(AgentText.freeText(report.releaseVersion, limit: 64)), index: Int(report.chunkIndex), "reported by \(reporter): \(detail)")

@@ -106,7 +106,7 @@ extension Coordinator {
             }
             if let chunk = request.chunk {
                 guard let manifest else { throw APIError.invalid("the signed manifest must come before the chunks") }
-                try mapped { try manifest.verify(chunk) }
+                try mapped { try metrics.verifyPushed(chunk, against: manifest) }
                 let index = Int(chunk.index)
                 let data = chunk.data
                 let blobs = self.blobs
@@ -116,6 +116,7 @@ extension Coordinator {
                         try store.storeChunk(version: stored, index: index, bytes: data, blobs: blobs)
                     }
                 }
+                metrics.releaseBytesReceived.add(UInt64(data.count), stored)
             }
         }
         guard manifest != nil else { throw APIError.invalid("the push carried no signed manifest") }

@@ -11,8 +11,8 @@ struct CoordinatorProcess {
     let process: ChildProcess
     let address: SocketAddress
 
-    static func start(_ fixture: CoordinatorFixture, data: String, listen: String = "127.0.0.1:0") async throws -> CoordinatorProcess {
-        let process = try launch(fixture, data: data, listen: listen)
+    static func start(_ fixture: CoordinatorFixture, data: String, listen: String = "127.0.0.1:0", extra: [String] = []) async throws -> CoordinatorProcess {
+        let process = try launch(fixture, data: data, listen: listen, extra: extra)
         let line = try await process.line(startingWith: "cascade-coordinator: listening on ")
         let text = line.dropFirst("cascade-coordinator: listening on ".count).prefix { $0 != "," }
         return CoordinatorProcess(process: process, address: try SocketAddress(parsing: String(text)))
@@ -22,7 +22,7 @@ struct CoordinatorProcess {
     /// `prefix` before it (`/bin/sh -c 'ulimit ...; exec "$0" "$@"'`, say).
     static func launch(
         _ fixture: CoordinatorFixture, data: String, listen: String = "127.0.0.1:0", uri: String = "cascade://coordinator/main",
-        prefix: [String] = [], mergeStandardError: Bool = false
+        prefix: [String] = [], mergeStandardError: Bool = false, extra: [String] = []
     ) throws -> ChildProcess {
         let name = uri == "cascade://coordinator/main" ? "coordinator-process" : "process-" + uri.split(separator: "/").suffix(2).joined(separator: "-")
         let tls = try fixture.pki.configuration(uri: uri, name: name)
@@ -30,7 +30,7 @@ struct CoordinatorProcess {
             "--data", data, "--listen", listen, "--ca", tls.trustRootsFile, "--cert", tls.certificateChainFile,
             "--key", tls.privateKeyFile, "--trusted-key", fixture.data.file("release-key.pub.pem"),
             "--engine-interval", "50ms", "--report-interval", "1s",
-        ]
+        ] + extra
         return try ChildProcess(command[0], Array(command.dropFirst()), mergeStandardError: mergeStandardError)
     }
 }
