@@ -97,8 +97,11 @@ struct AgentMetricsTests {
         }
         #expect(fromLeader <= served)
         // The coordinator sent the cluster the release once: to its leader.
-        let coordinatorMid = try await scrapeCoordinatorUntil(coordinatorMetrics, "the coordinator's scrape mid-rollout") {
+        // Every agent holds a session; one whose install was in flight at the pause reconnects
+        // from its new process a moment later, so wait for all three.
+        let coordinatorMid = try await scrapeCoordinatorUntil(coordinatorMetrics, "the coordinator's scrape mid-rollout with 3 sessions") {
             $0.value("cascade_rollout_state", ["rollout": "\(id)", "release": "1.1", "state": "paused"]) == 1
+                && $0.value("cascade_sessions_open") == 3
         }
         #expect(coordinatorMid.value("cascade_release_bytes_served_total", ["release": "1.1"]) == Double(release.size))
         #expect(coordinatorMid.value("cascade_sessions_open") == 3)
