@@ -8,8 +8,9 @@ all: build
 
 help:
 	@echo "make deps     check (and as root install) libssl-dev, libsqlite3-dev, pkg-config, openssl"
+	@echo "              TEST_TOOLS=1 also installs promtool (prometheus) and chromium for the metrics and status-page tests"
 	@echo "make build    debug build of every target"
-	@echo "make test     deps + build + the whole test suite"
+	@echo "make test     deps (with the test tools promtool and chromium) + build + the whole test suite"
 	@echo "make bench    release build + benchmarks against their baselines (Benchmarks/README.md)"
 	@echo "make demo     coordinator + fleet of agents on loopback, a full signed rollout"
 	@echo "make fleet-sim release build + 1,000-agent rollout and 10,000 idle sessions (Benchmarks/run-fleet.sh)"
@@ -17,7 +18,7 @@ help:
 	@echo "make clean    remove build output"
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh $(if $(filter-out 0,$(TEST_TOOLS)),--test-tools)
 
 build: deps
 	$(SWIFT) build
@@ -25,7 +26,8 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-test: deps
+test:
+	@scripts/deps.sh --test-tools
 	@start=$$(date +%s); \
 	$(SWIFT) build --build-tests && \
 	$(SWIFT) test --skip-build --no-parallel; status=$$?; \

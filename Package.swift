@@ -41,8 +41,15 @@ let package = Package(
         .target(name: "CascadeCrypto", dependencies: ["COpenSSL", "CCascadeShims"], swiftSettings: strict),
         .target(name: "CascadeNet", dependencies: ["COpenSSL", "CCascadeShims", "CascadeCrypto", "CascadeLog"], swiftSettings: strict),
 
+        // metrics: counters, histograms, the Prometheus text format (0.0.4), /proc. Pure Swift, no
+        // other module: the RPC layer, the agent runtime and the coordinator all count with it.
+        .target(name: "CascadeMetrics", swiftSettings: strict),
+        // http: a small GET-only HTTP/1.1 server for read-only views (/metrics, the status page),
+        // on the net layer's event loops and sockets (why: HTTPServer.swift).
+        .target(name: "CascadeHTTP", dependencies: ["CascadeNet"], swiftSettings: strict),
+
         // rpc: multiplexed calls over a framed connection. Knows nothing of upgrades.
-        .target(name: "CascadeRPC", dependencies: ["CascadeWire", "CascadeNet"], swiftSettings: strict),
+        .target(name: "CascadeRPC", dependencies: ["CascadeWire", "CascadeNet", "CascadeMetrics"], swiftSettings: strict),
 
         // api: Cascade's messages and services (Protocols/services.md).
         .target(name: "CascadeAPI", dependencies: ["CascadeWire", "CascadeRPC", "CascadeCrypto", "CascadeNet"], swiftSettings: strict),
@@ -57,10 +64,14 @@ let package = Package(
         // The agent's fleet side: coordinator session, leader and member roles, verified downloads.
         .target(
             name: "CascadeAgentRuntime",
-            dependencies: ["CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeLog"],
+            dependencies: ["CascadeAPI", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeMetrics", "CascadeLog"],
             swiftSettings: strict
         ),
-        .target(name: "CascadeAgent", dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeCrypto", "CascadeAgentRuntime", "CascadeLog"], swiftSettings: strict),
+        .target(
+            name: "CascadeAgent",
+            dependencies: ["CascadeInstall", "CascadeUpgrader", "CascadeCrypto", "CascadeAgentRuntime", "CascadeMetrics", "CascadeHTTP", "CascadeLog"],
+            swiftSettings: strict
+        ),
         .executableTarget(name: "cascade-agent", dependencies: ["CascadeAgent"], swiftSettings: strict),
         .executableTarget(name: "cascade-upgrader", dependencies: ["CascadeUpgrader"], swiftSettings: strict),
 
@@ -70,7 +81,10 @@ let package = Package(
         // The coordinator (server of record) and the operator's client, each a library.
         .target(
             name: "CascadeCoordinator",
-            dependencies: ["CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeCLI", "CascadeLog"],
+            dependencies: [
+                "CascadeAPI", "CascadeStore", "CascadeRPC", "CascadeNet", "CascadeCrypto", "CascadeWire", "CascadeCLI",
+                "CascadeMetrics", "CascadeHTTP", "CascadeLog",
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -111,6 +125,11 @@ let package = Package(
         ),
         .testTarget(name: "CascadeCLITests", dependencies: ["CascadeCLI"], swiftSettings: strict),
         .testTarget(name: "CascadeLogTests", dependencies: ["CascadeLog"], swiftSettings: strict),
+        .testTarget(
+            name: "CascadeHTTPTests",
+            dependencies: ["CascadeHTTP", "CascadeMetrics", "CascadeNet", "CascadeTestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "CascadeCoordinatorTests",
             dependencies: [

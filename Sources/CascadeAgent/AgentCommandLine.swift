@@ -24,7 +24,9 @@ public enum AgentCommandLine {
           status    both programs' releases, processes, switches in progress and failures, and
                     the fleet link (joined, retrying: why, or not configured); exit 1 when
                     fleet.conf exists but the agent is not in the fleet
-          run       run the main program (it starts and watches the upgrader)
+          run       run the main program (it starts and watches the upgrader); with ROOT/fleet.conf it
+                    joins the fleet, and "metrics-listen = PORT" there serves GET /metrics
+                    (Prometheus text format) on 127.0.0.1:PORT (HOST:PORT for another address)
           stop      stop both programs so that neither restarts the other
           gc        remove releases other than current/previous and downloads not in flight;
                     prints each path freed and its bytes

@@ -19,11 +19,12 @@ public enum FleetAgent {
     /// The hooks `cascade-agent run` uses.
     public static func hooks(root: String) -> AgentHooks {
         let link = FleetLinkPublisher(layout: AgentLayout(root: root))
-        return AgentHooks(isReady: { link.isReady }, services: [{ context in run(context, link: link) }])
+        let views = AgentMetricsServer(link: link)
+        return AgentHooks(isReady: { link.isReady }, services: [{ context in run(context, link: link, views: views) }])
     }
 
     /// Runs until the process ends (the upgrader stops it to switch releases).
-    private static func run(_ context: AgentContext, link: FleetLinkPublisher) {
+    private static func run(_ context: AgentContext, link: FleetLinkPublisher, views: AgentMetricsServer) {
         let layout = context.layout
         let timings = (try? AgentConfig.load(layout)) ?? AgentConfig()
         let pending = PendingUpgrade(layout: layout)
@@ -49,6 +50,7 @@ public enum FleetAgent {
                 retry(error.message, failures: failures, timings: timings, link: link)
                 continue
             }
+            views.serve(at: config?.metricsListen)
             guard let config else {
                 link.publish(FleetLink(state: .notConfigured))
                 failures = 0
@@ -62,7 +64,7 @@ public enum FleetAgent {
                 progress = pending.outcome(runningVersion: context.version, confirmed: confirmed())
                 resume = .some(progress)
             }
-            let failure = join(config, context, link: link, resume: progress, confirmed: confirmed)
+            let failure = join(config, context, link: link, views: views, resume: progress, confirmed: confirmed)
             failures += 1
             retry(failure, failures: failures, timings: timings, link: link)
         }
@@ -80,7 +82,7 @@ public enum FleetAgent {
 
     /// One attempt: builds the runtime and runs it. Returns why it could not start or ended.
     private static func join(
-        _ config: FleetConfig, _ context: AgentContext, link: FleetLinkPublisher, resume: AgentProgress?,
+        _ config: FleetConfig, _ context: AgentContext, link: FleetLinkPublisher, views: AgentMetricsServer, resume: AgentProgress?,
         confirmed: @escaping @Sendable () -> Bool
     ) -> String {
         let layout = context.layout
@@ -92,7 +94,7 @@ public enum FleetAgent {
             coordinatorAddress: config.coordinator, bindAddress: config.bind, memberPort: config.memberPort,
             tls: config.tls, releaseKeys: config.releaseKeys, stateDirectory: layout.fleetStateDirectory,
             mainVersion: context.version, upgraderVersion: ReleaseStore(layout: layout).currentVersion(.upgrader) ?? context.version,
-            hostname: ProcessInfo.processInfo.hostName, resume: resume, defaultReportInterval: config.reportInterval,
+            hostname: AgentText.isValidHostname(ProcessInfo.processInfo.hostName) ? ProcessInfo.processInfo.hostName : "", resume: resume, defaultReportInterval: config.reportInterval,
             idleOverride: config.idleOverride,
             faults: AgentRuntimeConfiguration.FaultSwitches(corruptServedChunks: config.corruptServedChunks),
             onEvent: { event in
@@ -115,6 +117,7 @@ public enum FleetAgent {
             },
             logger: Logger("fleet"))
         configuration.currentUpgraderVersion = { ReleaseStore(layout: layout).currentVersion(.upgrader) ?? "" }
+        configuration.metrics = views.metrics
         let runtime: AgentRuntime
         do {
             runtime = try AgentRuntime(configuration: configuration, installer: installer)
@@ -132,6 +135,8 @@ public enum FleetAgent {
                 }
             }
         }
+        views.attach(runtime)
+        defer { views.attach(nil) }
         let ended = Mutex<String>("the fleet runtime stopped")
         let done = DispatchSemaphore(value: 0)
         Task {

@@ -1,6 +1,7 @@
 public import CascadeAPI
 public import CascadeCrypto
 public import CascadeInstall
+import CascadeHTTP
 public import CascadeNet
 import Foundation
 #if canImport(Glibc)
@@ -20,6 +21,7 @@ import Glibc
 ///     report-interval = 5                  # seconds, until the coordinator says otherwise
 ///     idle-cpu = 0.9                       # fixed idle ratios (tests and demos only)
 ///     idle-memory = 0.5
+///     metrics-listen = 9401                # serve GET /metrics: PORT (loopback) or HOST:PORT; off when absent
 ///
 /// Debug builds only (test-only, refused by release builds as an unknown key):
 ///
@@ -35,12 +37,14 @@ public struct FleetConfig: Sendable {
     /// Test-only (debug builds): chunks a leader corrupts when serving them (the fault suite's
     /// "a leader serves a corrupted chunk").
     public var corruptServedChunks: Set<UInt32> = []
+    /// Where `/metrics` is served over plain HTTP; nil: not served. A bare port is loopback.
+    public var metricsListen: SocketAddress?
 
     public static func path(_ layout: AgentLayout) -> String { layout.fleetConfigFile }
 
     /// The keys a fleet.conf may hold (debug builds add the test-only fault switch).
     static var knownKeys: [String] {
-        var known = ["coordinator", "bind", "member-port", "ca", "cert", "key", "release-key", "report-interval", "idle-cpu", "idle-memory"]
+        var known = ["coordinator", "bind", "member-port", "ca", "cert", "key", "release-key", "report-interval", "idle-cpu", "idle-memory", "metrics-listen"]
         #if DEBUG
         known.append("test-corrupt-served-chunks")  // test-only fault switch
         #endif
@@ -117,6 +121,14 @@ public struct FleetConfig: Sendable {
             coordinator: coordinator, bind: bind, memberPort: UInt16(port),
             tls: TLSConfiguration(trustRootsFile: try required("ca"), certificateChainFile: try required("cert"), privateKeyFile: try required("key")),
             releaseKeys: keys, reportInterval: .milliseconds(Int64((try number("report-interval") ?? 5) * 1000)), idleOverride: idle)
+        if let text = values["metrics-listen"]?.last {
+            do {
+                config.metricsListen = try HTTPListenAddress.parse(text)
+            } catch {
+                throw InstallError(
+                    .layout, "\(path): metrics-listen = \(text) is not PORT (loopback) or HOST:PORT (\(error.message)); fix \"metrics-listen\"")
+            }
+        }
         if let text = values["test-corrupt-served-chunks"]?.last {
             let indices = text.split(separator: ",").map { UInt32($0.trimmingCharacters(in: .whitespaces)) }
             guard !indices.contains(nil) else {

@@ -56,6 +56,9 @@ final class FleetLinkPublisher: Sendable {
 
     var hasJoined: Bool { everJoined.load(ordering: .acquiring) }
 
+    /// The link as last published.
+    var current: FleetLink? { last.withLock { $0 } }
+
     /// Healthy as far as the fleet goes: joined, or no fleet.conf to join with.
     var isReady: Bool { hasJoined || Posix.fileType(layout.fleetConfigFile) == nil }
 

@@ -84,7 +84,7 @@ public final class AgentRuntime: Sendable {
             refusals.log(.warning, key: "permission-denied \(call.method)", "permission denied: \(call.message) (from \(from))",
                          fields: [LogField("method", call.method), LogField("peer", call.peer?.uri ?? "none"), LogField("address", from)])
         }
-        server = try RPCServer(bindingTo: bind, tls: serverTLS, router: router, onHandshakeFailure: { failure in
+        server = try RPCServer(bindingTo: bind, tls: serverTLS, router: router, observer: configuration.metrics.rpc, onHandshakeFailure: { failure in
             var fields = [LogField("peer", failure.peer.map { "\($0)" } ?? "unknown")]
             if let certificate = failure.peerCertificate { fields.append(LogField("certificate", certificate)) }
             refusals.log(.warning, key: failure.reason, failure.message, fields: fields)
@@ -93,6 +93,7 @@ public final class AgentRuntime: Sendable {
             mainVersion: configuration.mainVersion, progress: configuration.resume,
             reportInterval: configuration.defaultReportInterval))
         registerLeaderMethods(on: router)
+        configuration.metrics.rpc.recognize(router.methodNames)
     }
 
     /// The port members reach this agent on (the bound one when configured as 0).

@@ -49,6 +49,8 @@ public struct AgentRuntimeConfiguration: Sendable {
     /// Where the runtime logs (component "fleet"; the agent's id is a field of each line). The
     /// agent executable logs to its standard error; in-process peers default to nothing.
     public var logger: Logger
+    /// Counters for `/metrics`; pass one instance to every runtime of a process.
+    public var metrics = RuntimeMetrics()
 
     public struct Timeouts: Sendable {
         /// Unary calls (register, report fault, second instruction).

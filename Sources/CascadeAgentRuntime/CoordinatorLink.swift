@@ -49,6 +49,7 @@ extension AgentRuntime {
     func refreshAssignment() async throws {
         let assignment = try await coordinator.unary(CoordinatorService.register, registerRequest(), options: callOptions)
         counters.withLock { $0.registrations += 1 }
+        configuration.metrics.registrations.add()
         adopt(assignment)
     }
 
@@ -59,6 +60,7 @@ extension AgentRuntime {
                 group.addTask {
                     try await self.pumpReports(to: writer, signals: [self.progressChanged, self.clusterChanged]) {
                         self.counters.withLock { $0.reportsSent += 1 }
+                        self.configuration.metrics.heartbeats.add()
                         return self.report(forCoordinator: true)
                     }
                 }
@@ -94,6 +96,7 @@ extension AgentRuntime {
             refuse("an assignment with leader epoch \(assignment.leaderEpoch), older than the held epoch \(held)")
             return
         }
+        configuration.metrics.assigned(leaderID: assignment.leaderID)
         configuration.onEvent(.assigned(role: assignment.role, leaderID: assignment.leaderID, epoch: assignment.leaderEpoch))
         if assignment.role == .leader {
             yieldOwnUpgradeToLeadership()

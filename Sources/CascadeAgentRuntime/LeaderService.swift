@@ -291,6 +291,7 @@ extension AgentRuntime {
             do {
                 try await ChunkDownloader.fetch(into: artifact, from: source, options: CallOptions()) { bytes in
                     self.counters.withLock { $0.bytesFromCoordinator += UInt64(bytes) }
+                    self.configuration.metrics.bytesReceived.add(UInt64(bytes), artifact.manifest.version, "coordinator")
                     self.leader.withLock { state in
                         if state.rollout?.pacer.rolloutID == rolloutID { state.rollout?.bytesReceived += UInt64(bytes) }
                     }
@@ -337,7 +338,8 @@ extension AgentRuntime {
         let artifact = try await artifactToServe(version: request.version, sha256: request.artifactSHA256)
         let manifest = artifact.manifest
         let first = Int(request.firstIndex)
-        guard first <= manifest.chunkCount else {
+        // Valid indexes are 0 ..< count (services.md §3.1): the count itself is out of range.
+        guard first < manifest.chunkCount else {
             throw RPCError(.outOfRange, "chunk \(first) does not exist: release \(manifest.version) has \(manifest.chunkCount) chunks")
         }
         let end = request.maxChunks == 0 ? manifest.chunkCount : min(manifest.chunkCount, first + Int(request.maxChunks))
@@ -348,6 +350,7 @@ extension AgentRuntime {
             if corrupt.contains(UInt32(index)), !data.isEmpty { data[0] ^= 0xFF }
             try await writer.write(Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index]))
             counters.withLock { $0.bytesServed += UInt64(data.count) }
+            configuration.metrics.bytesServed.add(UInt64(data.count), manifest.version)
             leader.withLock { state in
                 if state.rollout?.artifact === artifact { state.rollout?.bytesServed += UInt64(data.count) }
             }
@@ -356,15 +359,25 @@ extension AgentRuntime {
 
     /// The staged artifact a member asks for; waits a little for the coordinator's order when a
     /// member (after a failover) asks before this new leader has heard of the rollout.
+    /// The staged release a request names (by version, digest or both, as §3.1 allows). A
+    /// member's order can overtake its leader's: a request that names another release waits a
+    /// moment for the leader's own order, then is NOT_FOUND (UNAVAILABLE while it runs none).
     private func artifactToServe(version: String, sha256: SHA256Digest?) async throws -> StagedArtifact {
+        guard !version.isEmpty || sha256 != nil else {
+            throw RPCError(.invalidArgument, "name the release by version, by artifact_sha256, or both")
+        }
         let deadline = ContinuousClock.now + configuration.timeouts.artifactWait
         while true {
             let current = leader.withLock { $0.rollout?.artifact }
-            if let current, current.manifest.version == version, sha256 == nil || current.manifest.sha256 == sha256 {
+            if let current, version.isEmpty || current.manifest.version == version, sha256 == nil || current.manifest.sha256 == sha256 {
                 return current
             }
             guard ContinuousClock.now < deadline else {
-                throw RPCError(.unavailable, "this leader has no staged release \(version) (yet)")
+                let named = version.isEmpty ? "the release with artifact \(sha256?.hex.prefix(16) ?? "")…" : "release \(version)"
+                if let current {
+                    throw RPCError(.notFound, "this leader serves release \(current.manifest.version), not \(named)")
+                }
+                throw RPCError(.unavailable, "this leader has no staged release (yet), so not \(named)")
             }
             // A short poll: this only happens in the moments after a leader change.
             try await Task.sleep(for: .milliseconds(50))
@@ -432,7 +445,8 @@ extension AgentRuntime {
                 rollout.artifact, progress: progress, healthTimeout: .seconds(Int(rollout.order.policy.effectiveHealthTimeoutSeconds)))
         } catch {
             progress.state = .failed
-            progress.error = "\(error)"
+            // What the operator reads: never a Swift type name such as "CancellationError()".
+            progress.error = error is CancellationError ? "stopped before it was installed (the rollout ended or the agent is stopping)" : "\(error)"
             setProgress(progress)
         }
     }

@@ -255,6 +255,7 @@ extension AgentRuntime {
                     self.counters.withLock {
                         if source.isLeader { $0.bytesFromLeader += UInt64(bytes) } else { $0.bytesFromCoordinator += UInt64(bytes) }
                     }
+                    self.configuration.metrics.bytesReceived.add(UInt64(bytes), artifact.manifest.version, source.isLeader ? "leader" : "coordinator")
                     self.setDownloadBytes(artifact.verifiedBytes, rolloutID: order.rolloutID)
                 }
             } catch let error as RuntimeError where error.code == .noSpace {
@@ -296,6 +297,7 @@ extension AgentRuntime {
         counters.withLock { $0.faultsReported += 1 }
         let sourceID: String
         if case .leader(let id, _) = fault.source { sourceID = id } else { sourceID = "" }
+        configuration.metrics.chunkVerificationFailures.add(1, sourceID.isEmpty ? "coordinator" : "leader")
         warn("discarded \(fault)")
         configuration.onEvent(.faultReported(chunk: fault.index, sourceID: sourceID))
         let report = FaultReport(

@@ -59,6 +59,35 @@ public enum HumanFormat {
             + twoDigits(secondOfDay / 3600) + ":" + twoDigits(secondOfDay / 60 % 60) + ":" + twoDigits(secondOfDay % 60) + "Z"
     }
 
+    /// `text` safe to print on a terminal: control characters (C0 but tab, DEL, C1) become
+    /// visible escapes such as `\x1b`, so text an agent chose (a version, a fault detail) cannot
+    /// move the cursor, recolour or rewrite an operator's screen, or start a new line.
+    public static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) {
+                let hex = String(scalar.value, radix: 16)
+                result += scalar.value <= 0xFF ? "\\x" + String(repeating: "0", count: 2 - hex.count) + hex : "\\u{\(hex)}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        (scalar.value < 0x20 && scalar != "\t") || (0x7F...0x9F).contains(scalar.value)
+    }
+
+    /// RFC 3339 in UTC with milliseconds: `2025-03-04T05:06:07.089Z` (JSON output's one time form).
+    public static func timestamp(epochMilliseconds: Int64) -> String {
+        let seconds = epochMilliseconds >= 0 ? epochMilliseconds / 1000 : (epochMilliseconds - 999) / 1000
+        let millis = epochMilliseconds - seconds * 1000
+        let whole = timestamp(epochSeconds: seconds)
+        return whole.dropLast() + "." + String(millis).leftPadding(to: 3).replacingSpaces(with: "0") + "Z"
+    }
+
     /// How long ago (or ahead) a moment is: `just now`, `5s ago`, `3m20s ago`, `in 2h05m`.
     public static func relative(epochSeconds: Int64, now: Int64) -> String {
         let delta = now - epochSeconds

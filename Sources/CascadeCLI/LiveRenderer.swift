@@ -43,7 +43,7 @@ public struct LiveRenderer: Sendable {
     }
 
     private mutating func draw(_ snapshot: LiveSnapshot, final: Bool) {
-        let lines = LiveLayout.lines(for: snapshot, barWidth: barWidth)
+        let lines = LiveLayout.lines(for: snapshot, barWidth: barWidth).map(HumanFormat.printable)
         switch mode {
         case .terminal(let columns):
             let frame = columns.map { width in lines.map { String($0.prefix(max(1, width - 1))) } } ?? lines

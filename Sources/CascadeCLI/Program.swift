@@ -118,7 +118,8 @@ public struct Program: Sendable {
     /// Prints `error` the standard way and returns its exit code; an empty message prints nothing.
     public func report(_ error: CLIError, to console: Console) -> Int32 {
         guard !error.message.isEmpty else { return error.exitCode }
-        var text = "\(name): \(error.message)\n"
+        // Messages may quote what a peer sent: no control characters reach the terminal.
+        var text = "\(name): \(HumanFormat.printable(error.message))\n"
         if error.kind == .usage {
             let command = ([name] + error.commandPath).joined(separator: " ")
             text += "Try '\(command) --help'.\n"

@@ -54,10 +54,16 @@ extension Coordinator {
         guard request.memberPort > 0, request.memberPort <= UInt32(UInt16.max) else {
             throw APIError.invalid("the member port \(request.memberPort) is not a TCP port")
         }
+        // What an agent says about itself reaches operators' screens: only the grammar passes.
+        try Self.checkVersions(main: request.mainVersion, upgrader: request.upgraderVersion, mainRequired: true)
+        guard request.hostname.isEmpty || AgentText.isValidHostname(request.hostname) else {
+            throw APIError.invalid("the host name \"\(AgentText.freeText(request.hostname, limit: 64))\" is not an RFC 1123 host name")
+        }
         metrics.registrations.add(1, ordering: .relaxed)
         let registration = AgentRegistration(
             id: id, address: address, port: Int(request.memberPort), mainVersion: request.mainVersion,
-            upgraderVersion: request.upgraderVersion, cpuIdle: request.idle.cpu, memoryIdle: request.idle.memory)
+            upgraderVersion: request.upgraderVersion, cpuIdle: request.idle.cpu, memoryIdle: request.idle.memory,
+            hostname: request.hostname)
         // Batched with whoever else registers meanwhile (one commit for them all).
         let registered = try await mapped { try await registrations.register(registration) }
         let (assignment, members) = (registered.assignment, registered.memberIDs)
@@ -67,6 +73,15 @@ extension Coordinator {
         // batch (a fleet registering at once costs one update per leader, not one per member).
         if let leader = assignment.leader, leader.id != id { batcher.refreshLeader(leader.id) }
         return message(for: assignment, members: members)
+    }
+
+    /// Versions an agent reports must follow services.md §4.4's grammar (empty: not known,
+    /// except a registration's main version).
+    static func checkVersions(main: String, upgrader: String, mainRequired: Bool) throws {
+        for (program, version) in [("main", main), ("upgrader", upgrader)] where !AgentText.isAcceptableVersion(version) {
+            throw APIError.invalid("the \(program) version \"\(AgentText.freeText(version, limit: 64))\" is not a version (services.md §4.4)")
+        }
+        if mainRequired && main.isEmpty { throw APIError.invalid("the main version is empty") }
     }
 
     /// An agent's assignment as the API states it, read now.
@@ -92,9 +107,16 @@ extension Coordinator {
     private func session(_ reports: MessageStream<AgentReport>, _ writer: StreamWriter<Instruction>, _ context: ServerContext) async throws {
         let id = try Self.agentID(context)
         let (token, instructions) = hub.attach(id)
+        let hub = self.hub
         let pump = Task {
             for await instruction in instructions {
                 do { try await writer.write(instruction) } catch { return }
+            }
+            // The hub let go of this session. If a newer session of the same agent took its
+            // place, this one ends now with ABORTED (services.md §3.2) rather than staying open
+            // and silent; at shutdown it ends with the server.
+            if hub.wasReplaced(token) {
+                writer.finish(with: RPCError(.aborted, "agent \(id) opened a new session, which replaces this one"))
             }
         }
         defer { pump.cancel() }
@@ -151,6 +173,7 @@ extension Coordinator {
 
     private func handle(_ report: AgentReport, from id: String) async throws {
         if let heartbeat = report.heartbeat {
+            try Self.checkVersions(main: heartbeat.mainVersion, upgrader: heartbeat.upgraderVersion, mainRequired: false)
             guard (0...APILimits.ratioScale).contains(heartbeat.idle.cpuPPM), (0...APILimits.ratioScale).contains(heartbeat.idle.memoryPPM) else {
                 throw APIError.invalid("idle ratios must be 0...\(APILimits.ratioScale) parts per million")
             }
@@ -236,7 +259,7 @@ extension Coordinator {
         guard progress.rolloutID > 0, let state = progress.state.storeState else { return }
         let rolloutID = Int64(clamping: progress.rolloutID)
         let bytes = Int64(clamping: progress.bytesDone)
-        let error = progress.error.isEmpty ? nil : progress.error
+        let error = progress.error.isEmpty ? nil : AgentText.freeText(progress.error)
         do {
             let failed = try await store.run { store throws(StoreError) -> Bool in
                 guard let row = try store.rolloutAgent(rolloutID: rolloutID, agentID: agentID) else { return false }
@@ -260,6 +283,7 @@ extension Coordinator {
     /// Tells every connected agent of a cluster about its new leader, and gives the new leader
     /// the cluster's rollout order at once instead of at the next engine step.
     func announce(_ change: LeaderChange) async {
+        metrics.leaderChanges.add()
         Logs.agents.info("cluster \(change.prefix): leader \(change.previousLeaderID ?? "none") → \(change.leaderID ?? "none") (epoch \(change.epoch)): \(change.reason)", ["cluster": change.prefix, "leader": change.leaderID ?? "", "epoch": "\(change.epoch)"])
         let (assignments, members) = (try? await store.run { store throws(StoreError) -> ([AgentAssignment], [String]) in
             let agents = try store.agents(inCluster: change.clusterID)
@@ -275,41 +299,63 @@ extension Coordinator {
         await step()
     }
 
+    /// The release a `FetchChunksRequest` names (services.md §3.1): by version, by artifact
+    /// digest, or by both, which must then name the same release (NOT_FOUND otherwise, as for
+    /// any release the coordinator does not have). A digest alone names the release holding that
+    /// artifact, the complete one pushed first if several do.
+    private func releaseToServe(_ request: FetchChunksRequest) async throws -> ReleaseRecord {
+        let digest = request.artifactSHA256
+        let named = request.version.isEmpty ? digest.map { "release with artifact \($0.hex)" } : "release \(request.version)"
+        guard let named else { throw APIError.invalid("a chunk fetch must name a release by version, artifact SHA-256 or both") }
+        let found = try await mapped {
+            try await store.run { store throws(StoreError) -> ReleaseRecord? in
+                if !request.version.isEmpty { return try store.release(version: request.version) }
+                let holding = try store.releases().filter { $0.release.blobDigest == digest }
+                return holding.first(where: \.isComplete) ?? holding.first
+            }
+        }
+        guard let record = found, !record.isDeleted, digest == nil || digest == record.release.blobDigest else {
+            if let digest, let record = found, !record.isDeleted {
+                throw RPCError(.notFound, "release \(record.version) has artifact \(record.release.blobDigest.hex), not \(digest.hex)")
+            }
+            throw RPCError(.notFound, "the coordinator has no \(named)")
+        }
+        guard record.isComplete else {
+            if !record.damage.isEmpty {
+                throw RPCError(.failedPrecondition, "release \(record.version) is damaged: \(record.damage)")
+            }
+            throw RPCError(.failedPrecondition, "release \(record.version) is not completely pushed yet")
+        }
+        return record
+    }
+
     private func fetchChunks(_ request: FetchChunksRequest, _ writer: StreamWriter<Chunk>, caller: String) async throws {
+        let record = try await releaseToServe(request)
+        let version = record.version
         // The bytes count for the cluster, in the active rollout of this release the caller is
         // part of (services.md §3.4); a fetch outside any rollout counts for none.
-        let (record, booking) = try await mapped {
-            try await store.run { store throws(StoreError) -> (ReleaseRecord?, (rollout: Int64, cluster: String)?) in
-                let record = try store.release(version: request.version)
-                guard let agent = try store.agent(id: caller) else { return (record, nil) }
-                for rollout in try store.activeRollouts() where rollout.releaseVersion == request.version {
+        let booking = try await mapped {
+            try await store.run { store throws(StoreError) -> (rollout: Int64, cluster: String)? in
+                guard let agent = try store.agent(id: caller) else { return nil }
+                for rollout in try store.activeRollouts() where rollout.releaseVersion == version {
                     if try store.rolloutAgent(rolloutID: rollout.id, agentID: caller) != nil {
-                        return (record, (rollout.id, agent.clusterPrefix))
+                        return (rollout.id, agent.clusterPrefix)
                     }
                 }
-                return (record, nil)
+                return nil
             }
-        }
-        guard let record, record.isComplete, !record.isDeleted else {
-            if let record, !record.damage.isEmpty {
-                throw RPCError(.failedPrecondition, "release \(request.version) is damaged: \(record.damage)")
-            }
-            throw APIError.unknownRelease(request.version)
-        }
-        if let digest = request.artifactSHA256, digest != record.release.blobDigest {
-            throw APIError.invalid("release \(request.version) has a different artifact digest than the caller expects")
         }
         let manifest = try manifests.manifest(for: record)
         let first = Int(request.firstIndex)
-        guard first <= manifest.chunkCount else {
-            throw RPCError(.outOfRange, "release \(request.version) has \(manifest.chunkCount) chunks; there is no chunk \(first)")
+        guard first < manifest.chunkCount else {
+            throw RPCError(.outOfRange, "release \(version) has \(manifest.chunkCount) chunks; there is no chunk \(first)")
         }
         let end = request.maxChunks == 0 ? manifest.chunkCount : min(manifest.chunkCount, first + Int(request.maxChunks))
         let file: BlobFile
         do {
             file = try blobs.open(record.release.blobDigest)
         } catch {
-            throw await chunkFailedAtServe(request.version, index: first, error.message)
+            throw await chunkFailedAtServe(version, index: first, error.message)
         }
         for index in first..<end {
             // Read on credit: a chunk is read only once the agent's window can take it, so an
@@ -319,14 +365,15 @@ extension Coordinator {
             do {
                 data = try file.read(offset: Int64(manifest.offset(ofChunk: index)), length: manifest.size(ofChunk: index))
             } catch {
-                throw await chunkFailedAtServe(request.version, index: index, error.message)
+                throw await chunkFailedAtServe(version, index: index, error.message)
             }
             // Verified before it leaves: a chunk damaged where it rests is never sent.
             guard data.count == manifest.size(ofChunk: index), SHA256.hash(data) == manifest.chunkHashes[index] else {
-                throw await chunkFailedAtServe(request.version, index: index, "its SHA-256 is not the manifest's")
+                throw await chunkFailedAtServe(version, index: index, "its SHA-256 is not the manifest's")
             }
             try await writer.write(Chunk(index: UInt32(index), data: data, sha256: manifest.chunkHashes[index]))
             metrics.chunkBytesServed.add(UInt64(data.count), ordering: .relaxed)
+            metrics.releaseBytesServed.add(UInt64(data.count), record.version)
             if let booking { rolloutBytes.addFromCoordinator(UInt64(data.count), rollout: booking.rollout, cluster: booking.cluster) }
         }
     }
@@ -338,13 +385,14 @@ extension Coordinator {
     /// leader's own session is down. The reporter fetches from the coordinator meanwhile.
     private func reportFault(_ report: FaultReport, _ context: ServerContext) async throws -> FetchHint {
         let reporter = try Self.agentID(context)
-        let source = String(report.sourceID.prefix(64))
+        let source = AgentText.freeText(report.sourceID, limit: 64)
         let rolloutID = Int64(clamping: report.rolloutID)
         let hint = FetchHint(rolloutID: report.rolloutID, source: .coordinator, reason: "fetch from the coordinator after a bad chunk from \(source.isEmpty ? "the coordinator" : source)")
-        let detail = String(report.detail.prefix(512))
+        let detail = AgentText.freeText(report.detail, limit: 512)
+        if !report.orderRefused { metrics.chunkVerificationFailures.add(1, source.isEmpty ? "coordinator" : "leader") }
         if source.isEmpty && !report.orderRefused && !report.releaseVersion.isEmpty {
             // The coordinator itself was the source: check what it holds (once at a time).
-            _ = await chunkFailedAtServe(String(report.releaseVersion.prefix(64)), index: Int(report.chunkIndex), "reported by \(reporter): \(detail)")
+            _ = await chunkFailedAtServe(String(AgentText.freeText(report.releaseVersion, limit: 64)), index: Int(report.chunkIndex), "reported by \(reporter): \(detail)")
         }
         let verdict = try await mapped {
             try await store.run { store throws(StoreError) -> FaultVerdict in
@@ -356,15 +404,15 @@ extension Coordinator {
                     && reporterRecord?.clusterID == accused?.clusterID
                 if source.isEmpty && !report.orderRefused {
                     _ = try store.appendEvent(
-                        actor: .agent(reporter), kind: .rolloutBadChunk, subject: EventSubject.release(String(report.releaseVersion.prefix(64))),
+                        actor: .agent(reporter), kind: .rolloutBadChunk, subject: EventSubject.release(String(AgentText.freeText(report.releaseVersion, limit: 64))),
                         refs: EventRefs(rollout: rolloutID),
-                        detail: "chunk \(report.chunkIndex) of \(report.releaseVersion.prefix(64)) from the coordinator failed at \(reporter): \(detail); the coordinator checked what it holds")
+                        detail: "chunk \(report.chunkIndex) of \(AgentText.freeText(report.releaseVersion, limit: 64)) from the coordinator failed at \(reporter): \(detail); the coordinator checked what it holds")
                     return .recorded
                 }
                 if report.orderRefused {
                     _ = try store.appendEvent(
                         actor: .agent(reporter), kind: .securityOrderRefused, subject: EventSubject.agent(source), refs: EventRefs(rollout: rolloutID),
-                        detail: "\(reporter) refused an order from leader \(source.isEmpty ? "(none named)" : source) in rollout \(report.rolloutID) for release \(report.releaseVersion.prefix(64)): \(detail)")
+                        detail: "\(reporter) refused an order from leader \(source.isEmpty ? "(none named)" : source) in rollout \(report.rolloutID) for release \(AgentText.freeText(report.releaseVersion, limit: 64)): \(detail)")
                     return .recorded
                 }
                 guard counts, let cluster else {
@@ -388,7 +436,7 @@ extension Coordinator {
                 if fresh {
                     _ = try store.appendEvent(
                         actor: .agent(reporter), kind: .rolloutBadChunk, subject: EventSubject.agent(source), refs: EventRefs(rollout: rolloutID),
-                        detail: "chunk \(report.chunkIndex) of \(report.releaseVersion.prefix(64)) from \(source) failed its check at \(reporter): \(detail) (\(reporters) distinct reporters in rollout \(rolloutID))")
+                        detail: "chunk \(report.chunkIndex) of \(AgentText.freeText(report.releaseVersion, limit: 64)) from \(source) failed its check at \(reporter): \(detail) (\(reporters) distinct reporters in rollout \(rolloutID))")
                 }
                 guard confirmed, let cluster = try store.cluster(id: clusterID), cluster.leaderID == source else { return nil }
                 let others = try store.agents(inCluster: cluster.id).filter { $0.id != source && $0.isLive }

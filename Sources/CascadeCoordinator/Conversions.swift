@@ -121,7 +121,8 @@ extension AgentRecord {
         AgentInfo(
             agentID: id, address: address, memberPort: UInt32(clamping: port), clusterID: clusterPrefix,
             role: CascadeAPI.AgentRole(role), mainVersion: mainVersion, upgraderVersion: upgraderVersion, idle: idle,
-            lastSeenMs: lastSeen.unixMilliseconds, connected: connected, registeredAtMs: registeredAt.unixMilliseconds)
+            lastSeenMs: lastSeen.unixMilliseconds, connected: connected, hostname: hostname,
+            registeredAtMs: registeredAt.unixMilliseconds)
     }
 }
 

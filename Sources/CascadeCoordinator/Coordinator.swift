@@ -36,7 +36,9 @@ public final class Coordinator: Sendable {
     let acceptFailures = AcceptFailureLog()
     /// Refused handshakes and PERMISSION_DENIED calls: rate-limited warnings and audit events.
     let security: SecurityLog
-    private let running = Mutex<(server: RPCServer?, engine: Task<Void, Never>?, flusher: Task<Void, Never>?)>((nil, nil, nil))
+    /// The HTTP views (`/metrics`, the status page), when configured.
+    let views = ViewServers()
+    let running = Mutex<(server: RPCServer?, engine: Task<Void, Never>?, flusher: Task<Void, Never>?)>((nil, nil, nil))
 
     /// Locks the data directory, opens (and migrates) the database and loads the trusted
     /// release keys. Refuses a data directory another coordinator (any process) holds.
@@ -74,6 +76,9 @@ public final class Coordinator: Sendable {
         security = SecurityLog(store: store)
         engine = RolloutEngine()
         registrations = RegistrationBatcher(store: store, metrics: metrics)
+        store.observeTransactions { [metrics] seconds, committed in
+            metrics.storeTransactions.observe(seconds, committed ? "commit" : "rollback")
+        }
     }
 
     /// Binds the listener, starts serving and starts the rollout engine. Returns the address
@@ -96,12 +101,15 @@ public final class Coordinator: Sendable {
         registerReleaseMethods(on: router)
         registerRolloutMethods(on: router)
         registerFleetMethods(on: router)
+        metrics.rpc.recognize(router.methodNames)
         router.onPermissionDenied { [security] in security.denied($0) }
+        let bound = try bindViews()
         let server = try RPCServer(
             bindingTo: configuration.listenAddress, tls: tls, router: router,
-            onAcceptError: { [acceptFailures] in acceptFailures.record($0) },
+            onAcceptError: { [acceptFailures] in acceptFailures.record($0) }, observer: metrics.rpc,
             onHandshakeFailure: { [security] in security.handshakeFailed($0) })
         server.start()
+        views.start(bound)
         let engineTask = Task { await self.runEngine() }
         let flusher = Task {
             while !Task.isCancelled {
@@ -122,6 +130,7 @@ public final class Coordinator: Sendable {
         engineTask?.cancel()
         flusher?.cancel()
         hub.closeAll()
+        await views.stop()
         await server?.shutdown(drainTimeout: drainTimeout)
         await engineTask?.value
         await flusher?.value
@@ -149,21 +158,6 @@ public final class Coordinator: Sendable {
             try? await Task.sleep(for: configuration.engineInterval)
         }
     }
-}
-
-/// Counters for benchmarks and logs.
-public final class CoordinatorMetrics: Sendable {
-    let chunkBytesServed = Atomic<UInt64>(0)
-    let reportsHandled = Atomic<UInt64>(0)
-    let registrations = Atomic<UInt64>(0)
-    let registrationBatches = Atomic<UInt64>(0)
-
-    /// Artifact bytes sent to agents by FetchChunks (the coordinator's egress for releases).
-    public var chunkBytes: UInt64 { chunkBytesServed.load(ordering: .relaxed) }
-    public var reports: UInt64 { reportsHandled.load(ordering: .relaxed) }
-    public var registered: UInt64 { registrations.load(ordering: .relaxed) }
-    /// Transactions the registrations took (fewer than `registered` when agents register at once).
-    public var registrationCommits: UInt64 { registrationBatches.load(ordering: .relaxed) }
 }
 
 /// The byte counters of each cluster in each rollout (services.md §3.4), in memory: a

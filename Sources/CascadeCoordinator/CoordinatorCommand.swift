@@ -1,4 +1,5 @@
 public import CascadeCLI
+import CascadeHTTP
 import CascadeLog
 import CascadeNet
 import CascadeStore
@@ -15,6 +16,11 @@ public enum CoordinatorCommand {
                 cascade://coordinator/<id>; --ca is the fleet CA that signed every agent and operator
                 certificate. Releases are accepted only if signed by a --trusted-key.
                 Stops gracefully on SIGTERM or SIGINT (drains calls in flight).
+                --metrics-listen serves GET /metrics (Prometheus text format 0.0.4) and --status-listen a live
+                status page (/) with its data (/status.json), over plain HTTP, read-only; both are off by
+                default. A bare PORT (or :PORT) listens on loopback (127.0.0.1); any other address must be
+                written out (0.0.0.0:9400 serves the network, unauthenticated). The same address for both
+                serves everything on one listener.
                 One coordinator per data directory: it holds a lock on DIR/lock (with its pid) while it
                 runs, and a second one on the same directory is refused. At start it raises its
                 open-file limit to the hard limit and logs the limit it runs with.
@@ -45,6 +51,8 @@ public enum CoordinatorCommand {
                 .value("liveness-timeout", valueName: "DURATION", help: "Silence after which an agent is lost (a lost leader is replaced).", default: "30s"),
                 .value("engine-interval", valueName: "DURATION", help: "How often the rollout engine re-evaluates rollouts.", default: "1s"),
                 .value("stall-timeout", valueName: "DURATION", help: "A running cluster with nothing in flight and no change for this long fails the agents it waits on (gone, or never instructed by their leader).", default: "10m"),
+                .value("metrics-listen", valueName: "ADDR", help: "Serve GET /metrics (Prometheus) here: PORT for 127.0.0.1:PORT, or HOST:PORT. Off by default."),
+                .value("status-listen", valueName: "ADDR", help: "Serve the live status page (/ and /status.json) here: PORT or HOST:PORT. Off by default."),
                 .value("log-format", valueName: "FORMAT", help: "Log lines as text or json (one JSON object per line).",
                        default: "text", environment: "CASCADE_LOG_FORMAT"),
                 .value("log-level", valueName: "LEVEL", help: "Lowest level logged: debug, info, warning or error.",
@@ -91,6 +99,14 @@ public enum CoordinatorCommand {
             reportInterval: try arguments.duration("report-interval"), engineInterval: try arguments.duration("engine-interval"),
             placement: placement)
         configuration.stallTimeout = try arguments.duration("stall-timeout")
+        for (name, keyPath) in [("metrics-listen", \CoordinatorConfiguration.metricsAddress), ("status-listen", \.statusAddress)] {
+            guard let text = arguments.optionalString(name) else { continue }
+            do {
+                configuration[keyPath: keyPath] = try HTTPListenAddress.parse(text)
+            } catch {
+                throw context.usageError("--\(name): \(error.message)")
+            }
+        }
         // Before anything opens descriptors: every agent session holds one. Logged once the
         // coordinator runs (a refusal to start stays the only line).
         let descriptors = DescriptorLimit.raiseToHard()
@@ -106,6 +122,15 @@ public enum CoordinatorCommand {
         context.print("cascade-coordinator: listening on \(bound), data in \(configuration.dataDirectory)")
         log.info("listening on \(bound), data in \(configuration.dataDirectory)", ["address": "\(bound)", "data": configuration.dataDirectory])
         log.info(descriptors)
+        for (what, address) in [("metrics on http://\(coordinator.metricsAddress.map { "\($0)" } ?? "")/metrics", coordinator.metricsAddress),
+                                ("status page on http://\(coordinator.statusAddress.map { "\($0)" } ?? "")/", coordinator.statusAddress)] {
+            guard let address else { continue }
+            context.print("cascade-coordinator: \(what)")
+            log.info(what, ["address": "\(address)"])
+            if !HTTPListenAddress.isLoopback(address) {
+                log.warning("\(what) is reachable from the network without TLS or authentication")
+            }
+        }
         let signal = await SignalWaiter.wait(for: [SIGTERM, SIGINT])
         context.print("cascade-coordinator: signal \(signal), draining and stopping")
         log.info("signal \(signal), draining and stopping", ["signal": "\(signal)"])

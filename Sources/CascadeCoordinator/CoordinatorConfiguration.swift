@@ -33,6 +33,11 @@ public struct CoordinatorConfiguration: Sendable {
     /// A running cluster with nothing in flight and no change for this long waits on an agent
     /// that will not act (gone, or a leader that withholds); those agents fail. Default 10 min.
     public var stallTimeout: Duration = .seconds(600)
+    /// Where `/metrics` is served over plain HTTP (`--metrics-listen`); nil: not served.
+    public var metricsAddress: SocketAddress?
+    /// Where the status page and `/status.json` are served (`--status-listen`); nil: not served.
+    /// The same address as `metricsAddress` makes one listener serve both.
+    public var statusAddress: SocketAddress?
 
     /// Where the address that decides an agent's cluster comes from (never a message field).
     public enum Placement: String, Sendable, CaseIterable {

@@ -50,13 +50,17 @@ extension Coordinator {
                 try await self.store.run { store throws(StoreError) -> ListEventsResponse in
                     let limit = request.limit == 0 ? 100 : min(Int(request.limit), 1000)
                     // Each filter matches the event's own rollout, cluster or agent (services.md §3.9).
-                    let records = try store.events(
-                        afterID: Int64(clamping: request.afterID),
-                        rolloutID: request.rolloutID == 0 ? nil : Int64(clamping: request.rolloutID),
-                        cluster: request.clusterID.isEmpty ? nil : request.clusterID,
-                        agentID: request.agentID.isEmpty ? nil : request.agentID, limit: limit)
-                    let since = Int64(clamping: request.sinceMs)
-                    return ListEventsResponse(events: records.filter { $0.time.milliseconds >= since }.map { record in
+                    let (rollout, cluster, agent, since) = (
+                        request.rolloutID == 0 ? nil : Int64(clamping: request.rolloutID), request.clusterID.isEmpty ? nil : request.clusterID,
+                        request.agentID.isEmpty ? nil : request.agentID, Timestamp(milliseconds: Int64(clamping: request.sinceMs)))
+                    // Without after_id the operator wants the latest events (services.md §3.8); with
+                    // it, the next page after what it already has. Both in increasing id order.
+                    let records = request.afterID == 0
+                        ? try store.recentEvents(limit: limit, rolloutID: rollout, cluster: cluster, agentID: agent, since: since)
+                        : try store.events(
+                            afterID: Int64(clamping: request.afterID), rolloutID: rollout, cluster: cluster, agentID: agent,
+                            since: since, limit: limit)
+                    return ListEventsResponse(events: records.map { record in
                         Event(
                             id: UInt64(record.id), atMs: record.time.unixMilliseconds, actor: record.actor.description,
                             kind: record.kind.rawValue, rolloutID: UInt64(max(0, record.rolloutID)),

@@ -28,6 +28,7 @@ extension Coordinator {
         let blobs = self.blobs
         // Hashing a large blob is long, blocking work: off the cooperative pool's hot path.
         let bad = await Task.detached { Self.badChunks(of: record, manifest: manifest, blobs: blobs) }.value
+        metrics.chunkVerificationFailures.add(UInt64(bad.count), "store")
         guard !bad.isEmpty else { return (record, []) }
         let updated = try await recordDamage(record, manifest: manifest, bad: bad, actor: actor)
         return (updated, bad)

@@ -14,7 +14,11 @@ extension Coordinator {
         router.unary(OperatorService.releaseStatus) { query, _ in
             try await mapped {
                 try await self.store.run { store throws(StoreError) -> ReleaseStatusResponse in
-                    guard let record = try store.release(version: query.version), !record.isDeleted else { throw StoreError(.notFound, "no release \(query.version)") }
+                    // What the coordinator holds of a version it has no manifest for is nothing:
+                    // an answer without `release` (services.md §3.6), not NOT_FOUND, so a push
+                    // asks once and learns what to send in every case. A deleted release holds
+                    // nothing either.
+                    guard let record = try store.release(version: query.version), !record.isDeleted else { return ReleaseStatusResponse() }
                     let present = try store.receivedChunks(version: query.version)
                     return ReleaseStatusResponse(release: record.info(chunksPresent: record.isComplete ? record.release.chunkCount : present.count),
                                                  present: record.isComplete ? Array(0..<record.release.chunkCount) : present)
@@ -25,7 +29,8 @@ extension Coordinator {
             try await mapped {
                 try await self.store.run { store throws(StoreError) -> ListReleasesResponse in
                     var infos: [ReleaseInfo] = []
-                    for record in try store.releases() {
+                    // Newest first, as services.md says (the store lists in push order).
+                    for record in try store.releases().reversed() {
                         let present = record.isComplete ? record.release.chunkCount : try store.receivedChunks(version: record.version).count
                         infos.append(record.info(chunksPresent: present))
                     }
@@ -102,7 +107,7 @@ extension Coordinator {
             }
             if let chunk = request.chunk {
                 guard let manifest else { throw APIError.invalid("the signed manifest must come before the chunks") }
-                try mapped { try manifest.verify(chunk) }
+                try mapped { try metrics.verifyPushed(chunk, against: manifest) }
                 let index = Int(chunk.index)
                 let data = chunk.data
                 let blobs = self.blobs
@@ -112,6 +117,7 @@ extension Coordinator {
                         try store.storeChunk(version: stored, index: index, bytes: data, blobs: blobs)
                     }
                 }
+                metrics.releaseBytesReceived.add(UInt64(data.count), stored)
             }
         }
         guard manifest != nil else { throw APIError.invalid("the push carried no signed manifest") }

@@ -152,7 +152,7 @@ struct RolloutStepper {
             let earlierOpen = clusters.contains { $0.wave < cluster.wave && !(states[$0.clusterID]?.isTerminal ?? true) }
             if earlierOpen { return }
             _ = try store.transitionRolloutCluster(
-                rolloutID: rollout.id, clusterID: cluster.clusterID, to: .running, reason: "started (wave \(cluster.wave))", actor: actor)
+                rolloutID: rollout.id, clusterID: cluster.clusterID, to: .running, reason: "started (wave \(cluster.waveNumber))", actor: actor)
             states[cluster.clusterID] = .running
             running += 1
             // Agents already on the target version have nothing to do.

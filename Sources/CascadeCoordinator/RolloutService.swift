@@ -40,8 +40,40 @@ extension Coordinator {
         }
     }
 
+    /// The longest `client_token` kept; a token is a retry key, not data.
+    static let maxClientTokenBytes = 128
+
+    /// The rollout an earlier `StartRollout` with the same client token created, if any: a retry
+    /// of a call whose outcome the client never learnt gets that rollout, not a second one or
+    /// "another rollout is active" (services.md §3.7). A token reused for another release is
+    /// refused, so a mistake is not answered with an unrelated rollout.
+    private static func earlier(_ request: StartRolloutRequest, actor: EventActor, in store: CoordinatorStore) throws(StoreError) -> Int64? {
+        guard let first = try store.rollout(clientToken: request.clientToken, createdBy: actor) else { return nil }
+        guard first.releaseVersion == request.releaseVersion else {
+            throw StoreError(.invalidArgument,
+                "client token \(request.clientToken) already started rollout \(first.id) of release \(first.releaseVersion), not \(request.releaseVersion); use a new token for a new rollout")
+        }
+        return first.id
+    }
+
+    /// The lowest version (§4.4 order) the agents in the rollout's scope run now: the rollout's
+    /// `from_version`. Versions that do not parse are left out; empty when none does.
+    private static func lowestVersion(in policy: CascadeStore.RolloutPolicy, store: CoordinatorStore) throws(StoreError) -> String {
+        let scope = Set(try RolloutPlanner.plan(policy: policy, clusters: try store.clusters()).map(\.clusterID))
+        let versions = try store.agents().filter { scope.contains($0.clusterID) }
+            .compactMap { agent in (try? ReleaseVersion(agent.mainVersion)).map { ($0, agent.mainVersion) } }
+        return versions.min { $0.0 < $1.0 }?.1 ?? ""
+    }
+
     private func startRollout(_ request: StartRolloutRequest, _ context: ServerContext) async throws -> RolloutStatus {
         let actor = EventActor.operator(context.peer?.id ?? "unknown")
+        guard request.clientToken.utf8.count <= Self.maxClientTokenBytes else {
+            throw APIError.invalid("a client token is at most \(Self.maxClientTokenBytes) bytes, not \(request.clientToken.utf8.count)")
+        }
+        // A retry answers at once, whatever became of the rollout since.
+        if let id = try await mapped({ try await store.run { store throws(StoreError) in try Self.earlier(request, actor: actor, in: store) } }) {
+            return try await status(UInt64(id), includeAgents: false)
+        }
         let policy = CascadeStore.RolloutPolicy(
             clusters: request.clusters, maxUnavailable: Int(request.policy.effectiveMaxUnavailable),
             maxParallelClusters: Int(request.policy.effectiveMaxParallelClusters), canaryClusters: Int(request.policy.canaryClusters),
@@ -63,6 +95,9 @@ extension Coordinator {
         }
         let id = try await mapped {
             try await store.run { store throws(StoreError) -> Int64 in
+                // Checked again where the rollout is created: two concurrent calls with one
+                // token create one rollout (the store runs one closure at a time).
+                if let id = try Self.earlier(request, actor: actor, in: store) { return id }
                 guard let release = try store.release(version: request.releaseVersion) else {
                     throw StoreError(.notFound, "no release \(request.releaseVersion); push it first")
                 }
@@ -72,6 +107,7 @@ extension Coordinator {
                 if let active = try store.activeRollouts().first {
                     throw StoreError(.failedPrecondition, "rollout \(active.id) (\(active.releaseVersion)) is still \(active.state.rawValue); finish or abort it first")
                 }
+                let fromVersion = try Self.lowestVersion(in: policy, store: store)
                 // Going down needs a downgrade authorisation signed offline by a release key
                 // (services.md §4.5); the agents check it again, this only fails early.
                 // Only the agents in the rollout's scope count: an agent elsewhere (perhaps one
@@ -95,7 +131,9 @@ extension Coordinator {
                     } catch {
                         throw StoreError(.failedPrecondition, "the downgrade authorisation cannot take \(highest.id) from \(highest.mainVersion) to \(request.releaseVersion): \(error)")
                     }
-                    let rollout = try store.createRollout(release: request.releaseVersion, policy: policy, actor: actor)
+                    let rollout = try store.createRollout(
+                        release: request.releaseVersion, policy: policy, actor: actor, clientToken: request.clientToken,
+                        fromVersion: fromVersion)
                     // Which authorisation let it go down, in the audit log.
                     _ = try store.appendEvent(
                         actor: actor, kind: .rolloutDowngradeAuthorized, subject: EventSubject.rollout(rollout.id),
@@ -106,7 +144,9 @@ extension Coordinator {
                     throw StoreError(.failedPrecondition,
                         "no agent in scope runs a version above \(request.releaseVersion): this rollout does not go down; start it without --downgrade")
                 }
-                return try store.createRollout(release: request.releaseVersion, policy: policy, actor: actor).id
+                return try store.createRollout(
+                    release: request.releaseVersion, policy: policy, actor: actor, clientToken: request.clientToken,
+                    fromVersion: fromVersion).id
             }
         }
         Logs.rollouts.info("rollout \(id) of \(request.releaseVersion) requested by \(actor)", ["rollout": "\(id)", "release": request.releaseVersion, "actor": "\(actor)"])

@@ -21,7 +21,7 @@ struct RolloutStatusBuilder {
                 clusterID: cluster.prefix, phase: ClusterPhase(cluster.state, leaderTurn: membersDone),
                 leaderID: leaderID, leaderEpoch: UInt64(record?.leaderEpoch ?? 0), counts: Self.counts(mine),
                 bytesFromCoordinator: bytes[cluster.prefix]?.fromCoordinator ?? 0, bytesServed: bytes[cluster.prefix]?.served ?? 0,
-                wave: UInt32(cluster.wave),
+                wave: UInt32(cluster.waveNumber),
                 message: cluster.reason ?? ""))
         }
         var agents: [AgentRow] = []
@@ -42,8 +42,9 @@ struct RolloutStatusBuilder {
             policy: CascadeAPI.RolloutPolicy(rollout.policy), clusters: rollout.policy.clusters,
             createdAtMs: rollout.createdAt.unixMilliseconds, startedAtMs: rollout.startedAt?.unixMilliseconds ?? 0,
             finishedAtMs: rollout.finishedAt?.unixMilliseconds ?? 0, updatedAtMs: rollout.updatedAt.unixMilliseconds,
-            createdBy: rollout.createdBy.description, message: rollout.stateReason ?? "", totals: Self.counts(rows),
-            clusterProgress: clusters, agents: agents)
+            // The operator's id alone, as `ReleaseInfo.pushed_by` (services.md §6).
+            createdBy: rollout.createdBy.id, message: rollout.stateReason ?? "", totals: Self.counts(rows),
+            clusterProgress: clusters, agents: agents, fromVersion: rollout.fromVersion)
     }
 
     static func counts(_ rows: [RolloutAgentRecord]) -> StateCounts {

@@ -12,6 +12,9 @@ final class SessionHub: Sendable {
     private struct State {
         var links: [String: Link] = [:]
         var nextToken: UInt64 = 0
+        /// Sessions a newer one from the same agent replaced, until they end (services.md §3.2:
+        /// they end with ABORTED).
+        var replaced: Set<UInt64> = []
     }
 
     private let state = Mutex(State())
@@ -27,16 +30,24 @@ final class SessionHub: Sendable {
             state.nextToken += 1
             let old = state.links[agentID]
             state.links[agentID] = Link(token: state.nextToken, continuation: continuation)
+            if let old { state.replaced.insert(old.token) }
             return (state.nextToken, old)
         }
         replaced?.continuation.finish()
         return (token, stream)
     }
 
+    /// Whether a newer session of the same agent replaced session `token` (its instruction
+    /// stream then ends); false once that session has detached.
+    func wasReplaced(_ token: UInt64) -> Bool {
+        state.withLock { $0.replaced.contains(token) }
+    }
+
     /// Removes the session if it is still the agent's current one; true when it was.
     @discardableResult
     func detach(_ agentID: String, token: UInt64) -> Bool {
         let link = state.withLock { state -> Link? in
+            state.replaced.remove(token)
             guard let link = state.links[agentID], link.token == token else { return nil }
             state.links[agentID] = nil
             return link

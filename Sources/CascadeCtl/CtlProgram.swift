@@ -5,7 +5,7 @@ public enum CascadeCtl {
     /// The whole program; `main.swift` runs it.
     public static let program = Program(root, configOption: "config", defaultConfigPath: "~/.config/cascade/cascadectl.conf")
 
-    static let root = Command(
+    static let root: Command = Command(
         "cascadectl", summary: "Operate a Cascade fleet: signing keys, releases, rollouts and fleet views.",
         discussion: """
         Connection settings come from flags, then environment variables, then the config file
@@ -16,7 +16,22 @@ public enum CascadeCtl {
         'cascadectl rollout watch --help').
         """,
         options: globalOptions,
-        subcommands: [keyCommand, releaseCommand, rolloutCommand, agentsCommand, clustersCommand, eventsCommand])
+        subcommands: [keyCommand, releaseCommand, rolloutCommand, agentsCommand, clustersCommand, eventsCommand, completionCommand])
+
+    static let completionCommand: Command = Command(
+        "completion", summary: "Print a shell completion script (bash or zsh), generated from the command tree.",
+        discussion: """
+        bash:  source <(cascadectl completion bash), or save it to /usr/share/bash-completion/completions/cascadectl
+        zsh:   cascadectl completion zsh > "${fpath[1]}/_cascadectl"
+        """,
+        positionals: [PositionalSpec("SHELL", help: "bash or zsh.")],
+        run: { context in
+            let name = context.arguments.optionalPositional("SHELL") ?? ""
+            guard let shell = Completion.Shell(rawValue: name) else {
+                throw context.usageError("unknown shell '\(name)': expected bash or zsh")
+            }
+            context.console.writeOut(Completion.script(for: root, shell: shell))
+        })
 
     static let globalOptions: [OptionSpec] = [
         .value("config", valueName: "FILE", help: "Config file (default ~/.config/cascade/cascadectl.conf).",
@@ -46,7 +61,8 @@ extension CommandContext {
         if try json {
             printJSON(value())
         } else {
-            for line in lines() { print(line) }
+            // Agents fill in some of what these lines show: never their control characters.
+            for line in lines() { print(HumanFormat.printable(line)) }
         }
     }
 }

@@ -64,7 +64,23 @@ extension CascadeCtl {
                     .value("out", short: "o", valueName: "FILE", help: "Where to write it (default: downgrade-FROM-to-TO.auth)."),
                 ],
                 run: authorizeDowngrade),
-            Command("list", summary: "List the releases the coordinator holds, newest first.", run: listReleases),
+            Command("list", summary: "List the releases the coordinator holds, newest first.",
+                    options: [.value("limit", valueName: "N", help: "At most this many.", default: "50")], run: listReleases),
+            Command(
+                "inspect", summary: "Print a signed manifest file (offline): the release it names and who signed it.",
+                discussion: """
+                Reads MANIFEST (as written by 'release create') without a coordinator. With --trusted-key,
+                checks its signature as agents do and exits 1 if it does not verify; without, says that
+                the signature was not checked.
+
+                Example: cascadectl release inspect agent-1.4.0.tar.gz.manifest --trusted-key release.key.pub
+                """,
+                options: [
+                    .value("trusted-key", valueName: "FILE", help: "Ed25519 public key (PEM) to check the signature with; repeatable.",
+                           repeatable: true, configurable: false),
+                    .flag("chunks", help: "Also list every chunk's SHA-256.", configurable: false),
+                ],
+                positionals: [PositionalSpec("MANIFEST", help: "A signed manifest file.")], run: inspectRelease),
             Command("show", summary: "Show one release.",
                     positionals: [PositionalSpec("VERSION", help: "The release version.")], run: showRelease),
             Command("verify", summary: "Check every chunk the coordinator holds of a release against its signed manifest.",
@@ -127,6 +143,59 @@ extension CascadeCtl {
              "sha256    \(manifest.sha256.hex)",
              "key id    \(signed.keyID)",
              "manifest  \(out)"])
+    }
+
+    // MARK: inspect
+
+    static func inspectRelease(_ context: CommandContext) async throws {
+        let path = context.arguments.positional("MANIFEST")
+        // A manifest of the largest release has ~64 Ki chunk hashes: a few MiB at most.
+        let bytes = try FileOutput.read(path, limit: 16 * 1024 * 1024)
+        let signed: SignedManifest, manifest: Manifest
+        do {
+            signed = try SignedManifest(serializedBytes: bytes)
+            manifest = try Manifest(serializedBytes: signed.manifestBytes)
+        } catch {
+            throw CLIError.failure("\(path) is not a signed Cascade manifest (give the .manifest file that 'release create' wrote)")
+        }
+        var signature = "not checked (give --trusted-key)"
+        let keyFiles = context.arguments.list("trusted-key")
+        if !keyFiles.isEmpty {
+            var keys: [Ed25519PublicKey] = []
+            for file in keyFiles {
+                let text = String(decoding: try FileOutput.read(file, limit: 64 * 1024), as: UTF8.self)
+                do {
+                    keys.append(try Ed25519PublicKey(pemRepresentation: text))
+                } catch {
+                    throw CLIError.failure("\(file) is not an Ed25519 public key: \(error.message)")
+                }
+            }
+            do {
+                _ = try ReleaseVerifier(trustedKeys: keys).verify(signed)
+                signature = "verified (key id \(signed.keyID))"
+            } catch {
+                throw CLIError.failure("the manifest \(path) does not verify: \(error.message)")
+            }
+        }
+        var lines = [
+            "release   \(manifest.version) (\(manifest.name))",
+            "size      \(manifest.size) bytes (\(HumanFormat.bytes(manifest.size)))",
+            "chunks    \(manifest.chunkCount) × \(HumanFormat.bytes(manifest.chunkSize))",
+            "sha256    \(manifest.sha256.hex)",
+            "created   \(Render.time(ms: manifest.createdAt * 1000))",
+            "key id    \(signed.keyID)",
+            "signature \(signature)",
+            "manifest  sha256 \(signed.manifestDigest.hex)",
+        ]
+        var json = Render.json(manifest, signed: signed, file: path)
+        if case .object(var fields) = json {
+            fields.append(JSONValue.Member("signature", .string(signature)))
+            json = .object(fields)
+        }
+        if try context.arguments.flag("chunks") {
+            lines += manifest.chunkHashes.enumerated().map { "chunk \($0.offset)  \($0.element.hex)" }
+        }
+        try context.emit(json, lines)
     }
 
     // MARK: authorize-downgrade
@@ -281,7 +350,8 @@ extension CascadeCtl {
 
     static func listReleases(_ context: CommandContext) async throws {
         let connection = try Connection(context)
-        let releases = try await connection.call(OperatorService.listReleases, ListReleasesRequest()).releases
+        let limit = try context.arguments.int("limit", in: 1...10_000)
+        let releases = Array(try await connection.call(OperatorService.listReleases, ListReleasesRequest()).releases.prefix(limit))
         try context.emit(.array(releases.map(Render.json)), Render.releaseTable(releases))
     }
 

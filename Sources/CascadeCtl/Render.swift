@@ -1,9 +1,11 @@
 import CascadeAPI
 import CascadeCLI
 import CascadeCrypto
+import Foundation
 
-/// The text and JSON forms of every message cascadectl prints. JSON keys are camelCase, times
-/// are unix milliseconds (`...Ms`) plus ISO 8601 text, sizes are exact byte counts.
+/// The text and JSON forms of every message cascadectl prints. JSON keys are camelCase, every
+/// time is one RFC 3339 UTC string with milliseconds (null when unset), sizes are exact byte
+/// counts. Tables show times as ages ("12s ago") where recency is the point.
 enum Render {
     // MARK: shared
 
@@ -12,7 +14,14 @@ enum Render {
     }
 
     static func timeJSON(ms: UInt64) -> JSONValue {
-        ms == 0 ? .null : .string(time(ms: ms))
+        ms == 0 ? .null : .string(HumanFormat.timestamp(epochMilliseconds: Int64(clamping: ms)))
+    }
+
+    /// "12s ago" for a table, "-" when unset.
+    static func age(ms: UInt64) -> String {
+        guard ms > 0 else { return "-" }
+        let now = Int64(Date().timeIntervalSince1970)
+        return HumanFormat.relative(epochSeconds: Int64(clamping: ms / 1000), now: now)
     }
 
     static func counts(_ counts: StateCounts) -> JSONValue {
@@ -47,7 +56,7 @@ enum Render {
         ["version": .string(info.version), "name": .string(info.name), "size": .int(info.size),
          "chunkSize": .int(info.chunkSize), "chunkCount": .int(info.chunkCount), "chunksPresent": .int(info.chunksPresent),
          "complete": .bool(info.complete), "sha256": .string(info.sha256?.hex), "keyId": .string(info.keyID),
-         "createdAt": timeJSON(ms: info.createdAt * 1000), "pushedAtMs": .int(info.pushedAtMs),
+         "createdAt": timeJSON(ms: info.createdAt * 1000), "pushedAt": timeJSON(ms: info.pushedAtMs),
          "pushedBy": .string(info.pushedBy), "manifestSha256": .string(info.manifestSHA256?.hex),
          "damage": .string(info.damage.isEmpty ? nil : info.damage)]
     }
@@ -86,10 +95,12 @@ enum Render {
             ("fromVersion", .string(status.fromVersion)), ("message", .string(status.message)),
             ("createdBy", .string(status.createdBy)), ("createdAt", timeJSON(ms: status.createdAtMs)),
             ("startedAt", timeJSON(ms: status.startedAtMs)), ("finishedAt", timeJSON(ms: status.finishedAtMs)),
-            ("updatedAtMs", .int(status.updatedAtMs)), ("clusters", .array(status.clusters.map { .string($0) })),
+            ("updatedAt", timeJSON(ms: status.updatedAtMs)), ("allClusters", .bool(status.clusters.isEmpty)),
             ("policy", json(status.policy)), ("totals", counts(status.totals)),
             ("clusterProgress", .array(status.clusterProgress.map(json))),
         ]
+        // The scope, when the rollout names clusters (otherwise allClusters says it covers all).
+        if !status.clusters.isEmpty { members.append(("clusters", .array(status.clusters.map { .string($0) }))) }
         if !status.agents.isEmpty { members.append(("agents", .array(status.agents.map(json)))) }
         return .object(members)
     }
@@ -106,7 +117,7 @@ enum Render {
         ["agent": .string(row.agentID), "cluster": .string(row.clusterID), "role": .string(row.role.description),
          "state": .string(row.progress.state.description), "release": .string(row.progress.releaseVersion),
          "bytesDone": .int(row.progress.bytesDone), "bytesTotal": .int(row.progress.bytesTotal),
-         "error": .string(row.progress.error), "updatedAtMs": .int(row.updatedAtMs)]
+         "error": .string(row.progress.error), "updatedAt": timeJSON(ms: row.updatedAtMs)]
     }
 
     /// `rollout 3 (release 1.1) is paused: maintenance window`.
@@ -191,19 +202,19 @@ enum Render {
         ["agent": .string(agent.agentID), "address": .string(agent.address), "memberPort": .int(agent.memberPort),
          "cluster": .string(agent.clusterID), "role": .string(agent.role.description), "mainVersion": .string(agent.mainVersion),
          "upgraderVersion": .string(agent.upgraderVersion), "cpuIdle": .double(agent.idle.cpu), "memIdle": .double(agent.idle.memory),
-         "connected": .bool(agent.connected), "hostname": .string(agent.hostname), "lastSeenMs": .int(agent.lastSeenMs),
-         "registeredAtMs": .int(agent.registeredAtMs)]
+         "connected": .bool(agent.connected), "hostname": .string(agent.hostname), "lastSeen": timeJSON(ms: agent.lastSeenMs),
+         "registeredAt": timeJSON(ms: agent.registeredAtMs)]
     }
 
     static func agentTable(_ agents: [AgentInfo]) -> [String] {
         guard !agents.isEmpty else { return ["no agents"] }
         var table = Table(columns: ["AGENT", "ADDRESS", "CLUSTER", "ROLE", "VERSION", .right("CPU IDLE"), .right("MEM IDLE"),
-                                    "CONNECTED", "LAST SEEN"])
+                                    "CONNECTED", "LAST SEEN", "HOST"])
         for agent in agents {
             let version = agent.mainVersion == agent.upgraderVersion ? agent.mainVersion : "\(agent.mainVersion)/\(agent.upgraderVersion)"
             table.append([agent.agentID, agent.address, agent.clusterID, agent.role.description, version,
                           HumanFormat.percent(agent.idle.cpu * 100), HumanFormat.percent(agent.idle.memory * 100),
-                          agent.connected ? "yes" : "no", time(ms: agent.lastSeenMs)])
+                          agent.connected ? "yes" : "no", time(ms: agent.lastSeenMs), agent.hostname.isEmpty ? "-" : agent.hostname])
         }
         return table.lines
     }
@@ -211,7 +222,7 @@ enum Render {
     static func json(_ cluster: ClusterInfo) -> JSONValue {
         ["cluster": .string(cluster.clusterID), "prefix": .string(cluster.prefix), "leader": .string(cluster.leaderID),
          "leaderAddress": .string(cluster.leaderAddress), "leaderEpoch": .int(cluster.leaderEpoch),
-         "agents": .int(cluster.agentCount), "connected": .int(cluster.connectedCount), "leaderSinceMs": .int(cluster.leaderSinceMs)]
+         "agents": .int(cluster.agentCount), "connected": .int(cluster.connectedCount), "leaderSince": timeJSON(ms: cluster.leaderSinceMs)]
     }
 
     static func clusterTable(_ clusters: [ClusterInfo]) -> [String] {
@@ -221,13 +232,13 @@ enum Render {
         for cluster in clusters {
             table.append([cluster.clusterID, cluster.leaderID.isEmpty ? "-" : cluster.leaderID,
                           cluster.leaderAddress.isEmpty ? "-" : cluster.leaderAddress, "\(cluster.leaderEpoch)",
-                          "\(cluster.agentCount)", "\(cluster.connectedCount)", time(ms: cluster.leaderSinceMs)])
+                          "\(cluster.agentCount)", "\(cluster.connectedCount)", age(ms: cluster.leaderSinceMs)])
         }
         return table.lines
     }
 
     static func json(_ event: Event) -> JSONValue {
-        ["id": .int(event.id), "at": timeJSON(ms: event.atMs), "atMs": .int(event.atMs), "actor": .string(event.actor),
+        ["id": .int(event.id), "at": timeJSON(ms: event.atMs), "actor": .string(event.actor),
          "kind": .string(event.kind), "rollout": event.rolloutID == 0 ? .null : .int(event.rolloutID),
          "cluster": .string(event.clusterID.isEmpty ? nil : event.clusterID),
          "agent": .string(event.agentID.isEmpty ? nil : event.agentID), "detail": .string(event.detail)]

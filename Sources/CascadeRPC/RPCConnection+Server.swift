@@ -58,6 +58,7 @@ extension RPCConnection {
             if state.activeHandlers >= localSettings.maxConcurrentStreams { return .refuse }
             let stream = StreamState(sendWindow: state.peerSettings.initialStreamWindow, maxMessageSize: localSettings.maxMessageSize)
             stream.remoteEnded = endStream
+            if let observer { stream.observation = CallObservation(observer: observer, method: head.method, opened: .now()) }
             state.streams[streamID] = stream
             guard let method = registered else {
                 return .reject(CallTrailers(code: .unimplemented, message: "the method \"\(head.method)\" does not exist"))
@@ -256,6 +257,7 @@ extension RPCConnection {
             state.sendWindow -= framedCount
             stream.trailersSent = true
             stream.localEnded = true
+            stream.observeEnd(.ok)
             outbound.enqueue { out in
                 MessageFraming.appendDataFrame(streamID: id, message: message, endStream: false, to: &out)
                 Frame.trailers(streamID: id, CallTrailers.okBytes).encode(into: &out)
@@ -288,6 +290,7 @@ extension RPCConnection {
             guard let stream = state.streams[id] else { return false }
             // A reset call (either way) gets no trailers (rpc.md §4.2).
             let send = stream.failure == nil && !stream.trailersSent
+            if send { stream.observeEnd(trailers.code) }
             stream.trailersSent = true
             stream.localEnded = true
             if stream.handler == nil { state.streams[id] = nil }

@@ -25,6 +25,8 @@ public final class RPCConnection: Sendable {
     /// The last plain call head this client side encoded (`plainHead`).
     let lastPlainHead = Mutex<(method: String, block: [UInt8])?>(nil)
     let clientInterceptors: [any ClientInterceptor]
+    /// Server: told how each call ends (metrics).
+    let observer: (any RPCServerObserver)?
     let outbound: OutboundQueue
     /// The transport, when it can be read and written on `loop`'s thread without tasks.
     let direct: (any LoopDrivenStream)?
@@ -44,8 +46,10 @@ public final class RPCConnection: Sendable {
 
     init(
         transport: any ByteStream, side: Side, peer: PeerIdentity?, settings: Settings, router: RPCRouter?,
-        options: RPCOptions, loop: EventLoop, interceptors: [any ClientInterceptor], identity: IdentitySlot?
+        options: RPCOptions, loop: EventLoop, interceptors: [any ClientInterceptor], identity: IdentitySlot?,
+        observer: (any RPCServerObserver)? = nil
     ) {
+        self.observer = observer
         self.options = options
         self.clientInterceptors = interceptors
         self.transport = transport
@@ -208,6 +212,7 @@ public final class RPCConnection: Sendable {
     static func failStream(_ state: inout ConnectionState, _ id: UInt32, _ error: RPCError, _ effects: inout Effects) {
         guard let stream = state.streams[id] else { return }
         if stream.failure == nil { stream.failure = error }
+        stream.observeEnd(error.code)
         if let receiver = stream.receiver {
             stream.receiver = nil
             effects { receiver.resume(throwing: error) }

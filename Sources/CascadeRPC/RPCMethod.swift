@@ -29,11 +29,14 @@ public struct StreamWriter<Message: WireMessage>: Sendable {
     let writeFramed: @Sendable (consuming [UInt8]) async throws -> Void
     /// Waits for the peer's credit for a message of so many bytes (server side; nil: none).
     var credit: (@Sendable (Int) async throws -> Void)?
+    /// Ends the call now with a status (server side; nil: none).
+    var end: (@Sendable (RPCError) -> Void)?
 
     init(writeFramed: @escaping @Sendable (consuming [UInt8]) async throws -> Void,
-         credit: (@Sendable (Int) async throws -> Void)? = nil) {
+         credit: (@Sendable (Int) async throws -> Void)? = nil, end: (@Sendable (RPCError) -> Void)? = nil) {
         self.writeFramed = writeFramed
         self.credit = credit
+        self.end = end
     }
 
     /// Holds the message until the peer's windows admit it, then queues it. A message the
@@ -48,6 +51,15 @@ public struct StreamWriter<Message: WireMessage>: Sendable {
     /// counts as blocked for the blocked-stream limit. Returns at once on a client.
     public func waitForWindow(bytes: Int) async throws {
         try await credit?(bytes)
+    }
+
+    /// Server side: ends the call at once with `error`'s status and message in its trailers,
+    /// from any task, even while the handler waits for the client's next message: that wait,
+    /// and any later write, then throws `error`, and the handler's own outcome is not sent
+    /// (the call already has its trailers). For a handler that learns elsewhere that its call
+    /// must stop (a newer call replaced it). Does nothing on a client or after the call ended.
+    public func finish(with error: RPCError) {
+        end?(error)
     }
 }
 
@@ -90,7 +102,7 @@ extension RPCRouter {
     ) {
         register(method.name, allowedRoles: method.allowedRoles) { call in
             let request = try await Self.single(Request.self, from: call)
-            try await handler(request, StreamWriter(writeFramed: call.sendFramed, credit: call.waitForWindow), call.context)
+            try await handler(request, StreamWriter(writeFramed: call.sendFramed, credit: call.waitForWindow, end: call.end), call.context)
         }
     }
 
@@ -109,7 +121,9 @@ extension RPCRouter {
         _ handler: @escaping @Sendable (MessageStream<Request>, StreamWriter<Response>, ServerContext) async throws -> Void
     ) {
         register(method.name, allowedRoles: method.allowedRoles) { call in
-            try await handler(MessageStream(next: call.receive), StreamWriter(writeFramed: call.sendFramed, credit: call.waitForWindow), call.context)
+            try await handler(
+                MessageStream(next: call.receive),
+                StreamWriter(writeFramed: call.sendFramed, credit: call.waitForWindow, end: call.end), call.context)
         }
     }
 

@@ -130,6 +130,11 @@ public struct ServerCall: Sendable {
         try await connection.waitForWindow(bytes, on: streamID)
     }
 
+    /// Sends trailers with `error` now and fails the call's waits (`StreamWriter.finish`).
+    func end(_ error: RPCError) {
+        connection.abortServerStream(streamID, error)
+    }
+
     /// Sends the last response message and OK trailers in one write when the windows allow
     /// (a unary response costs one TLS record, not two).
     public func respond(_ message: [UInt8]) async throws {

@@ -40,6 +40,8 @@ public final class RPCServer: Sendable {
     /// Told about every failed accept (out of descriptors or memory; the loop keeps retrying),
     /// so the program can log it under its own policy.
     private let onAcceptError: (@Sendable (any Error) -> Void)?
+    /// Told about every handshake and call (metrics).
+    private let observer: (any RPCServerObserver)?
     /// Told about every handshake that failed (refused certificates, timeouts, scanners), so
     /// the program can log it under its own policy.
     private let onHandshakeFailure: (@Sendable (HandshakeFailure) -> Void)?
@@ -47,9 +49,10 @@ public final class RPCServer: Sendable {
     public init(
         bindingTo address: SocketAddress, tls: TLSContext, router: RPCRouter,
         settings: Settings = .rpcDefaults, options: RPCOptions = RPCOptions(), group: EventLoopGroup = .shared,
-        onAcceptError: (@Sendable (any Error) -> Void)? = nil,
+        onAcceptError: (@Sendable (any Error) -> Void)? = nil, observer: (any RPCServerObserver)? = nil,
         onHandshakeFailure: (@Sendable (HandshakeFailure) -> Void)? = nil
     ) throws {
+        self.observer = observer
         precondition(tls.side == .server, "an RPCServer needs a server TLS context")
         self.listener = try TCPListener(bindingTo: address, group: group)
         self.localAddress = listener.localAddress
@@ -105,13 +108,16 @@ public final class RPCServer: Sendable {
         } catch {
             failedHandshakes.add(1, ordering: .relaxed)
             lastHandshakeError.withLock { $0 = "\(error)" }
+            observer?.handshakeRefused(error)
             onHandshakeFailure?(HandshakeFailure(peer: remote, error: error))
             return
         }
+        observer?.handshakeAccepted(resumed: connection.isResumed)
         let slot = ledger.openConnection(connection.peer)
         let rpc = RPCConnection(
             transport: connection, side: .server, peer: connection.peer, settings: settings,
-            router: router, options: options, loop: connection.socket.loop, interceptors: [], identity: slot)
+            router: router, options: options, loop: connection.socket.loop, interceptors: [], identity: slot,
+            observer: observer)
         if slot == nil {
             rpc.refuse(code: .enhanceYourCalm, reason: "\(connection.peer) already has \(ledger.maxConnections) connections open")
         }

@@ -40,6 +40,8 @@ final class StreamState: @unchecked Sendable {
     var immediate: ImmediateCall?
     var deadlineTimer: TimerHandle?
     var trailersSent = false
+    /// Server: the call as its observer watches it (`RPCServerObserver`), until it ends.
+    var observation: CallObservation?
 
     init(sendWindow: Int, maxMessageSize: Int) {
         self.sendWindow = sendWindow

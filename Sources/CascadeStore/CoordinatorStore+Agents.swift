@@ -1,7 +1,7 @@
 extension CoordinatorStore {
     static let agentColumns = """
         a.id, a.address, a.port, a.cluster_id, c.prefix, a.main_version, a.upgrader_version, a.role,
-        a.cpu_idle, a.mem_idle, a.last_seen_ms, a.state, a.registered_ms
+        a.cpu_idle, a.mem_idle, a.last_seen_ms, a.state, a.registered_ms, a.hostname
         FROM agents a JOIN clusters c ON c.id = a.cluster_id
         """
 
@@ -14,7 +14,7 @@ extension CoordinatorStore {
             id: row.text(0), address: row.text(1), port: row.int(2), clusterID: row.int64(3), clusterPrefix: row.text(4),
             mainVersion: row.text(5), upgraderVersion: row.text(6), role: try row.value(7, as: AgentRole.self),
             cpuIdle: cpu, memoryIdle: memory, lastSeen: lastSeen, connection: connection, registeredAt: row.timestamp(12),
-            isLive: isLive(connection: connection, lastSeen: lastSeen, now: now),
+            hostname: row.text(13), isLive: isLive(connection: connection, lastSeen: lastSeen, now: now),
             weight: configuration.weights.weight(cpuIdle: cpu, memoryIdle: memory))
     }
 
@@ -77,16 +77,17 @@ extension CoordinatorStore {
             try database.execute(
                 """
                 INSERT INTO agents (id, address, port, cluster_id, main_version, upgrader_version, role,
-                                    cpu_idle, mem_idle, last_seen_ms, state, registered_ms)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'online', ?10)
+                                    cpu_idle, mem_idle, last_seen_ms, state, registered_ms, hostname)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'online', ?10, ?11)
                 ON CONFLICT (id) DO UPDATE SET
                     address = ?2, port = ?3, cluster_id = ?4, main_version = ?5, upgrader_version = ?6, role = ?7,
-                    cpu_idle = ?8, mem_idle = ?9, last_seen_ms = ?10, state = 'online'
+                    cpu_idle = ?8, mem_idle = ?9, last_seen_ms = ?10, state = 'online', hostname = ?11
                 """,
                 [.text(registration.id), .text(registration.address), .int(registration.port), .integer(clusterID),
                  .text(registration.mainVersion), .text(registration.upgraderVersion),
                  .text((keepsLeadership ? AgentRole.leader : .member).rawValue),
-                 .real(registration.cpuIdle), .real(registration.memoryIdle), .time(now)])
+                 .real(registration.cpuIdle), .real(registration.memoryIdle), .time(now),
+                 .text(Self.cut(registration.hostname, toBytes: AgentRegistration.maxHostnameBytes))])
             if let previous {
                 if previous.clusterID != clusterID, previous.role == .leader,
                    let change = try electIfLeaderLost(clusterID: previous.clusterID, actor: actor) {
@@ -217,10 +218,25 @@ extension CoordinatorStore {
         guard (0...65535).contains(registration.port) else {
             throw StoreError(.invalidArgument, "agent '\(registration.id)' reported port \(registration.port), outside 0...65535")
         }
-        guard !registration.mainVersion.isEmpty, !registration.upgraderVersion.isEmpty else {
-            throw StoreError(.invalidArgument, "agent '\(registration.id)' reported an empty version")
+        // Only the main version is needed (it decides what a rollout does to the agent); an
+        // older agent that sends no upgrader version is recorded with an empty one (services.md §3.1).
+        guard !registration.mainVersion.isEmpty else {
+            throw StoreError(.invalidArgument, "agent '\(registration.id)' reported an empty main version")
         }
         try validateRatios(registration.cpuIdle, registration.memoryIdle, agent: registration.id)
+    }
+
+    /// `text` cut to at most `limit` UTF-8 bytes, at a character boundary.
+    static func cut(_ text: String, toBytes limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        var result = ""
+        var used = 0
+        for character in text {
+            used += character.utf8.count
+            guard used <= limit else { break }
+            result.append(character)
+        }
+        return result
     }
 
     static func validateRatios(_ cpu: Double, _ memory: Double, agent: String) throws(StoreError) {

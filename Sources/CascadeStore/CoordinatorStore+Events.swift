@@ -22,29 +22,51 @@ extension CoordinatorStore {
     }
 
     /// Events with an id above `afterID`, oldest first, filtered by kind, subject, rollout,
-    /// cluster (prefix) and agent; the filters combine with AND.
+    /// cluster (prefix), agent and time (at or after `since`); the filters combine with AND.
     public func events(
         afterID: Int64 = 0, kind: EventKind? = nil, subject: String? = nil, rolloutID: Int64? = nil, cluster: String? = nil,
-        agentID: String? = nil, limit: Int = 1000
+        agentID: String? = nil, since: Timestamp? = nil, limit: Int = 1000
     ) throws(StoreError) -> [EventRecord] {
         try database.query(
             """
             SELECT \(Self.eventColumns) FROM events
-            WHERE id > ?1 AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR subject = ?3)
-                AND (?5 IS NULL OR rollout_id = ?5) AND (?6 IS NULL OR cluster = ?6) AND (?7 IS NULL OR agent = ?7)
-            ORDER BY id LIMIT ?4
+            WHERE id > ?1 AND \(Self.eventFilter(from: 2))
+            ORDER BY id LIMIT ?8
             """,
-            [.integer(afterID), .optionalText(kind?.rawValue), .optionalText(subject), .int(max(0, limit)),
-             rolloutID.map { .integer($0) } ?? .null, .optionalText(cluster), .optionalText(agentID)],
+            [.integer(afterID)] + Self.filterValues(kind, subject, rolloutID, cluster, agentID, since) + [.int(max(0, limit))],
             Self.eventRecord)
     }
 
-    /// The newest `limit` events, oldest first.
-    public func recentEvents(limit: Int = 100) throws(StoreError) -> [EventRecord] {
+    /// The newest `limit` events that pass the same filters, oldest first: what an operator
+    /// asking for "the last N" wants (services.md §3.8, ListEvents without `after_id`).
+    public func recentEvents(
+        limit: Int = 100, kind: EventKind? = nil, subject: String? = nil, rolloutID: Int64? = nil, cluster: String? = nil,
+        agentID: String? = nil, since: Timestamp? = nil
+    ) throws(StoreError) -> [EventRecord] {
         try database.query(
-            "SELECT \(Self.eventColumns) FROM events ORDER BY id DESC LIMIT ?",
-            [.int(max(0, limit))], Self.eventRecord
+            """
+            SELECT \(Self.eventColumns) FROM events
+            WHERE \(Self.eventFilter(from: 1))
+            ORDER BY id DESC LIMIT ?7
+            """,
+            Self.filterValues(kind, subject, rolloutID, cluster, agentID, since) + [.int(max(0, limit))],
+            Self.eventRecord
         ).reversed()
+    }
+
+    /// The filters of both reads, as parameters ?first … ?first+5 bound to `filterValues`;
+    /// a NULL turns a filter off.
+    private static func eventFilter(from first: Int) -> String {
+        let (k, s, r, c, a, t) = (first, first + 1, first + 2, first + 3, first + 4, first + 5)
+        return "(?\(k) IS NULL OR kind = ?\(k)) AND (?\(s) IS NULL OR subject = ?\(s)) AND (?\(r) IS NULL OR rollout_id = ?\(r))"
+            + " AND (?\(c) IS NULL OR cluster = ?\(c)) AND (?\(a) IS NULL OR agent = ?\(a)) AND time_ms >= ?\(t)"
+    }
+
+    private static func filterValues(
+        _ kind: EventKind?, _ subject: String?, _ rolloutID: Int64?, _ cluster: String?, _ agentID: String?, _ since: Timestamp?
+    ) -> [SQLValue] {
+        [.optionalText(kind?.rawValue), .optionalText(subject), rolloutID.map { .integer($0) } ?? .null,
+         .optionalText(cluster), .optionalText(agentID), .integer(since?.milliseconds ?? 0)]
     }
 
     private static let eventColumns = "id, time_ms, actor_role, actor_id, kind, subject, detail, rollout_id, cluster, agent"

@@ -4,7 +4,7 @@ extension CoordinatorStore {
     private static let rolloutColumns = """
         id, release_version, clusters_json, max_unavailable, max_parallel_clusters, canary_clusters,
         failure_budget_percent, health_timeout_s, rollback, state, state_reason, created_by_role, created_by_id,
-        created_ms, started_ms, finished_ms, updated_ms, downgrade FROM rollouts
+        created_ms, started_ms, finished_ms, updated_ms, downgrade, client_token, from_version FROM rollouts
         """
 
     private static func rolloutRecord(_ row: Row) throws(StoreError) -> RolloutRecord {
@@ -20,7 +20,7 @@ extension CoordinatorStore {
             id: row.int64(0), releaseVersion: row.text(1), policy: policy, state: try row.value(9, as: RolloutState.self),
             stateReason: row.optionalText(10), createdBy: EventActor(role: row.text(11), id: row.text(12)),
             createdAt: row.timestamp(13), startedAt: row.optionalTimestamp(14), finishedAt: row.optionalTimestamp(15),
-            updatedAt: row.timestamp(16))
+            updatedAt: row.timestamp(16), clientToken: row.text(18), fromVersion: row.text(19))
     }
 
     private static let rolloutClusterColumns = """
@@ -39,6 +39,14 @@ extension CoordinatorStore {
 
     public func rollout(id: Int64) throws(StoreError) -> RolloutRecord? {
         try database.queryOne("SELECT \(Self.rolloutColumns) WHERE id = ?", [.integer(id)], Self.rolloutRecord)
+    }
+
+    /// The rollout `actor` created with `clientToken` (a non-empty token), if any.
+    public func rollout(clientToken: String, createdBy actor: EventActor) throws(StoreError) -> RolloutRecord? {
+        guard !clientToken.isEmpty else { return nil }
+        return try database.queryOne(
+            "SELECT \(Self.rolloutColumns) WHERE created_by_id = ? AND client_token = ?",
+            [.text(actor.id), .text(clientToken)], Self.rolloutRecord)
     }
 
     /// Rollouts in any of `states` (all when nil), oldest first.
@@ -77,15 +85,22 @@ extension CoordinatorStore {
     /// currently in those clusters as `pending`, in one transaction. The release must be
     /// complete. Whether the version is lower than the fleet's (and so needs `rollback`) is the
     /// coordinator's check; the flag is recorded as given.
-    public func createRollout(release version: String, policy: RolloutPolicy, actor: EventActor) throws(StoreError) -> RolloutRecord {
+    /// `clientToken` and `fromVersion` are recorded as given (see `RolloutRecord`).
+    public func createRollout(
+        release version: String, policy: RolloutPolicy, actor: EventActor, clientToken: String = "", fromVersion: String = ""
+    ) throws(StoreError) -> RolloutRecord {
         try database.transaction { () throws(StoreError) -> RolloutRecord in
             let plan = try RolloutPlanner.plan(policy: policy, clusters: try clusters())
-            return try createRollout(release: version, policy: policy, plan: plan, actor: actor)
+            return try createRollout(
+                release: version, policy: policy, plan: plan, actor: actor, clientToken: clientToken, fromVersion: fromVersion)
         }
     }
 
     /// As above with an explicit plan (cluster order and waves).
-    public func createRollout(release version: String, policy: RolloutPolicy, plan: [RolloutClusterPlan], actor: EventActor) throws(StoreError) -> RolloutRecord {
+    public func createRollout(
+        release version: String, policy: RolloutPolicy, plan: [RolloutClusterPlan], actor: EventActor,
+        clientToken: String = "", fromVersion: String = ""
+    ) throws(StoreError) -> RolloutRecord {
         try policy.validate()
         guard !plan.isEmpty else { throw StoreError(.invalidArgument, "a rollout needs at least one cluster") }
         guard Set(plan.map(\.clusterID)).count == plan.count else {
@@ -108,12 +123,13 @@ extension CoordinatorStore {
                 """
                 INSERT INTO rollouts (release_version, clusters_json, max_unavailable, max_parallel_clusters, canary_clusters,
                     failure_budget_percent, health_timeout_s, rollback, state, created_by_role, created_by_id,
-                    created_ms, updated_ms, downgrade)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?)
+                    created_ms, updated_ms, downgrade, client_token, from_version)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [.text(version), .text(clustersJSON), .int(policy.maxUnavailable), .int(policy.maxParallelClusters),
                  .int(policy.canaryClusters), .int(policy.failureBudgetPercent), .int(policy.healthTimeoutSeconds),
-                 .bool(policy.rollback), .text(actor.role), .text(actor.id), .time(now), .time(now), .blob(policy.downgrade)])
+                 .bool(policy.rollback), .text(actor.role), .text(actor.id), .time(now), .time(now), .blob(policy.downgrade),
+                 .text(clientToken), .text(fromVersion)])
             let id = database.lastInsertRowID
             var agentCount = 0
             for (position, step) in plan.enumerated() {

@@ -17,6 +17,9 @@ final class Database {
     let handle: OpaquePointer
     private var cache: [String: Statement] = [:]
     private var transactionDepth = 0
+    /// Told how long each outermost transaction took (seconds, BEGIN to COMMIT or ROLLBACK)
+    /// and whether it committed (`StoreExecutor.observeTransactions`).
+    var onTransaction: ((Double, Bool) -> Void)?
 
     init(path: String, busyTimeout: Duration = .seconds(5)) throws(StoreError) {
         var connection: OpaquePointer?
@@ -126,6 +129,21 @@ final class Database {
     func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         let depth = transactionDepth
         let savepoint = "cascade_\(depth)"
+        if depth == 0, let onTransaction {
+            let started = ContinuousClock.now
+            var committed = false
+            defer {
+                let (seconds, attoseconds) = (ContinuousClock.now - started).components
+                onTransaction(Double(seconds) + Double(attoseconds) / 1e18, committed)
+            }
+            let result = try transaction(depth: depth, savepoint: savepoint, body)
+            committed = true
+            return result
+        }
+        return try transaction(depth: depth, savepoint: savepoint, body)
+    }
+
+    private func transaction<T>(depth: Int, savepoint: String, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         try executeScript(depth == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT \(savepoint)")
         transactionDepth += 1
         defer { transactionDepth -= 1 }

@@ -14,7 +14,9 @@ public struct EventActor: Hashable, Sendable, CustomStringConvertible {
     /// The coordinator's own decisions (elections, timeouts, engine steps).
     public static func coordinator(_ id: String = "coordinator") -> EventActor { EventActor(role: "coordinator", id: id) }
 
-    public var description: String { "\(role)/\(id)" }
+    /// As the audit log shows it (services.md §3.8): "operator alice", "agent a7", or just
+    /// "coordinator" for the coordinator's own decisions, whatever part of it made them.
+    public var description: String { role == "coordinator" ? role : "\(role) \(id)" }
 }
 
 public enum AgentRole: String, Hashable, Sendable, CaseIterable {
@@ -35,8 +37,17 @@ public struct AgentRegistration: Hashable, Sendable {
     public var upgraderVersion: String
     public var cpuIdle: Double
     public var memoryIdle: Double
+    /// The name the agent gives its host, for people (cut to `maxHostnameBytes`).
+    public var hostname: String
 
-    public init(id: String, address: String, port: Int, mainVersion: String, upgraderVersion: String, cpuIdle: Double, memoryIdle: Double) {
+    /// Longer host names are cut: the field is only shown, and a peer must not fill the
+    /// database with it.
+    public static let maxHostnameBytes = 255
+
+    public init(
+        id: String, address: String, port: Int, mainVersion: String, upgraderVersion: String, cpuIdle: Double, memoryIdle: Double,
+        hostname: String = ""
+    ) {
         self.id = id
         self.address = address
         self.port = port
@@ -44,6 +55,7 @@ public struct AgentRegistration: Hashable, Sendable {
         self.upgraderVersion = upgraderVersion
         self.cpuIdle = cpuIdle
         self.memoryIdle = memoryIdle
+        self.hostname = hostname
     }
 }
 
@@ -78,6 +90,8 @@ public struct AgentRecord: Hashable, Sendable {
     public var lastSeen: Timestamp
     public var connection: AgentConnection
     public var registeredAt: Timestamp
+    /// As registered (`AgentRegistration.hostname`); empty if the agent sent none.
+    public var hostname: String
     /// Online and heard from within the liveness timeout, as of the read.
     public var isLive: Bool
     /// The idle weight under the store's configured weights, as of the read.

@@ -68,6 +68,11 @@ public struct RolloutRecord: Hashable, Sendable {
     public var startedAt: Timestamp?
     public var finishedAt: Timestamp?
     public var updatedAt: Timestamp
+    /// The token the operator's client sent with `StartRollout` (empty: none), so a retry
+    /// finds this rollout instead of starting another.
+    public var clientToken: String = ""
+    /// The lowest version the agents in scope ran when it was requested (empty: unknown).
+    public var fromVersion: String = ""
 }
 
 public struct RolloutClusterRecord: Hashable, Sendable {
@@ -75,12 +80,17 @@ public struct RolloutClusterRecord: Hashable, Sendable {
     public var clusterID: Int64
     public var prefix: String
     public var position: Int
+    /// 0-based here; the wire and cascadectl count waves from 1 (`waveNumber`).
     public var wave: Int
     public var state: RolloutClusterState
     public var reason: String?
     public var startedAt: Timestamp?
     public var finishedAt: Timestamp?
     public var updatedAt: Timestamp
+
+    /// The wave as operators see it (services.md §6 `ClusterProgress.wave`): from 1, the
+    /// canary clusters being wave 1.
+    public var waveNumber: Int { wave + 1 }
 }
 
 public struct RolloutAgentRecord: Hashable, Sendable {

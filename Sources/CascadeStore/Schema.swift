@@ -1,7 +1,7 @@
 /// The coordinator's schema, as migrations. Tables are STRICT (SQLite ≥ 3.37): a column holds
 /// its declared type or the write fails. Times are `*_ms` integers, milliseconds since 1970 UTC.
 enum Schema {
-    static let migrations: [Migration] = [version1, version2, version3, version4, version5, version6, version7]
+    static let migrations: [Migration] = [version1, version2, version3, version4, version5, version6, version7, version8]
 
     static var latestVersion: Int { migrations.count }
 
@@ -178,5 +178,16 @@ enum Schema {
         CREATE INDEX events_rollout ON events(rollout_id, id);
         CREATE INDEX events_cluster ON events(cluster, id);
         CREATE INDEX events_agent ON events(agent, id);
+        """)
+
+    /// Version 8 (services.md): the host name an agent registers with (for people); a rollout's
+    /// client token, so a retried `StartRollout` finds the rollout its first call created, even
+    /// across a restart; and the lowest version its agents ran when it was requested. Empty
+    /// for rows from before.
+    static let version8 = Migration(version: 8, summary: "agent host names, rollout client tokens and from-versions", sql: """
+        ALTER TABLE agents ADD COLUMN hostname TEXT NOT NULL DEFAULT '';
+        ALTER TABLE rollouts ADD COLUMN client_token TEXT NOT NULL DEFAULT '';
+        ALTER TABLE rollouts ADD COLUMN from_version TEXT NOT NULL DEFAULT '';
+        CREATE UNIQUE INDEX rollouts_client_token ON rollouts(created_by_id, client_token) WHERE client_token <> '';
         """)
 }

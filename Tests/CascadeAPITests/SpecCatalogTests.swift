@@ -170,9 +170,7 @@ struct SpecCatalogTests {
 
     /// Statuses services.md names that the code does not answer with yet, each with the issue
     /// that fixes it. The check below fails once one is answered, so the entry is removed then.
-    static let statusesPendingFix: [String: String] = [
-        "ABORTED": "issue 16, mismatch 6: a new Session from the same agent ends the old one with ABORTED (services.md §3.2)",
-    ]
+    static let statusesPendingFix: [String: String] = [:]
 
     @Test("every status services.md names is one the code answers with")
     func statuses() {

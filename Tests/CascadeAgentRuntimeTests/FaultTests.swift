@@ -103,6 +103,40 @@ struct FaultTests {
         await fleet.stopAll()
     }
 
+    @Test("A leader's FetchChunks follows services.md §3.1: a digest alone names the release, first_index = count is OUT_OF_RANGE, neither name is INVALID_ARGUMENT")
+    func leaderFetchChunksContract() async throws {
+        let fleet = try Fleet(subnet: "127.0.46", members: ["lead", "m1"], leader: "lead")
+        fleet.coordinator.state.withLock { $0.epoch = 3 }
+        let leader = try fleet.start("lead", host: 1)
+        try await fleet.waitForSession("lead")
+        fleet.coordinator.startRollout(id: 11, policy: RolloutPolicy(maxUnavailable: 1))
+        let manifest = fleet.coordinator.release.manifest
+        _ = try await waitUntil(within: .seconds(20), "the leader to stage the release") {
+            fleet.runtime("lead").status.leader?.stagedChunks == manifest.chunkCount ? true : nil
+        }
+        let member = RPCClient(
+            target: try SocketAddress(ip: "127.0.46.1", port: leader.memberPort),
+            tls: try TLSContext(configuration: fleet.pki.configuration(uri: "cascade://agent/m1", name: "m1-direct"), side: .client))
+        defer { member.close() }
+        let connection = try await member.connection()
+        func fetch(_ request: FetchChunksRequest) async throws -> [UInt32] {
+            var indexes: [UInt32] = []
+            try await connection.serverStreaming(LeaderService.fetchChunks, request, options: .epoch(3)) { chunks in
+                for try await chunk in chunks { indexes.append(chunk.index) }
+            }
+            return indexes
+        }
+        func code(_ request: FetchChunksRequest) async -> RPCCode? {
+            do { _ = try await fetch(request); return nil } catch let error as RPCError { return error.code } catch { return .unknown }
+        }
+        let count = UInt32(manifest.chunkCount)
+        #expect(try await fetch(FetchChunksRequest(artifactSHA256: manifest.sha256)) == Array(0..<count))
+        #expect(try await fetch(FetchChunksRequest(version: manifest.version, firstIndex: count - 1)) == [count - 1])
+        #expect(await code(FetchChunksRequest(version: manifest.version, firstIndex: count)) == .outOfRange)
+        #expect(await code(FetchChunksRequest()) == .invalidArgument)
+        await fleet.stopAll()
+    }
+
     @Test("A release signed by an unpinned key is never forwarded nor installed")
     func unpinnedKeyRefused() async throws {
         let fleet = try Fleet(subnet: "127.0.45", members: ["lead", "m1"], leader: "lead")

@@ -44,6 +44,8 @@ struct PackagingTests {
             "ReadWritePaths=\(root)", "KillMode=process", "LimitNOFILE=65536", "ProtectSystem=strict",
         ]))
         #expect(lines(example).contains("data = \(state)"))
+        let completion = try String(contentsOfFile: "\(prefix)/share/bash-completion/completions/cascadectl", encoding: .utf8)
+        #expect(completion.contains("complete -F _cascadectl cascadectl"))
 
         // Every key of the example is one the coordinator knows: with the example as it is, the
         // first complaint is the missing key file, not the configuration.

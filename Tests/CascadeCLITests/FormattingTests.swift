@@ -3,6 +3,14 @@ import Testing
 
 @Suite("Human formats")
 struct FormattingTests {
+    @Test("printable turns every control character into a visible escape and leaves the rest alone")
+    func printable() {
+        #expect(HumanFormat.printable("1.0\u{1b}[31mred\u{1b}[0m") == "1.0\\x1b[31mred\\x1b[0m")
+        #expect(HumanFormat.printable("a\nb\rc\u{07}\u{7f}\u{9b}") == "a\\x0ab\\x0dc\\x07\\x7f\\x9b")
+        #expect(HumanFormat.printable("tab\tkept, ünïcödé kept, 🚀 kept") == "tab\tkept, ünïcödé kept, 🚀 kept")
+        #expect(!HumanFormat.printable("\u{1b}]0;title\u{07}").unicodeScalars.contains { $0.value < 0x20 })
+    }
+
     @Test("Bytes use binary units with one decimal and roll over at 1024", arguments: [
         (Int64(0), "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (6_501_171, "6.2 MiB"),
         (1_048_575, "1.0 MiB"), (1_073_741_824, "1.0 GiB"), (5 * 1_099_511_627_776, "5.0 TiB"), (-2048, "-2.0 KiB"),

@@ -571,4 +571,124 @@ struct CtlConventionTests {
         let after = try await ctl.run(["rollout", "abort"])
         #expect(after.errorOutput == "cascadectl: no rollout is active; the latest, 1, is aborted; name one by its ID\n")
     }
+
+    @Test("completion bash and zsh: generated from the command tree, valid shell, and they complete commands, options and files")
+    func completion() async throws {
+        let scratch = try TemporaryDirectory(prefix: "cascade-completion")
+        for shell in ["bash", "zsh"] {
+            let process = try ChildProcess(try builtProduct("cascadectl"), ["completion", shell], mergeStandardError: true)
+            #expect(try await process.exitStatus(within: .seconds(20)) == 0)
+            let file = scratch.file("cascadectl.\(shell)")
+            try (process.lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            let syntax = try ChildProcess("/bin/bash", ["-n", file], mergeStandardError: true)
+            #expect(try await syntax.exitStatus(within: .seconds(20)) == 0, "\(shell): \(syntax.lines)")
+            if shell == "zsh", FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh") {
+                let zsh = try ChildProcess("/usr/bin/zsh", ["-n", file], mergeStandardError: true)
+                #expect(try await zsh.exitStatus(within: .seconds(20)) == 0, "\(zsh.lines)")
+            }
+        }
+        // Completions as bash computes them, for a few command lines.
+        let script = """
+            source \(scratch.file("cascadectl.bash"))
+            ask() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _cascadectl; echo "${COMPREPLY[*]}"; }
+            cd \(scratch.path) && touch release.key
+            ask cascadectl rollout pa
+            ask cascadectl --timeout 3s rol
+            ask cascadectl rollout start --rel
+            ask cascadectl release create --signing-key rel
+            ask cascadectl comp
+            """
+        let run = try ChildProcess("/bin/bash", ["-c", script], mergeStandardError: true)
+        #expect(try await run.exitStatus(within: .seconds(20)) == 0)
+        #expect(run.lines == ["pause", "rollout", "--release", "release.key", "completion"], "\(run.lines)")
+        let bad = try await Ctl().run(["completion", "fish"], common: false)
+        #expect(bad.status == 2)
+        #expect(bad.errorOutput.hasPrefix("cascadectl: unknown shell 'fish': expected bash or zsh\n"), "\(bad)")
+    }
+
+    @Test("release inspect prints a signed manifest offline, checks its signature with --trusted-key, and refuses what is not a manifest")
+    func inspect() async throws {
+        let ctl = try Ctl()
+        let key = ctl.home.file("release.key")
+        #expect(try await ctl.run(["key", "generate", "--out", key], common: false).status == 0)
+        let artifact = ctl.home.file("agent-1.4.tar")
+        let bytes = try writeArtifact(artifact, size: 70_000, seed: 3, version: "1.4")
+        #expect(try await ctl.run(["release", "create", "-k", key, "--version", "1.4", "--chunk-size", "64KiB", artifact], common: false).status == 0)
+        let manifestFile = artifact + ".manifest"
+        let signed = try SignedManifest(serializedBytes: Array(Data(contentsOf: URL(fileURLWithPath: manifestFile))))
+        let manifest = try Manifest(serializedBytes: signed.manifestBytes)
+
+        let checked = try await ctl.run(["release", "inspect", manifestFile, "--trusted-key", key + ".pub", "--chunks"], common: false)
+        #expect(checked.status == 0, "\(checked)")
+        #expect(checked.lines.first == "release   1.4 (cascade-agent)")
+        #expect(checked.lines.contains("size      \(bytes.count) bytes (\(kib(bytes.count)))"))
+        #expect(checked.lines.contains("sha256    \(manifest.sha256.hex)"))
+        #expect(checked.lines.contains("signature verified (key id \(signed.keyID))"))
+        #expect(checked.lines.contains("manifest  sha256 \(signed.manifestDigest.hex)"))
+        #expect(checked.lines.filter { $0.hasPrefix("chunk ") }.count == manifest.chunkCount)
+
+        let unchecked = try await ctl.run(["release", "inspect", manifestFile, "--json"], common: false)
+        #expect((try unchecked.json() as? [String: Any])?["signature"] as? String == "not checked (give --trusted-key)")
+
+        let stranger = ctl.home.file("stranger.key")
+        #expect(try await ctl.run(["key", "generate", "--out", stranger], common: false).status == 0)
+        let refused = try await ctl.run(["release", "inspect", manifestFile, "--trusted-key", stranger + ".pub"], common: false)
+        #expect(refused.status == 1)
+        #expect(refused.errorOutput.hasPrefix("cascadectl: the manifest \(manifestFile) does not verify: "), "\(refused)")
+        let notManifest = try await ctl.run(["release", "inspect", artifact], common: false)
+        #expect(notManifest.status == 1)
+        #expect(notManifest.errorOutput == "cascadectl: \(artifact) is not a signed Cascade manifest (give the .manifest file that 'release create' wrote)\n")
+    }
+
+    @Test("JSON output has one time form (RFC 3339 UTC with milliseconds), no epoch-millisecond keys, and no always-empty scope")
+    func jsonTimes() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        try await fixture.push(try fixture.release("1.1"))
+        let agents = try await makeAgents(fixture, [("a1-01", 0.9), ("a1-02", 0.5)])
+        defer { for agent in agents.values { agent.disconnect() } }
+        let ctl = try Ctl(fixture: fixture)
+        #expect(try await ctl.run(["rollout", "start", "--release", "1.1"]).status == 0)
+        let rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+        var times = 0
+        func check(_ value: Any, path: String) {
+            if let object = value as? [String: Any] {
+                for (key, member) in object {
+                    #expect(!key.hasSuffix("Ms"), "\(path).\(key) is an epoch-millisecond key")
+                    if ["at", "createdAt", "startedAt", "finishedAt", "updatedAt", "lastSeen", "registeredAt", "leaderSince", "pushedAt"].contains(key),
+                       let text = member as? String {
+                        #expect(text.wholeMatch(of: rfc3339) != nil, "\(path).\(key) = \(text)")
+                        times += 1
+                    }
+                    check(member, path: "\(path).\(key)")
+                }
+            } else if let array = value as? [Any] {
+                for member in array { check(member, path: path + "[]") }
+            }
+        }
+        for command in [["rollout", "status", "--agents", "--json"], ["agents", "list", "--json"], ["clusters", "list", "--json"],
+                        ["events", "--json"], ["release", "list", "--json"], ["rollout", "list", "--json"]] {
+            let result = try await ctl.run(command)
+            #expect(result.status == 0, "\(command): \(result)")
+            check(try result.json(), path: command.joined(separator: " "))
+        }
+        #expect(times >= 10, "only \(times) times were checked")
+        let status = try #require(try await ctl.run(["rollout", "status", "--json"]).json() as? [String: Any])
+        #expect(status["allClusters"] as? Bool == true)
+        #expect(status["clusters"] == nil)
+        #expect(HumanFormat.timestamp(epochMilliseconds: 1_767_225_600_007) == "2026-01-01T00:00:00.007Z")
+        #expect(HumanFormat.timestamp(epochMilliseconds: -1) == "1969-12-31T23:59:59.999Z")
+    }
+
+    @Test("release list is newest first, as its help and services.md say, and --limit cuts it")
+    func releaseListOrder() async throws {
+        let fixture = try CoordinatorFixture()
+        defer { Task { await fixture.shutdown() } }
+        for version in ["1.1", "1.2", "1.3"] { try await fixture.push(try fixture.release(version)) }
+        let ctl = try Ctl(fixture: fixture)
+        let all = try #require(try await ctl.run(["release", "list", "--json"]).json() as? [[String: Any]])
+        #expect(all.compactMap { $0["version"] as? String } == ["1.3", "1.2", "1.1"])
+        let one = try #require(try await ctl.run(["release", "list", "--json", "--limit", "1"]).json() as? [[String: Any]])
+        #expect(one.compactMap { $0["version"] as? String } == ["1.3"])
+    }
 }

@@ -156,7 +156,7 @@ struct HostilePeerTests {
             return found.count >= 8 ? found : nil
         }
         #expect(refused.count == 8)
-        #expect(refused.allSatisfy { $0.agentID == "evil" && $0.actor.hasPrefix("agent/m") }, "\(refused)")
+        #expect(refused.allSatisfy { $0.agentID == "evil" && $0.actor.hasPrefix("agent m") }, "\(refused)")
 
         // A relayed "healthy" is advisory: the coordinator records non-terminal relays only.
         func batch(_ states: [String: AgentRolloutState]) -> AgentReport {

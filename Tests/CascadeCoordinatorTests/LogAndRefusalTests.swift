@@ -174,7 +174,7 @@ struct LogAndRefusalTests {
                 let events = try await ops.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000)).events
                 return events.first { $0.kind == "security.permission-denied" }
             }
-            #expect(denied.actor == "agent a9" || denied.actor == "agent/a9", "\(denied)")
+            #expect(denied.actor == "agent a9", "\(denied)")
             #expect(denied.agentID == "a9")
             #expect(denied.detail.hasPrefix("cascade.Operator/ListReleases refused: agent a9 may not call cascade.Operator/ListReleases (from 127.0.0.1:"), "\(denied.detail)")
         }
@@ -267,7 +267,7 @@ struct LogAndRefusalTests {
             try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000)).events
                 .first { $0.kind == "security.permission-denied" }
         }
-        #expect(denied.actor == "operator/not-an-agent", "\(denied)")
+        #expect(denied.actor == "operator not-an-agent", "\(denied)")
         #expect(denied.detail.hasPrefix("cascade.Coordinator/Register refused: operator not-an-agent may not call cascade.Coordinator/Register"), "\(denied.detail)")
     }
 }

@@ -94,7 +94,7 @@ struct RolloutFlowTests {
         #expect(done.clusterProgress.map(\.phase) == [.succeeded, .succeeded])
         #expect(Set(done.agents.map(\.progress.state)) == [.healthy])
         let events = try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000, rolloutID: id))
-        #expect(events.events.contains { $0.kind == "rollout.created" && $0.actor == "operator/alice" })
+        #expect(events.events.contains { $0.kind == "rollout.created" && $0.actor == "operator alice" })
         #expect(events.events.contains { $0.kind == "rollout.state" && $0.detail.contains("succeeded") })
         let all = try await fixture.operatorClient.unary(OperatorService.listEvents, ListEventsRequest(limit: 1000))
         #expect(all.events.filter { $0.kind == "rollout.second-instruction-cue" }.map(\.agentID) == ["a1-03", "a2-01"])

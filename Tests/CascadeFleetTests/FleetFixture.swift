@@ -61,6 +61,12 @@ final class Fleet: Sendable {
 
     var coordinatorLog: String { coordinatorState.withLock { $0.process?.standardError ?? "" } }
 
+    /// The first line the running coordinator printed that starts with `prefix`.
+    func coordinatorLine(startingWith prefix: String) async throws -> String {
+        guard let process = coordinatorState.withLock({ $0.process }) else { throw TestFailure("the coordinator was never started") }
+        return try await process.line(startingWith: prefix)
+    }
+
     // MARK: - The coordinator
 
     /// Starts `cascade-coordinator` (port 0 the first time, the same address afterwards).

@@ -9,7 +9,7 @@ import Testing
 @Suite("Fleet link: misconfigurations are loud and retried")
 struct FleetLinkTests {
     enum Misconfiguration: String, CaseIterable, CustomTestStringConvertible {
-        case badCertificatePath, unknownKey, memberPortInUse
+        case badCertificatePath, unknownKey, memberPortInUse, badMetricsListen
         var testDescription: String { rawValue }
 
         /// Each case its own agent id and address (they may run at once).
@@ -18,6 +18,7 @@ struct FleetLinkTests {
             case .badCertificatePath: ("link-cert", "127.0.3.11")
             case .unknownKey: ("link-key", "127.0.3.12")
             case .memberPortInUse: ("link-port", "127.0.3.13")
+            case .badMetricsListen: ("link-metrics", "127.0.3.14")
             }
         }
     }
@@ -47,6 +48,9 @@ struct FleetLinkTests {
             let port = listener.localAddress.port
             try node.writeFleetConf(good.replacingOccurrences(of: "member-port = 0", with: "member-port = \(port)"))
             expected = "member port \(port) on \(address) is in use by another process; free it or set another \"member-port\""
+        case .badMetricsListen:
+            try node.writeFleetConf(good + "\nmetrics-listen = nowhere\n")
+            expected = "metrics-listen = nowhere is not PORT (loopback) or HOST:PORT"
         }
         try node.start()
 

@@ -60,7 +60,9 @@ extension FaultTests {
             failureBudgetPercent: UInt32(budget), healthTimeoutSeconds: 30))
         let failed = try await fleet.waitRollout(id, "failed") { $0.state.isTerminal }
         #expect(failed.state == .failed)
-        #expect(failed.message.hasPrefix("the failure budget of 10% is spent: 2 of 12 agents failed"), "\(failed.message)")
+        // Spent at the second failure; a third reported in the same moment may be counted too.
+        let spent = try #require(failed.message.firstMatch(of: /^the failure budget of 10% is spent: (\d+) of 12 agents failed/), "\(failed.message)")
+        #expect((2...3).contains(Int(spent.1) ?? 0), "\(failed.message)")
 
         // Everything settles on 1.0; then nothing changes.
         _ = try await fleet.wait("every agent back on 1.0: \(Self.versions(nodes))") {

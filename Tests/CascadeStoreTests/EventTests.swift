@@ -17,13 +17,19 @@ struct EventTests {
             id: first, time: Timestamp(milliseconds: 1_700_000_000_000), actor: EventActor(role: "operator", id: "alice"),
             kind: "custom.one", subject: "x:1", detail: "one"))
         #expect(all[1].time == Timestamp(milliseconds: 1_700_000_001_000))
-        #expect(all[2].actor.description == "coordinator/coordinator")
+        #expect(all[2].actor.description == "coordinator")
         #expect(try store.events(afterID: first).map(\.detail) == ["two", "three"])
         #expect(try store.events(kind: "custom.one").map(\.detail) == ["one", "three"])
         #expect(try store.events(subject: "x:2").map(\.detail) == ["two", "three"])
         #expect(try store.events(kind: "custom.one", subject: "x:2").map(\.detail) == ["three"])
         #expect(try store.events(limit: 1).map(\.detail) == ["one"])
         #expect(try store.recentEvents(limit: 2).map(\.detail) == ["two", "three"])
+        #expect(try store.recentEvents(limit: 1, subject: "x:2").map(\.detail) == ["three"])
+        #expect(try store.recentEvents(limit: 5, since: Timestamp(milliseconds: 1_700_000_001_000)).map(\.detail) == ["two", "three"])
+        #expect(try store.events(since: Timestamp(milliseconds: 1_700_000_001_000), limit: 1).map(\.detail) == ["two"])
+        #expect(all[0].actor.description == "operator alice")
+        #expect(all[1].actor.description == "agent a1")
+        #expect(EventActor.coordinator("heartbeats").description == "coordinator")
     }
 
     @Test("an event keeps the rollout, cluster and agent it is about, from its subject and its refs, and each filter finds it; filters combine with AND")

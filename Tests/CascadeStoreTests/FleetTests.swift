@@ -168,7 +168,7 @@ struct FleetTests {
         #expect(change.previousLeaderID == "a1")
         #expect(change.epoch == 2)
         #expect(try fixture.store.events(kind: .leaderChanged).last?.actor == .operator("alice"))
-        #expect(try fixture.eventDetails(.leaderChanged).last == "leader a1 → a2, epoch 2: moved by operator/alice: maintenance on a1")
+        #expect(try fixture.eventDetails(.leaderChanged).last == "leader a1 → a2, epoch 2: moved by operator alice: maintenance on a1")
         #expect(try fixture.store.moveLeader(clusterID: 1, to: "a2", reason: "again", actor: .operator("alice")) == nil)
         #expect(throws: StoreError(.failedPrecondition, "agent 'b1' is in 127.0.2.0/24, not in 127.0.1.0/24")) {
             try fixture.store.moveLeader(clusterID: 1, to: "b1", reason: "", actor: .operator("alice"))

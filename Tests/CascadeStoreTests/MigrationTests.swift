@@ -17,18 +17,18 @@ struct MigrationTests {
         #expect(try Migrator.version(of: database) == 0)
         let result = try Migrator.migrate(database)
         #expect(result.from == 0)
-        #expect(result.to == 7)
-        #expect(Schema.latestVersion == 7)
+        #expect(result.to == 8)
+        #expect(Schema.latestVersion == 8)
         #expect(try names(database, type: "table") == [
             "agents", "clusters", "events", "release_chunks", "releases", "rollout_agents", "rollout_clusters", "rollouts",
         ])
         #expect(try names(database, type: "index") == [
             "agents_cluster", "events_agent", "events_cluster", "events_kind", "events_rollout", "events_subject",
             "rollout_agents_agent", "rollout_agents_cluster",
-            "rollout_agents_deadline", "rollouts_state",
+            "rollout_agents_deadline", "rollouts_client_token", "rollouts_state",
         ])
         // Migrating again is a no-op.
-        #expect(try Migrator.migrate(database) == (7, 7))
+        #expect(try Migrator.migrate(database) == (8, 8))
     }
 
     @Test("a version 1 database with rows migrates to the newest version and keeps its rows")
@@ -54,11 +54,13 @@ struct MigrationTests {
                 """)
         }
         let store = try CoordinatorStore(path: path)
-        #expect(try store.schemaVersion == 7)
+        #expect(try store.schemaVersion == 8)
         #expect(try names(store.database, type: "index").contains("rollout_agents_deadline"))
         let agent = try #require(try store.agent(id: "a1"))
         #expect(agent.clusterPrefix == "10.0.0.0/24")
         #expect(agent.memoryIdle == 0.25)
+        // An agent registered before version 8 has no host name on record.
+        #expect(agent.hostname == "")
         #expect(try store.events().map(\.detail) == ["d"])
         // A release stored before version 3 has no pusher on record.
         #expect(try store.release(version: "1.0")?.pushedBy == "")
