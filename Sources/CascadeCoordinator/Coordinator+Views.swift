@@ -267,15 +267,11 @@ extension Coordinator {
         ])
     }
 
+    /// The phase's own name; the page shows anything unset or newer than this build as "unknown".
     static func phaseName(_ phase: ClusterPhase) -> String {
         switch phase {
-        case .pending: "pending"
-        case .members: "members"
-        case .leader: "leader"
-        case .succeeded: "succeeded"
-        case .failed: "failed"
-        case .aborted: "aborted"
         case .unspecified, .unknown: "unknown"
+        default: phase.description
         }
     }
 }
